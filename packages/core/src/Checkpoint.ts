@@ -1,0 +1,214 @@
+/**
+ * Open any checkpoint `torch.save` has written: zip archives (1.6+, any
+ * version, zip64, big-endian), the legacy stream format (0.2-1.5) and the
+ * tar format (0.1.x), plus bare pickles.
+ *
+ * Opening reads only what describes the checkpoint (the zip directory and
+ * data.pkl, or the legacy pickles); tensors are lazy and read their bytes
+ * from the source when asked. By default globals are policed like torch's
+ * `weights_only=True`; pass `weightsOnly: false` to get opaque objects for
+ * everything else (nothing is executed either way).
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import type { ByteSource } from "./ByteSource.js"
+import { CheckpointError, type TorchwireError } from "./Errors.js"
+import { LEGACY_MAGIC, loadLegacyCheckpoint } from "./internal/legacyCheckpoint.js"
+import type { LoadContext } from "./internal/loadContext.js"
+import { runUnpickle, unpickleAt } from "./internal/pickleAt.js"
+import { pickleOptions } from "./internal/loadContext.js"
+import { isTarHeader } from "./internal/tar.js"
+import { loadTarCheckpoint } from "./internal/tarCheckpoint.js"
+import { loadZipCheckpoint } from "./internal/zipCheckpoint.js"
+import { Tensor } from "./Torch.js"
+import { PyFrozenSet, PyGlobal, PyObject, PySet, PyTuple, type PyValue } from "./Value.js"
+import * as Zip from "./Zip.js"
+
+/**
+ * The file formats torchwire recognizes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Format = "zip" | "legacy" | "tar" | "pickle" | "torchscript" | "mobile" | "flatbuffer" | "stream"
+
+/**
+ * Options of `open`.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface OpenOptions {
+  /**
+   * Accept only the globals of torch's weights-only allowlist (default
+   * true, as torch ≥ 2.6). With false, unknown globals load as opaque
+   * `PyObject`s.
+   */
+  readonly weightsOnly?: boolean
+  /** Extra `module.name` globals to accept in weights-only mode. */
+  readonly allowGlobals?: Iterable<string>
+  /** How Python 2 strings decode (default utf-8, as torch.load). */
+  readonly encoding?: "utf-8" | "latin1" | "ascii" | "bytes"
+  /** Verify zip CRC-32s when reading records (default false; torch never does). */
+  readonly checkCrc?: boolean
+  /** Refuse pickles larger than this (default 1 GiB). */
+  readonly maxPickleBytes?: number
+}
+
+/**
+ * An open checkpoint: its loaded value (tensors lazy) and what the
+ * container says about it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Checkpoint {
+  readonly format: "zip" | "legacy" | "tar" | "pickle"
+  /** The unpickled object; tensors read their bytes from `source` on demand. */
+  readonly value: PyValue
+  readonly source: ByteSource
+  /** Zip record names (without the archive folder), tar members, or legacy storage keys. */
+  readonly records: ReadonlyArray<string>
+  /** The archive folder of a zip checkpoint. */
+  readonly prefix?: string
+  /** The `version` record of a zip checkpoint. */
+  readonly version?: number
+  /** Byte order of the storages. */
+  readonly byteOrder: "little" | "big"
+  /** `.format_version` and `.storage_alignment` of torch ≥ 2.7 archives. */
+  readonly formatVersion?: number
+  readonly storageAlignment?: number
+}
+
+const PK = [0x50, 0x4b, 0x03, 0x04]
+
+/**
+ * Tells which format a source holds, from its first bytes (and, for zip
+ * archives, their record names).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const detect = (source: ByteSource): Effect.Effect<Format, TorchwireError> =>
+  Effect.gen(function*() {
+    const head = yield* source.read(0, Math.min(source.size, 512))
+    if (head.length >= 8 && new TextDecoder().decode(head.subarray(4, 8)) === "PTMF") return "flatbuffer"
+    if (head.length >= 8 && new TextDecoder().decode(head.subarray(0, 8)) === "PYTORCH1") {
+      return yield* new CheckpointError({ reason: "UnsupportedFormat", offset: 0, detail: "File is an unsupported archive format from the preview release." })
+    }
+    if (PK.every((b, i) => head[i] === b)) {
+      const archive = yield* Zip.open(source)
+      const names = new Set(archive.entries.map((e) => e.name.slice(e.name.indexOf("/") + 1)))
+      return names.has("bytecode.pkl") ? "mobile" : names.has("constants.pkl") ? "torchscript" : "zip"
+    }
+    if (isTarHeader(head)) return "tar"
+    if (yield* startsWithLegacyMagic(source)) return "legacy"
+    if (head.length > 0 && head[0] === 0x80) return "pickle"
+    if (head.length > 0 && head[0]! < 0x80 && head.includes(0x2e)) return "pickle"
+    return yield* new CheckpointError({ reason: "UnknownFormat", offset: 0, detail: "not a torch checkpoint: no zip, tar, legacy or pickle signature" })
+  })
+
+/** True when the first pickle of the source is the legacy magic number (any protocol). */
+const startsWithLegacyMagic = (source: ByteSource): Effect.Effect<boolean> =>
+  unpickleAt(source, 0, { findClass: (module, name) => new PyGlobal(module, name) }, 64).pipe(
+    Effect.map((r) => r.value === LEGACY_MAGIC),
+    Effect.orElseSucceed(() => false)
+  )
+
+const context = (source: ByteSource, options: OpenOptions): LoadContext => ({
+  source,
+  weightsOnly: options.weightsOnly ?? true,
+  allowGlobals: new Set(options.allowGlobals ?? []),
+  encoding: options.encoding ?? "utf-8",
+  checkCrc: options.checkCrc ?? false,
+  maxPickleBytes: options.maxPickleBytes ?? 1 << 30
+})
+
+/**
+ * Opens a checkpoint. The source must stay readable (its Scope open) for as
+ * long as tensors are read.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const open = (source: ByteSource, options: OpenOptions = {}): Effect.Effect<Checkpoint, TorchwireError> =>
+  Effect.gen(function*() {
+    const ctx = context(source, options)
+    const format = yield* detect(source)
+    switch (format) {
+      case "zip": {
+        const archive = yield* Zip.open(source, { checkCrc: ctx.checkCrc })
+        const { value, info } = yield* loadZipCheckpoint(ctx, archive)
+        return {
+          format,
+          value,
+          source,
+          records: info.records,
+          prefix: info.prefix,
+          version: info.version,
+          byteOrder: info.byteOrder,
+          ...(info.formatVersion === undefined ? {} : { formatVersion: info.formatVersion }),
+          ...(info.storageAlignment === undefined ? {} : { storageAlignment: info.storageAlignment })
+        } satisfies Checkpoint
+      }
+      case "legacy": {
+        const { value, storageKeys } = yield* loadLegacyCheckpoint(ctx)
+        return { format, value, source, records: storageKeys, byteOrder: "little" } satisfies Checkpoint
+      }
+      case "tar": {
+        const { value, members } = yield* loadTarCheckpoint(ctx)
+        return { format, value, source, records: members, byteOrder: "little" } satisfies Checkpoint
+      }
+      case "pickle": {
+        if (source.size > ctx.maxPickleBytes) {
+          return yield* new CheckpointError({ reason: "BadRecord", offset: 0, detail: `pickle of ${source.size} bytes is over the limit`, record: "pickle" })
+        }
+        const bytes = yield* source.read(0, source.size)
+        const { value } = yield* runUnpickle(bytes, 0, pickleOptions(ctx, "pickle"))
+        return { format, value, source, records: [], byteOrder: "little" } satisfies Checkpoint
+      }
+      default:
+        return yield* new CheckpointError({
+          reason: "UnsupportedFormat",
+          offset: 0,
+          detail: `${format} files are not supported by Checkpoint.open yet`
+        })
+    }
+  })
+
+/**
+ * Every tensor reachable from a value, with a dotted path (`layer1.0.weight`,
+ * `state.0.exp_avg`), in pickle order. Shared tensors appear once per path.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const tensors = (value: PyValue): Array<readonly [string, Tensor]> => {
+  const out: Array<readonly [string, Tensor]> = []
+  const seen = new Set<unknown>()
+  const stack: Array<readonly [string, PyValue]> = [["", value]]
+  const join = (path: string, key: PyValue) => {
+    const k = typeof key === "string" || typeof key === "number" || typeof key === "bigint" ? String(key) : "?"
+    return path === "" ? k : `${path}.${k}`
+  }
+  while (stack.length > 0) {
+    const [path, v] = stack.pop()!
+    if (v instanceof Tensor) {
+      out.push([path, v])
+      continue
+    }
+    if (v === null || typeof v !== "object" || seen.has(v)) continue
+    seen.add(v)
+    const children: Array<readonly [string, PyValue]> = []
+    if (v instanceof Map) for (const [k, x] of v) children.push([join(path, k), x])
+    else if (Array.isArray(v)) v.forEach((x, i) => children.push([join(path, i), x]))
+    else if (v instanceof PyTuple || v instanceof PySet || v instanceof PyFrozenSet) v.items.forEach((x, i) => children.push([join(path, i), x]))
+    else if (v instanceof PyObject) {
+      if (v.state !== undefined) children.push([path, v.state])
+      for (const [k, x] of v.dictItems) children.push([join(path, k), x])
+    }
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!)
+  }
+  return out
+}

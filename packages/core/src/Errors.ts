@@ -1,0 +1,144 @@
+/**
+ * Typed failures. Every error names the record (zip entry, tar member or
+ * pickle) it was found in and the byte offset, so a malformed file can be
+ * located with a hex editor.
+ *
+ * Pure codecs throw these; Effect boundaries turn them into typed failures.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+
+const describe = (
+  tag: string,
+  reason: string,
+  detail: string | undefined,
+  record: string | undefined,
+  offset: number | undefined
+): string => {
+  const where = [
+    record === undefined ? undefined : `record ${JSON.stringify(record)}`,
+    offset === undefined ? undefined : `byte ${offset}`
+  ].filter((s) => s !== undefined).join(", ")
+  return `${tag}(${reason})${detail ? `: ${detail}` : ""}${where ? ` [${where}]` : ""}`
+}
+
+/**
+ * Reading bytes from a source failed: the source is shorter than a read
+ * requires, or the underlying I/O failed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SourceError extends Data.TaggedError("SourceError")<{
+  readonly reason: "Truncated" | "ReadFailed" | "OpenFailed" | "Closed"
+  readonly source: string
+  readonly offset: number
+  readonly detail?: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return describe("SourceError", this.reason, this.detail, this.source, this.offset)
+  }
+}
+
+/**
+ * The zip container is malformed or uses a feature torch archives never use.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ZipError extends Data.TaggedError("ZipError")<{
+  readonly reason:
+    | "NotAZip"
+    | "BadEndRecord"
+    | "BadCentralDirectory"
+    | "BadLocalHeader"
+    | "UnsupportedCompression"
+    | "Encrypted"
+    | "MissingRecord"
+    | "InflateFailed"
+    | "CrcMismatch"
+    | "LimitExceeded"
+  readonly offset: number
+  readonly record?: string
+  readonly detail?: string
+}> {
+  override get message(): string {
+    return describe("ZipError", this.reason, this.detail, this.record, this.offset)
+  }
+}
+
+/**
+ * A pickle is malformed, uses an unsupported feature, or references a global
+ * that the current policy refuses.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PickleError extends Data.TaggedError("PickleError")<{
+  readonly reason:
+    | "Truncated"
+    | "UnknownOpcode"
+    | "BadArgument"
+    | "StackUnderflow"
+    | "MarkMissing"
+    | "MemoMissing"
+    | "BadValue"
+    | "Extension"
+    | "ForbiddenGlobal"
+    | "NoStop"
+    | "LimitExceeded"
+  readonly offset: number
+  readonly record?: string
+  readonly detail?: string
+}> {
+  override get message(): string {
+    return describe("PickleError", this.reason, this.detail, this.record, this.offset)
+  }
+}
+
+/**
+ * The file is not a checkpoint torchwire can read, or its records disagree
+ * with each other (a storage shorter than its tensor, a missing record, an
+ * invalid persistent id, ...).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CheckpointError extends Data.TaggedError("CheckpointError")<{
+  readonly reason:
+    | "UnknownFormat"
+    | "UnsupportedFormat"
+    | "MissingRecord"
+    | "BadRecord"
+    | "BadPersistentId"
+    | "UnknownDtype"
+    | "StorageTooShort"
+    | "BadTensor"
+  readonly offset: number
+  readonly record?: string
+  readonly detail?: string
+}> {
+  override get message(): string {
+    return describe("CheckpointError", this.reason, this.detail, this.record, this.offset)
+  }
+}
+
+/**
+ * Any failure torchwire reports.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type TorchwireError = SourceError | ZipError | PickleError | CheckpointError
+
+/**
+ * True for the errors torchwire defines (used to tell them from defects when
+ * pure code throws).
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isTorchwireError = (u: unknown): u is TorchwireError =>
+  u instanceof SourceError || u instanceof ZipError || u instanceof PickleError || u instanceof CheckpointError

@@ -1,0 +1,272 @@
+/**
+ * A zip reader for torch archives: end records (zip64 included), the
+ * central directory, archives that start after a prefix, STORED entries
+ * read positionally as zero-copy views where the source allows, DEFLATE
+ * entries inflated incrementally with fflate, and optional CRC checks
+ * (torch itself never checks them).
+ *
+ * Opening reads only the end records and the central directory.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { Inflate } from "fflate"
+import { type ByteSource, checkRange } from "./ByteSource.js"
+import { type SourceError, ZipError } from "./Errors.js"
+import { crc32 } from "./internal/crc32.js"
+import {
+  type CentralEntry,
+  findEocd,
+  parseCentralDirectory,
+  parseEocd,
+  parseLocalHeader,
+  parseZip64End,
+  parseZip64Locator
+} from "./internal/zipFormat.js"
+
+/**
+ * A zip entry, as the central directory describes it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ZipEntry = CentralEntry
+
+/**
+ * Options of `open`.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface ZipOptions {
+  /** Verify CRC-32 of every entry read (default false: torch never checks). */
+  readonly checkCrc?: boolean
+  /** Refuse archives with more entries (default 1,000,000). */
+  readonly maxEntries?: number
+}
+
+/**
+ * An open zip archive over a byte source.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ZipArchive {
+  readonly source: ByteSource
+  /** Entries in central-directory order. */
+  readonly entries: ReadonlyArray<ZipEntry>
+  /** Looks an entry up by its full name. */
+  readonly entry: (name: string) => ZipEntry | undefined
+  /** Offset of the entry's data in the source (reads its local header once). */
+  readonly dataOffset: (entry: ZipEntry) => Effect.Effect<number, ZipError | SourceError>
+  /** The whole (uncompressed) content of an entry. */
+  readonly read: (entry: ZipEntry) => Effect.Effect<Uint8Array, ZipError | SourceError>
+  /** The content of an entry as a stream of chunks, inflated incrementally. */
+  readonly stream: (entry: ZipEntry, options?: { readonly chunkSize?: number }) => Stream.Stream<Uint8Array, ZipError | SourceError>
+}
+
+/** Largest expansion DEFLATE can achieve; a larger claimed size is a lie. */
+const MAX_DEFLATE_RATIO = 1032
+
+const zipError = (reason: ZipError["reason"], offset: number, detail: string, record?: string): ZipError =>
+  new ZipError({ reason, offset, detail, ...(record === undefined ? {} : { record }) })
+
+const readEndRecord = (source: ByteSource): Effect.Effect<EndRecord, ZipError | SourceError> =>
+  Effect.gen(function*() {
+    if (source.size < 22) return yield* zipError("NotAZip", 0, `${source.size} bytes is too short for a zip archive`)
+    const tailLength = Math.min(source.size, 22 + 0xffff + 20)
+    const tailOffset = source.size - tailLength
+    const tail = yield* source.read(tailOffset, tailLength)
+    const p = yield* Effect.try({ try: () => findEocd(tail, tailOffset, source.size), catch: (e) => e as ZipError })
+    const eocdOffset = tailOffset + p
+    const classic = parseEocd(tail, p)
+    const hasZip64 = yield* Effect.try({
+      try: () => parseZip64Locator(tail, p - 20, eocdOffset - 20) !== undefined,
+      catch: (e) => e as ZipError
+    })
+    if (!hasZip64) {
+      const shift = eocdOffset - classic.cdSize - classic.cdOffset
+      return { entries: classic.entries, cdSize: classic.cdSize, cdOffset: classic.cdOffset, eocdOffset, shift }
+    }
+    // The zip64 end record sits just before the locator. Locate it there
+    // rather than by its declared offset, which an archive prefix shifts.
+    const z64At = eocdOffset - 20 - 56
+    if (z64At < 0) return yield* zipError("BadEndRecord", eocdOffset, "zip64 locator without room for a zip64 end record")
+    const z64Bytes = yield* source.read(z64At, 56)
+    const z64 = yield* Effect.try({ try: () => parseZip64End(z64Bytes, z64At), catch: (e) => e as ZipError })
+    const shift = z64At - z64.cdSize - z64.cdOffset
+    return { entries: z64.entries, cdSize: z64.cdSize, cdOffset: z64.cdOffset, eocdOffset, shift }
+  })
+
+interface EndRecord {
+  readonly entries: number
+  readonly cdSize: number
+  readonly cdOffset: number
+  readonly eocdOffset: number
+  readonly shift: number
+}
+
+/**
+ * Opens a zip archive: reads the end records and the central directory,
+ * nothing else.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const open = (source: ByteSource, options: ZipOptions = {}): Effect.Effect<ZipArchive, ZipError | SourceError> =>
+  Effect.gen(function*() {
+    const end = yield* readEndRecord(source)
+    const maxEntries = options.maxEntries ?? 1_000_000
+    if (end.shift < 0) {
+      return yield* zipError("BadEndRecord", end.eocdOffset, `central directory (offset ${end.cdOffset}, size ${end.cdSize}) overlaps the end records`)
+    }
+    if (end.entries > maxEntries) {
+      return yield* zipError("LimitExceeded", end.eocdOffset, `${end.entries} entries exceed the limit of ${maxEntries}`)
+    }
+    if (end.entries * 46 > end.cdSize) {
+      return yield* zipError("BadEndRecord", end.eocdOffset, `${end.entries} entries cannot fit in a ${end.cdSize}-byte central directory`)
+    }
+    const cdAt = end.cdOffset + end.shift
+    const cd = yield* source.read(cdAt, end.cdSize)
+    const entries = yield* Effect.try({
+      try: () => parseCentralDirectory(cd, cdAt, end.entries, end.shift),
+      catch: (e) => e as ZipError
+    })
+    return makeArchive(source, entries, options)
+  })
+
+const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, options: ZipOptions): ZipArchive => {
+  const byName = new Map<string, ZipEntry>()
+  for (const e of entries) if (!byName.has(e.name)) byName.set(e.name, e)
+  const offsets = new Map<ZipEntry, number>()
+
+  const dataOffset = (entry: ZipEntry) =>
+    Effect.suspend(() => {
+      const known = offsets.get(entry)
+      if (known !== undefined) return Effect.succeed(known)
+      return Effect.gen(function*() {
+        if (entry.localHeaderOffset + 30 > source.size) {
+          return yield* zipError("BadLocalHeader", entry.localHeaderOffset, "local header lies past the end of the file", entry.name)
+        }
+        const header = yield* source.read(entry.localHeaderOffset, 30)
+        const length = yield* Effect.try({ try: () => parseLocalHeader(header, entry), catch: (e) => e as ZipError })
+        const at = entry.localHeaderOffset + length
+        if (entry.flags & 1) return yield* zipError("Encrypted", entry.localHeaderOffset, "encrypted entries are not supported", entry.name)
+        if (entry.method !== 0 && entry.method !== 8) {
+          return yield* zipError("UnsupportedCompression", entry.localHeaderOffset, `compression method ${entry.method}`, entry.name)
+        }
+        if (at + entry.compressedSize > source.size) {
+          return yield* zipError("BadLocalHeader", at, `entry data (${entry.compressedSize} bytes) runs past the end of the file`, entry.name)
+        }
+        offsets.set(entry, at)
+        return at
+      })
+    })
+
+  const checkCrc = (entry: ZipEntry, crc: number, at: number) =>
+    options.checkCrc && crc !== entry.crc32
+      ? Effect.fail(zipError("CrcMismatch", at, `CRC-32 is ${crc.toString(16)}, central directory says ${entry.crc32.toString(16)}`, entry.name))
+      : Effect.void
+
+  const inflateAll = (entry: ZipEntry, compressed: Uint8Array, at: number) =>
+    Effect.try({
+      try: () => {
+        const out = new Uint8Array(entry.uncompressedSize)
+        let n = 0
+        const inflater = new Inflate((chunk) => {
+          if (n + chunk.length > out.length) throw zipError("InflateFailed", at, "entry inflates to more than its declared size", entry.name)
+          out.set(chunk, n)
+          n += chunk.length
+        })
+        inflater.push(compressed, true)
+        if (n !== out.length) throw zipError("InflateFailed", at, `entry inflates to ${n} bytes, declared ${out.length}`, entry.name)
+        return out
+      },
+      catch: (e) => e instanceof ZipError ? e : zipError("InflateFailed", at, `corrupt DEFLATE data: ${String(e)}`, entry.name)
+    })
+
+  const checkRatio = (entry: ZipEntry, at: number) =>
+    entry.method === 8 && entry.uncompressedSize > entry.compressedSize * MAX_DEFLATE_RATIO + 1024
+      ? Effect.fail(zipError("LimitExceeded", at, `declared size ${entry.uncompressedSize} is impossible for ${entry.compressedSize} compressed bytes`, entry.name))
+      : Effect.void
+
+  const read = (entry: ZipEntry) =>
+    Effect.gen(function*() {
+      const at = yield* dataOffset(entry)
+      yield* checkRange(source, at, entry.compressedSize)
+      yield* checkRatio(entry, at)
+      const raw = yield* source.read(at, entry.compressedSize)
+      const data = entry.method === 0 ? raw : yield* inflateAll(entry, raw, at)
+      if (entry.method === 0 && entry.compressedSize !== entry.uncompressedSize) {
+        return yield* zipError("BadCentralDirectory", entry.centralOffset, "stored entry with different compressed and uncompressed sizes", entry.name)
+      }
+      if (options.checkCrc) yield* checkCrc(entry, crc32(data), at)
+      return data
+    })
+
+  const stream = (entry: ZipEntry, streamOptions: { readonly chunkSize?: number } = {}) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const at = yield* dataOffset(entry)
+      yield* checkRatio(entry, at)
+      const chunkSize = Math.max(1, streamOptions.chunkSize ?? 1 << 20)
+      const raw = Stream.paginateEffect(0, (pos: number) =>
+        Effect.map(
+          source.read(at + pos, Math.min(chunkSize, entry.compressedSize - pos)),
+          (b) => [b, pos + b.length < entry.compressedSize ? Option.some(pos + b.length) : Option.none()] as const
+        )).pipe(Stream.filter((b) => b.length > 0))
+      let crc = 0
+      let produced = 0
+      const count = (b: Uint8Array) => {
+        produced += b.length
+        if (produced > entry.uncompressedSize) throw zipError("InflateFailed", at, "entry inflates to more than its declared size", entry.name)
+        if (options.checkCrc) crc = crc32(b, crc)
+      }
+      const body = entry.method === 0 ? raw.pipe(Stream.tap((b) => Effect.sync(() => count(b)))) : inflateStream(raw, entry, at, count)
+      const finish = Effect.suspend(() =>
+        produced !== entry.uncompressedSize
+          ? Effect.fail(zipError("InflateFailed", at, `entry holds ${produced} bytes, declared ${entry.uncompressedSize}`, entry.name))
+          : checkCrc(entry, crc, at)
+      )
+      return Stream.concat(body, Stream.execute(finish))
+    }))
+
+  return { source, entries, entry: (name) => byName.get(name), dataOffset, read, stream }
+}
+
+const inflateStream = <E>(
+  raw: Stream.Stream<Uint8Array, E>,
+  entry: ZipEntry,
+  at: number,
+  count: (b: Uint8Array) => void
+): Stream.Stream<Uint8Array, E | ZipError> =>
+  Stream.suspend(() => {
+    let pending: Array<Uint8Array> = []
+    const inflater = new Inflate((chunk) => {
+      count(chunk)
+      pending.push(chunk)
+    })
+    const push = (data: Uint8Array, final: boolean) =>
+      Effect.try({
+        try: () => {
+          inflater.push(data, final)
+          const out = pending
+          pending = []
+          return out
+        },
+        catch: (e) => e instanceof ZipError ? e : zipError("InflateFailed", at, `corrupt DEFLATE data: ${String(e)}`, entry.name)
+      })
+    return Stream.concat(
+      raw.pipe(Stream.mapEffect((b) => push(b, false)), Stream.flattenIterables),
+      Stream.fromIterableEffect(push(new Uint8Array(0), true))
+    )
+  })
+
+/**
+ * The entries of an archive as a Stream.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const entries = (archive: ZipArchive): Stream.Stream<ZipEntry> => Stream.fromIterable(archive.entries)

@@ -1,0 +1,24 @@
+/**
+ * torchwire core: read PyTorch checkpoints from TypeScript, lazily, on Effect.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as ByteSource from "./ByteSource.js"
+/** @since 0.1.0 */
+export * as Checkpoint from "./Checkpoint.js"
+/** @since 0.1.0 */
+export * as Errors from "./Errors.js"
+/** @since 0.1.0 */
+export * as Pickle from "./Pickle.js"
+/** @since 0.1.0 */
+export * as Summary from "./Summary.js"
+/** @since 0.1.0 */
+export * as Tar from "./Tar.js"
+/** @since 0.1.0 */
+export * as Torch from "./Torch.js"
+/** @since 0.1.0 */
+export * as Value from "./Value.js"
+/** @since 0.1.0 */
+export * as Zip from "./Zip.js"

@@ -1,0 +1,33 @@
+/**
+ * What every checkpoint loader shares: the resolved options and the
+ * unpickle options torch.load semantics need.
+ *
+ * @internal
+ */
+import type { ByteSource } from "../ByteSource.js"
+import type { CallSite, UnpickleOptions } from "./unpickler.js"
+import { makeTorchFindClass } from "./torchGlobals.js"
+import type { PyValue } from "../Value.js"
+
+/** Options every loader receives, with defaults applied. @internal */
+export interface LoadContext {
+  readonly source: ByteSource
+  readonly weightsOnly: boolean
+  readonly allowGlobals: ReadonlySet<string>
+  readonly encoding: "utf-8" | "latin1" | "ascii" | "bytes"
+  readonly checkCrc: boolean
+  /** Largest pickle accepted, in bytes. */
+  readonly maxPickleBytes: number
+}
+
+/** Unpickle options for one record of a checkpoint. @internal */
+export const pickleOptions = (
+  ctx: LoadContext,
+  record: string,
+  persistentLoad?: (pid: PyValue, site: CallSite) => PyValue
+): UnpickleOptions => ({
+  record,
+  encoding: ctx.encoding,
+  findClass: makeTorchFindClass({ weightsOnly: ctx.weightsOnly, allowGlobals: ctx.allowGlobals }),
+  ...(persistentLoad === undefined ? {} : { persistentLoad })
+})

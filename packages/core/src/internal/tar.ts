@@ -1,0 +1,96 @@
+/**
+ * A minimal reader for the POSIX/PAX tar archives PyTorch 0.1.x wrote:
+ * member names (ustar prefix, PAX `path`, GNU long names), sizes (octal,
+ * base-256, PAX `size`) and data offsets.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import type { ByteSource } from "../ByteSource.js"
+import { CheckpointError, type SourceError } from "../Errors.js"
+
+/** A tar member. @internal */
+export interface TarMember {
+  readonly name: string
+  readonly offset: number
+  readonly size: number
+}
+
+const decoder = new TextDecoder()
+const cstring = (b: Uint8Array, at: number, length: number): string => {
+  const field = b.subarray(at, at + length)
+  const nul = field.indexOf(0)
+  return decoder.decode(nul < 0 ? field : field.subarray(0, nul))
+}
+
+const number = (b: Uint8Array, at: number, length: number, where: number): number => {
+  if (b[at]! & 0x80) {
+    let v = 0
+    for (let i = 1; i < length; i++) v = v * 256 + b[at + i]!
+    return v
+  }
+  const s = cstring(b, at, length).trim()
+  if (s === "") return 0
+  if (!/^[0-7]+$/.test(s)) throw new CheckpointError({ reason: "BadRecord", offset: where + at, record: "tar header", detail: `invalid octal number ${JSON.stringify(s)}` })
+  return parseInt(s, 8)
+}
+
+/** True when a 512-byte block looks like a ustar header (magic at 257). @internal */
+export const isTarHeader = (head: Uint8Array): boolean => head.length >= 262 && decoder.decode(head.subarray(257, 262)) === "ustar"
+
+const parsePax = (b: Uint8Array): Map<string, string> => {
+  const out = new Map<string, string>()
+  const s = decoder.decode(b)
+  let p = 0
+  while (p < s.length) {
+    const space = s.indexOf(" ", p)
+    if (space < 0) break
+    const length = Number(s.slice(p, space))
+    if (!Number.isInteger(length) || length <= 0) break
+    const record = s.slice(space + 1, p + length - 1)
+    const eq = record.indexOf("=")
+    if (eq > 0) out.set(record.slice(0, eq), record.slice(eq + 1))
+    p += length
+  }
+  return out
+}
+
+/**
+ * Lists the members of a tar archive, reading one header per member.
+ *
+ * @internal
+ */
+export const listTar = (source: ByteSource, maxMembers = 10_000): Effect.Effect<Array<TarMember>, CheckpointError | SourceError> =>
+  Effect.gen(function*() {
+    const members: Array<TarMember> = []
+    let at = 0
+    let pax = new Map<string, string>()
+    let longName: string | undefined
+    while (at + 512 <= source.size && members.length < maxMembers) {
+      const h = yield* source.read(at, 512)
+      if (h.every((x) => x === 0)) break
+      if (!isTarHeader(h)) return yield* new CheckpointError({ reason: "BadRecord", offset: at, record: "tar header", detail: "not a ustar header" })
+      const size = yield* Effect.try({ try: () => number(h, 124, 12, at), catch: (e) => e as CheckpointError })
+      const type = String.fromCharCode(h[156]!)
+      const dataAt = at + 512
+      const realSize = pax.has("size") ? Number(pax.get("size")) : size
+      if (!Number.isSafeInteger(realSize) || dataAt + realSize > source.size) {
+        return yield* new CheckpointError({ reason: "BadRecord", offset: at, record: "tar header", detail: `member of ${realSize} bytes runs past the end of the file` })
+      }
+      const next = dataAt + Math.ceil(realSize / 512) * 512
+      if (type === "x" || type === "L") {
+        if (realSize > 1 << 20) return yield* new CheckpointError({ reason: "BadRecord", offset: at, record: "tar header", detail: "extended header over 1 MiB" })
+        const data = yield* source.read(dataAt, realSize)
+        if (type === "x") pax = parsePax(data)
+        else longName = cstring(data, 0, data.length)
+      } else if (type !== "g") {
+        const prefix = cstring(h, 345, 155)
+        const name = pax.get("path") ?? longName ?? (prefix ? `${prefix}/${cstring(h, 0, 100)}` : cstring(h, 0, 100))
+        if (type === "0" || type === "\0") members.push({ name, offset: dataAt, size: realSize })
+        pax = new Map()
+        longName = undefined
+      }
+      at = next
+    }
+    return members
+  })

@@ -1,0 +1,120 @@
+/**
+ * torch.load for zip archives (torch.save ≥ 1.6): prefix detection, the
+ * version/byteorder/alignment records, data.pkl with storage persistent
+ * ids resolved to lazy `data/<key>` reads.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import { CheckpointError, type TorchwireError } from "../Errors.js"
+import { Storage } from "../Torch.js"
+import type { PyValue } from "../Value.js"
+import type { ZipArchive, ZipEntry } from "../Zip.js"
+import { type LoadContext, pickleOptions } from "./loadContext.js"
+import { runUnpickle } from "./pickleAt.js"
+import { ArchiveVersion, ByteOrder, DecimalRecord, decodeRecord, pidItems, StoragePid, text } from "./records.js"
+import type { CallSite } from "./unpickler.js"
+
+/** What a torch zip archive holds besides its value. @internal */
+export interface ZipCheckpointInfo {
+  readonly prefix: string
+  /** Record names without the prefix, in archive order. */
+  readonly records: ReadonlyArray<string>
+  readonly version: number
+  readonly byteOrder: "little" | "big"
+  readonly formatVersion: number | undefined
+  readonly storageAlignment: number | undefined
+  readonly kind: "checkpoint" | "torchscript" | "mobile"
+}
+
+const fail = (reason: CheckpointError["reason"], offset: number, detail: string, record?: string): CheckpointError =>
+  new CheckpointError({ reason, offset, detail, ...(record === undefined ? {} : { record }) })
+
+/**
+ * Maps an archive's entries to record names, checking the prefix rules torch
+ * applies (every name under the folder of entry 0).
+ *
+ * @internal
+ */
+export const torchRecords = (archive: ZipArchive): Effect.Effect<{ readonly prefix: string; readonly records: Map<string, ZipEntry> }, CheckpointError> =>
+  Effect.suspend(() => {
+    const first = archive.entries[0]
+    if (first === undefined) return Effect.fail(fail("BadRecord", 0, "archive does not contain any files"))
+    const slash = first.name.indexOf("/")
+    if (slash < 0) return Effect.fail(fail("BadRecord", first.centralOffset, "file in archive is not in a subdirectory", first.name))
+    const prefix = first.name.slice(0, slash)
+    const records = new Map<string, ZipEntry>()
+    for (const e of archive.entries) {
+      if (!e.name.startsWith(prefix + "/")) {
+        return Effect.fail(fail("BadRecord", e.centralOffset, `record is not under the archive folder ${JSON.stringify(prefix)}`, e.name))
+      }
+      const name = e.name.slice(prefix.length + 1)
+      if (!records.has(name)) records.set(name, e)
+    }
+    return Effect.succeed({ prefix, records })
+  })
+
+const readText = (archive: ZipArchive, entry: ZipEntry | undefined): Effect.Effect<string | undefined, TorchwireError> =>
+  entry === undefined
+    ? Effect.succeed(undefined)
+    : entry.uncompressedSize > 4096
+    ? Effect.fail(fail("BadRecord", entry.localHeaderOffset, `${entry.uncompressedSize}-byte record where a short text was expected`, entry.name))
+    : Effect.map(archive.read(entry), text)
+
+/** Reads the small metadata records and validates them. @internal */
+export const readZipInfo = (archive: ZipArchive) =>
+  Effect.gen(function*() {
+    const { prefix, records } = yield* torchRecords(archive)
+    const kind = records.has("bytecode.pkl") ? "mobile" as const : records.has("constants.pkl") ? "torchscript" as const : "checkpoint" as const
+    const versionEntry = records.get(".data/version") ?? records.get("version")
+    if (versionEntry === undefined) return yield* fail("MissingRecord", 0, "archive has neither a version nor a .data/version record", `${prefix}/version`)
+    const decode = <A, I>(schema: import("effect/Schema").Schema<A, I>, entry: ZipEntry, value: string) =>
+      Effect.try({ try: () => decodeRecord(schema, value, { record: entry.name, offset: entry.localHeaderOffset }), catch: (e) => e as CheckpointError })
+    const version = yield* decode(ArchiveVersion, versionEntry, (yield* readText(archive, versionEntry))!)
+    const orderEntry = records.get("byteorder")
+    const byteOrder = orderEntry === undefined ? "little" as const : yield* decode(ByteOrder, orderEntry, (yield* readText(archive, orderEntry))!)
+    const optionalNumber = (name: string): Effect.Effect<number | undefined, TorchwireError> =>
+      Effect.flatMap(readText(archive, records.get(name)), (t) => t === undefined ? Effect.succeed(undefined) : decode(DecimalRecord, records.get(name)!, t))
+    const formatVersion = yield* optionalNumber(".format_version")
+    const storageAlignment = yield* optionalNumber(".storage_alignment")
+    return { prefix, records, version, byteOrder, formatVersion, storageAlignment, kind }
+  })
+
+/**
+ * Loads `data.pkl` of a torch.save archive. Storages become lazy reads of
+ * `data/<key>`; nothing but data.pkl and the small records is read.
+ *
+ * @internal
+ */
+export const loadZipCheckpoint = (ctx: LoadContext, archive: ZipArchive): Effect.Effect<{ readonly value: PyValue; readonly info: ZipCheckpointInfo }, TorchwireError> =>
+  Effect.gen(function*() {
+    const { records, ...info } = yield* readZipInfo(archive)
+    const pklEntry = records.get("data.pkl")
+    if (pklEntry === undefined) return yield* fail("MissingRecord", 0, "archive has no data.pkl", `${info.prefix}/data.pkl`)
+    if (pklEntry.uncompressedSize > ctx.maxPickleBytes) {
+      return yield* fail("BadRecord", pklEntry.localHeaderOffset, `data.pkl is ${pklEntry.uncompressedSize} bytes, over the ${ctx.maxPickleBytes}-byte limit`, pklEntry.name)
+    }
+    const pickle = yield* archive.read(pklEntry)
+    const storages = new Map<string, Storage>()
+    const persistentLoad = (pid: PyValue, site: CallSite): PyValue => {
+      const [, type, key, location, numel] = decodeRecord(StoragePid, pidItems(pid), {
+        record: pklEntry.name,
+        offset: site.offset,
+        reason: "BadPersistentId"
+      })
+      const cached = storages.get(key)
+      if (cached !== undefined) return cached
+      const entry = records.get(`data/${key}`)
+      if (entry === undefined) throw fail("MissingRecord", site.offset, `data.pkl references storage ${JSON.stringify(key)}, which has no record`, `${info.prefix}/data/${key}`)
+      const nbytes = type.untyped ? numel : numel * type.dtype.itemSize
+      if (entry.uncompressedSize < nbytes) {
+        throw fail("StorageTooShort", entry.localHeaderOffset, `storage ${JSON.stringify(key)} needs ${nbytes} bytes, the record holds ${entry.uncompressedSize}`, entry.name)
+      }
+      const read = Effect.map(archive.read(entry), (b) => b.subarray(0, nbytes))
+      const storage = new Storage(key, type.dtype, location, nbytes, entry.name, read, info.byteOrder)
+      storages.set(key, storage)
+      return storage
+    }
+    const { value } = yield* runUnpickle(pickle, 0, { ...pickleOptions(ctx, pklEntry.name, persistentLoad), base: 0 })
+    return { value, info: { ...info, records: [...records.keys()] } }
+  })

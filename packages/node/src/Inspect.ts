@@ -1,0 +1,253 @@
+/**
+ * What the CLI prints: a readable tree of a checkpoint (keys, dtypes,
+ * shapes, element counts, totals), its canonical JSON summary, and pickle
+ * disassembly. Files are described, never executed: opaque globals are
+ * shown by name.
+ *
+ * @since 0.1.0
+ */
+import type { ByteSource } from "@torchwire/core/ByteSource"
+import * as Checkpoint from "@torchwire/core/Checkpoint"
+import { CheckpointError, type TorchwireError } from "@torchwire/core/Errors"
+import * as Pickle from "@torchwire/core/Pickle"
+import * as Summary from "@torchwire/core/Summary"
+import { Device, DType, Parameter, Tensor, TorchSize } from "@torchwire/core/Torch"
+import {
+  OrderedDict,
+  PyByteArray,
+  PyComplex,
+  PyFloat,
+  PyFrozenSet,
+  PyGlobal,
+  PyObject,
+  PySet,
+  PyTuple,
+  type PyValue,
+  typeName
+} from "@torchwire/core/Value"
+import * as Tar from "@torchwire/core/Tar"
+import * as Zip from "@torchwire/core/Zip"
+import * as Effect from "effect/Effect"
+
+/**
+ * Human-readable byte count (`1.5 MiB`).
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const formatBytes = (n: number): string => {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"]
+  let i = 0
+  let v = n
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024
+    i++
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`
+}
+
+const group = (n: number): string => n.toLocaleString("en-US")
+
+const tensorLine = (t: Tensor): string => {
+  const kind = t instanceof Parameter ? "parameter" : "tensor"
+  const flags = [
+    t.requiresGrad ? "requires_grad" : undefined,
+    t.quantization ? t.quantization.scheme : undefined,
+    t.storage === undefined ? "meta" : undefined,
+    t.storage !== undefined && t.storage.location !== "cpu" ? t.storage.location : undefined
+  ].filter(Boolean)
+  return `${kind} ${t.dtype.name} [${t.shape.join(", ")}]  ${group(t.numel)} el, ${formatBytes(t.nbytes)}${flags.length ? `  (${flags.join(", ")})` : ""}`
+}
+
+const scalar = (v: PyValue): string | undefined => {
+  if (v === null) return "None"
+  if (typeof v === "boolean") return v ? "True" : "False"
+  if (typeof v === "number" || typeof v === "bigint") return String(v)
+  if (typeof v === "string") return JSON.stringify(v.length > 80 ? v.slice(0, 77) + "..." : v)
+  if (v instanceof PyFloat) return Number.isInteger(v.value) ? v.value.toFixed(1) : String(v.value)
+  if (v instanceof PyComplex) return `(${v.re}${v.im < 0 ? "-" : "+"}${Math.abs(v.im)}j)`
+  if (v instanceof Uint8Array) return `bytes (${v.length})`
+  if (v instanceof PyByteArray) return `bytearray (${v.bytes.length})`
+  if (v instanceof Tensor) return tensorLine(v)
+  if (v instanceof DType) return `torch.${v.name}`
+  if (v instanceof Device) return `device(${JSON.stringify(v.toString())})`
+  if (v instanceof TorchSize) return `torch.Size([${v.dims.join(", ")}])`
+  if (v instanceof PyGlobal) return `<global ${v.qualifiedName}>`
+  return undefined
+}
+
+const keyLabel = (k: PyValue): string => (typeof k === "string" ? k : scalar(k) ?? typeName(k))
+
+const children = (v: PyValue): Array<readonly [string, PyValue]> | undefined => {
+  if (v instanceof Map) return [...v].map(([k, x]) => [keyLabel(k), x])
+  if (Array.isArray(v)) return v.map((x, i) => [`[${i}]`, x])
+  if (v instanceof PyTuple || v instanceof PySet || v instanceof PyFrozenSet) return v.items.map((x, i) => [`[${i}]`, x])
+  if (v instanceof PyObject) {
+    const out: Array<readonly [string, PyValue]> = []
+    if (v.state instanceof Map) for (const [k, x] of v.state) out.push([keyLabel(k), x])
+    else if (v.state !== undefined) out.push(["(state)", v.state])
+    v.listItems.forEach((x, i) => out.push([`[${i}]`, x]))
+    for (const [k, x] of v.dictItems) out.push([keyLabel(k), x])
+    return out
+  }
+  return undefined
+}
+
+const header = (v: PyValue, n: number): string => {
+  const name = v instanceof PyObject ? `${v.cls.qualifiedName} (opaque object)` : typeName(v)
+  const attrs = v instanceof OrderedDict && v.attrs.size > 0 ? `  {${[...v.attrs.keys()].join(", ")}}` : ""
+  return `${name} (${group(n)} item${n === 1 ? "" : "s"})${attrs}`
+}
+
+/**
+ * Options of `renderTree`.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface TreeOptions {
+  /** Items shown per container before "... N more" (default 50). */
+  readonly maxItems?: number
+  /** Deepest level shown (default 12). */
+  readonly maxDepth?: number
+}
+
+/**
+ * Renders a value as an indented tree, one line per item.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const renderTree = (value: PyValue, options: TreeOptions = {}): Array<string> => {
+  const maxItems = options.maxItems ?? 50
+  const maxDepth = options.maxDepth ?? 12
+  const lines: Array<string> = []
+  const walk = (v: PyValue, indent: string, depth: number) => {
+    const kids = children(v) ?? []
+    const shown = kids.slice(0, maxItems)
+    shown.forEach(([k, x], i) => {
+      const last = i === shown.length - 1 && kids.length <= maxItems
+      const branch = last ? "└─ " : "├─ "
+      const s = scalar(x)
+      const sub = children(x)
+      if (s !== undefined || sub === undefined) {
+        lines.push(`${indent}${branch}${k}: ${s ?? typeName(x)}`)
+      } else {
+        lines.push(`${indent}${branch}${k}: ${header(x, sub.length)}`)
+        if (depth + 1 < maxDepth) walk(x, indent + (last ? "   " : "│  "), depth + 1)
+        else if (sub.length > 0) lines.push(`${indent}${last ? "   " : "│  "}└─ ...`)
+      }
+    })
+    if (kids.length > maxItems) lines.push(`${indent}└─ ... ${group(kids.length - maxItems)} more`)
+  }
+  const s = scalar(value)
+  const top = children(value)
+  if (s !== undefined || top === undefined) lines.push(s ?? typeName(value))
+  else {
+    lines.push(header(value, top.length))
+    walk(value, "", 0)
+  }
+  return lines
+}
+
+/**
+ * Totals over the distinct tensors of a value.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const totals = (value: PyValue): { readonly tensors: number; readonly elements: number; readonly bytes: number } => {
+  const unique = new Set(Checkpoint.tensors(value).map(([, t]) => t))
+  let elements = 0
+  let bytes = 0
+  for (const t of unique) {
+    elements += t.numel
+    bytes += t.nbytes
+  }
+  return { tensors: unique.size, elements, bytes }
+}
+
+/**
+ * The `inspect` report for an open checkpoint.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const report = (checkpoint: Checkpoint.Checkpoint, options: TreeOptions = {}): string => {
+  const c = checkpoint
+  const facts = [
+    `${c.format} checkpoint`,
+    formatBytes(c.source.size),
+    c.prefix === undefined ? undefined : `archive "${c.prefix}"`,
+    c.version === undefined ? undefined : `version ${c.version}`,
+    `${c.byteOrder}-endian`,
+    c.formatVersion === undefined ? undefined : `format_version ${c.formatVersion}`,
+    c.storageAlignment === undefined ? undefined : `alignment ${c.storageAlignment}`
+  ].filter(Boolean)
+  const t = totals(c.value)
+  return [
+    `${c.source.name}: ${facts.join(", ")}`,
+    ...renderTree(c.value, options),
+    `${group(t.tensors)} tensors, ${group(t.elements)} elements, ${formatBytes(t.bytes)} of tensor data`
+  ].join("\n") + "\n"
+}
+
+/**
+ * Opens a source as `inspect` does (describing, not policing: globals
+ * outside the allowlist become opaque objects).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const openForInspect = (source: ByteSource) => Checkpoint.open(source, { weightsOnly: false })
+
+/**
+ * `inspect --json`: the canonical summary.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const json = (source: ByteSource): Effect.Effect<string, TorchwireError> =>
+  Effect.flatMap(openForInspect(source), (c) => Effect.map(Summary.ofCheckpoint(c), (s) => JSON.stringify(s, null, 2) + "\n"))
+
+/**
+ * `dis`: disassembles a pickle of the file. For zip archives the record
+ * (default `data.pkl`); for tar files the member (default `pickle`); for
+ * legacy files every pickle before the storages; for bare pickles the file.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const dis = (source: ByteSource, record?: string): Effect.Effect<string, TorchwireError> =>
+  Effect.gen(function*() {
+    const format = yield* Checkpoint.detect(source)
+    const run = (bytes: Uint8Array, name: string, start = 0) =>
+      Effect.try({ try: () => Pickle.unsafeDisassemble(bytes, { record: name, start }), catch: (e) => e as TorchwireError })
+    if (format === "zip" || format === "torchscript" || format === "mobile") {
+      const archive = yield* Zip.open(source)
+      const wanted = record ?? "data.pkl"
+      const entry = archive.entries.find((e) => e.name === wanted || e.name.slice(e.name.indexOf("/") + 1) === wanted)
+      if (entry === undefined) {
+        return yield* new CheckpointError({ reason: "MissingRecord", offset: 0, record: wanted, detail: `no such record; records: ${archive.entries.map((e) => e.name).join(", ")}` })
+      }
+      return yield* run(yield* archive.read(entry), entry.name)
+    }
+    if (format === "tar") {
+      const wanted = record ?? "pickle"
+      const member = (yield* Tar.list(source)).find((m) => m.name === wanted)
+      if (member === undefined) return yield* new CheckpointError({ reason: "MissingRecord", offset: 0, record: wanted, detail: "no such tar member" })
+      return yield* run(yield* source.read(member.offset, Math.min(member.size, 64 << 20)), member.name)
+    }
+    const bytes = yield* source.read(0, Math.min(source.size, 64 << 20))
+    if (format === "legacy") {
+      const parts: Array<string> = []
+      let at = 0
+      for (const name of ["magic number", "protocol version", "sys_info", "pickle", "storage keys"]) {
+        const ops = yield* Effect.try({ try: () => Pickle.unsafeOpcodes(bytes, { record: name, start: at }), catch: (e) => e as TorchwireError })
+        parts.push(`# ${name} at byte ${at}\n` + (yield* run(bytes, name, at)))
+        at = ops[ops.length - 1]!.offset + 1
+      }
+      return parts.join("\n")
+    }
+    return yield* run(bytes, "pickle")
+  })

@@ -1,0 +1,132 @@
+"""The canonical summary (shared/spec/summary-json.md) of what real torch loads.
+
+Usage: /usr/bin/python3 summarize.py FILE [FILE...]
+Prints one JSON document per file: {"file": ..., "summary": {...}} lines,
+computed with torch.load (weights_only=False) on the installed torch.
+"""
+import base64
+import collections
+import ctypes
+import hashlib
+import json
+import math
+import sys
+import warnings
+
+import torch
+
+warnings.filterwarnings("ignore")
+
+
+def _float(x):
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return x
+
+
+def tensor_bytes(t):
+    """Elements in row-major order, little-endian, nothing between them (none for meta tensors)."""
+    if t.is_meta:
+        return b""
+    if t.is_quantized:
+        t = t.int_repr()
+    t = t.detach().contiguous()
+    n = t.numel() * t.element_size()
+    return ctypes.string_at(t.data_ptr(), n) if n else b""
+
+
+def tensor_fields(t, parameter):
+    f = {
+        "dtype": str(t.dtype).replace("torch.", ""),
+        "shape": list(t.shape),
+        "sha256": hashlib.sha256(tensor_bytes(t)).hexdigest(),
+    }
+    if parameter or t.requires_grad:
+        f["requires_grad"] = bool(t.requires_grad)
+    if t.is_quantized:
+        scheme = str(t.qscheme()).replace("torch.", "")
+        if scheme == "per_tensor_affine":
+            f.update(qscheme=scheme, scale=t.q_scale(), zero_point=t.q_zero_point())
+        else:
+            f.update(
+                qscheme="per_channel_affine",
+                scales=[float(x) for x in t.q_per_channel_scales().tolist()],
+                zero_points=[int(x) for x in t.q_per_channel_zero_points().tolist()],
+                axis=t.q_per_channel_axis(),
+            )
+    return f
+
+
+def summarize(v):
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, int):
+        return v if abs(v) <= 2**53 - 1 else {"int": str(v)}
+    if isinstance(v, float):
+        return {"float": _float(v)}
+    if isinstance(v, complex):
+        return {"complex": [_float(v.real), _float(v.imag)]}
+    if isinstance(v, (bytes, bytearray)):
+        return {"bytes": base64.b64encode(bytes(v)).decode()}
+    if isinstance(v, torch.nn.Parameter):
+        return {"parameter": tensor_fields(v, True)}
+    if isinstance(v, torch.Tensor):
+        return {"tensor": tensor_fields(v, False)}
+    if isinstance(v, torch.Size):
+        return {"size": list(v)}
+    if isinstance(v, torch.dtype):
+        return {"dtype": str(v).replace("torch.", "")}
+    if isinstance(v, torch.device):
+        return {"device": str(v)}
+    if type(v) is collections.OrderedDict:
+        out = {"odict": [[summarize(k), summarize(x)] for k, x in v.items()]}
+        attrs = vars(v)
+        if attrs:
+            out["attrs"] = {k: summarize(x) for k, x in attrs.items()}
+        return out
+    if type(v) is dict:
+        return {"dict": [[summarize(k), summarize(x)] for k, x in v.items()]}
+    if type(v) is list:
+        return [summarize(x) for x in v]
+    if type(v) is tuple:
+        return {"tuple": [summarize(x) for x in v]}
+    if type(v) is set:
+        return {"set": [summarize(x) for x in v]}
+    if type(v) is frozenset:
+        return {"frozenset": [summarize(x) for x in v]}
+    t = type(v)
+    return {"object": f"{t.__module__}.{t.__qualname__}"}
+
+
+def detect_format(path):
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head[:4] == b"PK\x03\x04":
+        return "zip"
+    if head[257:262] == b"ustar":
+        return "tar"
+    try:
+        import pickle
+        with open(path, "rb") as f:
+            if pickle.load(f) == 0x1950A86A20F9469CFC6C:
+                return "legacy"
+    except Exception:
+        pass
+    return "pickle"
+
+
+def load(path):
+    fmt = detect_format(path)
+    if fmt == "pickle":
+        import pickle
+        with open(path, "rb") as f:
+            return fmt, pickle.load(f)
+    return fmt, torch.load(path, map_location="cpu")
+
+
+if __name__ == "__main__":
+    for path in sys.argv[1:]:
+        fmt, value = load(path)
+        print(json.dumps({"file": path, "summary": {"format": fmt, "value": summarize(value)}}))

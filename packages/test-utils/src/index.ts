@@ -1,0 +1,88 @@
+/**
+ * Test helpers: the committed fixtures, their truth summaries, and the
+ * comparison rules of shared/spec/summary-json.md.
+ */
+import { readFileSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import type { Json } from "@torchwire/core/Summary"
+
+/** Folder of the committed fixtures. */
+export const fixturesDir = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures")
+
+/** Folder of the Python scripts (generator and summarizer). */
+export const pythonDir = join(dirname(fileURLToPath(import.meta.url)), "..", "python")
+
+/** One fixture of manifest.json. */
+export interface Fixture {
+  readonly file: string
+  readonly format: string
+  /** "torch": truth is what torch.load returns; "emulated": what was written (see the generator). */
+  readonly truth: "torch" | "emulated"
+  /** Whether torch's weights-only allowlist accepts the file. */
+  readonly weightsOnly: boolean
+  readonly note: string
+}
+
+/** Every fixture, in generation order. */
+export const fixtures: ReadonlyArray<Fixture> = JSON.parse(readFileSync(join(fixturesDir, "manifest.json"), "utf8"))
+
+/** Absolute path of a fixture. */
+export const fixturePath = (file: string): string => join(fixturesDir, file)
+
+/** The bytes of a fixture. */
+export const fixtureBytes = (file: string): Uint8Array => new Uint8Array(readFileSync(fixturePath(file)))
+
+/** The committed truth summary of a fixture. */
+export const truthOf = (file: string): Json => JSON.parse(readFileSync(fixturePath(file) + ".truth.json", "utf8"))
+
+const isRecord = (j: Json): j is { readonly [k: string]: Json } => j !== null && typeof j === "object" && !Array.isArray(j)
+
+/**
+ * Normalizes a summary for comparison: sets and frozensets sorted by their
+ * items' JSON, objects reduced to their name, module parameters and buffers
+ * sorted, requires_grad dropped inside module summaries.
+ */
+export const normalize = (j: Json, inModule = false): Json => {
+  if (Array.isArray(j)) return j.map((x) => normalize(x, inModule))
+  if (!isRecord(j)) return j
+  if ("object" in j && typeof j.object === "string") return { object: j.object }
+  const out: Record<string, Json> = {}
+  for (const [k, v] of Object.entries(j)) {
+    if (inModule && k === "requires_grad") continue
+    const child = normalize(v, inModule || k === "module")
+    out[k] = (k === "set" || k === "frozenset" || (inModule && (k === "parameters" || k === "buffers"))) && Array.isArray(child)
+      ? [...child].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))
+      : child
+  }
+  return out
+}
+
+/**
+ * The first difference between two summaries, as a JSON path and both
+ * sides, or undefined when they match under the spec's rules.
+ */
+export const firstDifference = (actual: Json, expected: Json): string | undefined => {
+  const walk = (a: Json, e: Json, path: string): string | undefined => {
+    if (Array.isArray(a) && Array.isArray(e)) {
+      if (a.length !== e.length) return `${path}: length ${a.length} != ${e.length}`
+      for (let i = 0; i < a.length; i++) {
+        const d = walk(a[i]!, e[i]!, `${path}[${i}]`)
+        if (d !== undefined) return d
+      }
+      return undefined
+    }
+    if (isRecord(a) && isRecord(e)) {
+      const keys = new Set([...Object.keys(a), ...Object.keys(e)])
+      for (const k of keys) {
+        if (!(k in a)) return `${path}.${k}: missing (expected ${JSON.stringify(e[k])})`
+        if (!(k in e)) return `${path}.${k}: unexpected ${JSON.stringify(a[k])}`
+        const d = walk(a[k]!, e[k]!, `${path}.${k}`)
+        if (d !== undefined) return d
+      }
+      return undefined
+    }
+    return Object.is(a, e) || a === e ? undefined : `${path}: ${JSON.stringify(a)} != ${JSON.stringify(e)}`
+  }
+  return walk(normalize(actual), normalize(expected), "$")
+}
