@@ -91,22 +91,26 @@ const PK = [0x50, 0x4b, 0x03, 0x04]
  * @category constructors
  */
 export const detect = (source: ByteSource): Effect.Effect<Format, TorchwireError> =>
+  Effect.map(sniff(source, {}), (s) => s.format)
+
+/** Detects the format; for zip archives also returns the opened archive, so it is read once. */
+const sniff = (source: ByteSource, zipOptions: Zip.ZipOptions): Effect.Effect<{ readonly format: Format; readonly archive?: Zip.ZipArchive }, TorchwireError> =>
   Effect.gen(function*() {
     const head = yield* source.read(0, Math.min(source.size, 512))
-    if (head.length >= 8 && new TextDecoder().decode(head.subarray(4, 8)) === "PTMF") return "flatbuffer"
+    if (head.length >= 8 && new TextDecoder().decode(head.subarray(4, 8)) === "PTMF") return { format: "flatbuffer" as const }
     if (head.length >= 8 && new TextDecoder().decode(head.subarray(0, 8)) === "PYTORCH1") {
       return yield* new CheckpointError({ reason: "UnsupportedFormat", offset: 0, detail: "File is an unsupported archive format from the preview release." })
     }
     if (PK.every((b, i) => head[i] === b)) {
-      const archive = yield* Zip.open(source)
+      const archive = yield* Zip.open(source, zipOptions)
       const names = new Set(archive.entries.map((e) => e.name.slice(e.name.indexOf("/") + 1)))
-      return names.has("bytecode.pkl") ? "mobile" : names.has("constants.pkl") ? "torchscript" : "zip"
+      const format = names.has("bytecode.pkl") ? "mobile" as const : names.has("constants.pkl") ? "torchscript" as const : "zip" as const
+      return { format, archive }
     }
-    if (isTarHeader(head)) return "tar"
-    if (yield* startsWithLegacyMagic(source)) return "legacy"
-    if (head.length > 0 && head[0] === 0x80) return "pickle"
-    if (head.length > 0 && head[0]! < 0x80 && head.includes(0x2e)) return "pickle"
-    return yield* new CheckpointError({ reason: "UnknownFormat", offset: 0, detail: "not a torch checkpoint: no zip, tar, legacy or pickle signature" })
+    if (isTarHeader(head)) return { format: "tar" as const }
+    if (yield* startsWithLegacyMagic(source)) return { format: "legacy" as const }
+    if (head.length > 0 && (head[0] === 0x80 || (head[0]! < 0x80 && head.includes(0x2e)))) return { format: "pickle" as const }
+    return yield* new CheckpointError({ reason: "UnknownFormat", offset: 0, record: source.name, detail: "not a torch checkpoint: no zip, tar, legacy or pickle signature" })
   })
 
 /** True when the first pickle of the source is the legacy magic number (any protocol). */
@@ -135,11 +139,10 @@ const context = (source: ByteSource, options: OpenOptions): LoadContext => ({
 export const open = (source: ByteSource, options: OpenOptions = {}): Effect.Effect<Checkpoint, TorchwireError> =>
   Effect.gen(function*() {
     const ctx = context(source, options)
-    const format = yield* detect(source)
+    const { format, archive } = yield* sniff(source, { checkCrc: ctx.checkCrc })
     switch (format) {
       case "zip": {
-        const archive = yield* Zip.open(source, { checkCrc: ctx.checkCrc })
-        const { value, info } = yield* loadZipCheckpoint(ctx, archive)
+        const { value, info } = yield* loadZipCheckpoint(ctx, archive!)
         return {
           format,
           value,
@@ -165,7 +168,16 @@ export const open = (source: ByteSource, options: OpenOptions = {}): Effect.Effe
           return yield* new CheckpointError({ reason: "BadRecord", offset: 0, detail: `pickle of ${source.size} bytes is over the limit`, record: "pickle" })
         }
         const bytes = yield* source.read(0, source.size)
-        const { value } = yield* runUnpickle(bytes, 0, pickleOptions(ctx, "pickle"))
+        const { end, value } = yield* runUnpickle(bytes, 0, pickleOptions(ctx, "pickle"))
+        if (end < bytes.length) {
+          // torch would take this for a legacy checkpoint and refuse its magic number.
+          return yield* new CheckpointError({
+            reason: "UnknownFormat",
+            offset: end,
+            record: "pickle",
+            detail: `${bytes.length - end} bytes follow the pickle's STOP: not a bare pickle, and not a legacy checkpoint (invalid magic number)`
+          })
+        }
         return { format, value, source, records: [], byteOrder: "little" } satisfies Checkpoint
       }
       default:

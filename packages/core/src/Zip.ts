@@ -67,6 +67,9 @@ export interface ZipArchive {
   readonly stream: (entry: ZipEntry, options?: { readonly chunkSize?: number }) => Stream.Stream<Uint8Array, ZipError | SourceError>
 }
 
+/** Record name used in errors about the end records. */
+const END = "end of central directory"
+
 /** Largest expansion DEFLATE can achieve; a larger claimed size is a lie. */
 const MAX_DEFLATE_RATIO = 1032
 
@@ -75,11 +78,17 @@ const zipError = (reason: ZipError["reason"], offset: number, detail: string, re
 
 const readEndRecord = (source: ByteSource): Effect.Effect<EndRecord, ZipError | SourceError> =>
   Effect.gen(function*() {
-    if (source.size < 22) return yield* zipError("NotAZip", 0, `${source.size} bytes is too short for a zip archive`)
-    const tailLength = Math.min(source.size, 22 + 0xffff + 20)
-    const tailOffset = source.size - tailLength
-    const tail = yield* source.read(tailOffset, tailLength)
-    const p = yield* Effect.try({ try: () => findEocd(tail, tailOffset, source.size), catch: (e) => e as ZipError })
+    if (source.size < 22) return yield* zipError("NotAZip", 0, `${source.size} bytes is too short for a zip archive`, END)
+    // Most archives have no comment: the last 98 bytes hold the end record,
+    // the zip64 locator and the zip64 end record. Otherwise search 64 KiB.
+    const locate = (length: number) =>
+      Effect.flatMap(source.read(source.size - length, length), (tail) =>
+        Effect.try({ try: () => ({ tail, tailOffset: source.size - length, p: findEocd(tail, source.size - length, source.size) }), catch: (e) => e as ZipError }))
+    const short = Math.min(source.size, 22 + 20 + 56)
+    const { p, tail, tailOffset } = yield* locate(short).pipe(
+      Effect.filterOrFail((r) => r.tailOffset + r.p + 22 === source.size, () => undefined),
+      Effect.catchAll((e) => (e !== undefined && e._tag === "SourceError") ? Effect.fail(e) : locate(Math.min(source.size, 22 + 0xffff + 20 + 56)))
+    )
     const eocdOffset = tailOffset + p
     const classic = parseEocd(tail, p)
     const hasZip64 = yield* Effect.try({
@@ -93,7 +102,7 @@ const readEndRecord = (source: ByteSource): Effect.Effect<EndRecord, ZipError | 
     // The zip64 end record sits just before the locator. Locate it there
     // rather than by its declared offset, which an archive prefix shifts.
     const z64At = eocdOffset - 20 - 56
-    if (z64At < 0) return yield* zipError("BadEndRecord", eocdOffset, "zip64 locator without room for a zip64 end record")
+    if (z64At < 0) return yield* zipError("BadEndRecord", eocdOffset, "zip64 locator without room for a zip64 end record", END)
     const z64Bytes = yield* source.read(z64At, 56)
     const z64 = yield* Effect.try({ try: () => parseZip64End(z64Bytes, z64At), catch: (e) => e as ZipError })
     const shift = z64At - z64.cdSize - z64.cdOffset
@@ -120,13 +129,13 @@ export const open = (source: ByteSource, options: ZipOptions = {}): Effect.Effec
     const end = yield* readEndRecord(source)
     const maxEntries = options.maxEntries ?? 1_000_000
     if (end.shift < 0) {
-      return yield* zipError("BadEndRecord", end.eocdOffset, `central directory (offset ${end.cdOffset}, size ${end.cdSize}) overlaps the end records`)
+      return yield* zipError("BadEndRecord", end.eocdOffset, `central directory (offset ${end.cdOffset}, size ${end.cdSize}) overlaps the end records`, END)
     }
     if (end.entries > maxEntries) {
-      return yield* zipError("LimitExceeded", end.eocdOffset, `${end.entries} entries exceed the limit of ${maxEntries}`)
+      return yield* zipError("LimitExceeded", end.eocdOffset, `${end.entries} entries exceed the limit of ${maxEntries}`, END)
     }
     if (end.entries * 46 > end.cdSize) {
-      return yield* zipError("BadEndRecord", end.eocdOffset, `${end.entries} entries cannot fit in a ${end.cdSize}-byte central directory`)
+      return yield* zipError("BadEndRecord", end.eocdOffset, `${end.entries} entries cannot fit in a ${end.cdSize}-byte central directory`, END)
     }
     const cdAt = end.cdOffset + end.shift
     const cd = yield* source.read(cdAt, end.cdSize)

@@ -45,7 +45,7 @@ export interface EndRecord {
 const u64 = (view: DataView, p: number, what: string, at: number): number => {
   const v = view.getBigUint64(p, true)
   if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new ZipError({ reason: "BadEndRecord", offset: at, detail: `${what} ${v} is beyond 2^53` })
+    throw new ZipError({ reason: "BadEndRecord", record: "zip64 end of central directory", offset: at, detail: `${what} ${v} is beyond 2^53` })
   }
   return Number(v)
 }
@@ -71,6 +71,7 @@ export const findEocd = (tail: Uint8Array, tailOffset: number, fileSize: number)
   if (fallback >= 0) return fallback
   throw new ZipError({
     reason: "NotAZip",
+    record: "end of central directory",
     offset: Math.max(0, fileSize - 22),
     detail: "no end of central directory record found (not a zip archive, or truncated)"
   })
@@ -99,7 +100,7 @@ export const parseZip64Locator = (b: Uint8Array, p: number, at: number): number 
 export const parseZip64End = (b: Uint8Array, at: number) => {
   const view = viewOf(b)
   if (b.length < 56 || view.getUint32(0, true) !== SIG.zip64End) {
-    throw new ZipError({ reason: "BadEndRecord", offset: at, detail: "zip64 locator points at no zip64 end record" })
+    throw new ZipError({ reason: "BadEndRecord", record: "zip64 end of central directory", offset: at, detail: "zip64 locator points at no zip64 end record" })
   }
   return {
     entries: u64(view, 32, "entry count", at),
@@ -123,7 +124,7 @@ export const parseCentralDirectory = (cd: Uint8Array, cdAt: number, count: numbe
   for (let i = 0; i < count; i++) {
     const at = cdAt + p
     const bad = (detail: string): never => {
-      throw new ZipError({ reason: "BadCentralDirectory", offset: at, detail: `entry ${i}: ${detail}` })
+      throw new ZipError({ reason: "BadCentralDirectory", record: `central directory entry ${i}`, offset: at, detail })
     }
     if (p + 46 > cd.length) bad("central directory ends early")
     if (view.getUint32(p, true) !== SIG.central) bad("bad central directory signature")

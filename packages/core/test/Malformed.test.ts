@@ -1,0 +1,193 @@
+/**
+ * Malformed input: every case yields a typed failure that names the record
+ * and byte offset, never a defect (thrown TypeError) or a hang.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Option } from "effect"
+import * as ByteSource from "@torchwire/core/ByteSource"
+import * as Checkpoint from "@torchwire/core/Checkpoint"
+import type { TorchwireError } from "@torchwire/core/Errors"
+import * as Pickle from "@torchwire/core/Pickle"
+import * as Summary from "@torchwire/core/Summary"
+import * as Zip from "@torchwire/core/Zip"
+import { fixtureBytes } from "@torchwire/test-utils"
+
+/** Opens and fully summarizes bytes (reading every tensor), returning the typed failure. */
+const failure = (bytes: Uint8Array) =>
+  Effect.gen(function*() {
+    const exit = yield* Effect.exit(
+      Effect.flatMap(Checkpoint.open(ByteSource.fromUint8Array(bytes, "bad.pt"), { weightsOnly: false }), (c) => Summary.ofCheckpoint(c))
+    )
+    assert.isTrue(Exit.isFailure(exit), "expected a failure")
+    const cause = (exit as Exit.Failure<unknown, TorchwireError>).cause
+    assert.isFalse(Cause.isDie(cause), `expected a typed failure, got a defect: ${Cause.pretty(cause)}`)
+    return Option.getOrThrow(Cause.failureOption(cause))
+  })
+
+/** Offset of a zip record's data, and the record's bytes. */
+const recordOf = (bytes: Uint8Array, name: string) =>
+  Effect.gen(function*() {
+    const archive = yield* Zip.open(ByteSource.fromUint8Array(bytes))
+    const entry = archive.entries.find((e) => e.name.endsWith(name))!
+    return { entry, at: yield* archive.dataOffset(entry), data: yield* archive.read(entry) }
+  })
+
+const replaceAll = (bytes: Uint8Array, from: string, to: string): Uint8Array => {
+  const out = bytes.slice()
+  const f = new TextEncoder().encode(from)
+  const t = new TextEncoder().encode(to)
+  for (let i = 0; i + f.length <= out.length; i++) {
+    if (f.every((b, j) => out[i + j] === b)) out.set(t, i)
+  }
+  return out
+}
+
+describe("malformed input", () => {
+  it.effect("a truncated zip: ZipError naming the end record", () =>
+    Effect.gen(function*() {
+      const bytes = fixtureBytes("linear.pt")
+      const e = yield* failure(bytes.subarray(0, Math.floor(bytes.length / 2)))
+      assert.strictEqual(e._tag, "ZipError")
+      assert.strictEqual(e._tag === "ZipError" && e.reason, "NotAZip")
+      assert.include(e.message, "end of central directory")
+      assert.include(e.message, "byte ")
+    }))
+
+  it.effect("a truncated legacy file: the storage that runs past the end", () =>
+    Effect.gen(function*() {
+      const bytes = fixtureBytes("legacy.pt")
+      const e = yield* failure(bytes.subarray(0, bytes.length - 10))
+      assert.strictEqual(e._tag, "CheckpointError")
+      assert.strictEqual(e._tag === "CheckpointError" && e.reason, "StorageTooShort")
+      assert.match(e.message, /record "storage \d+", byte \d+/)
+    }))
+
+  it.effect("a truncated bare pickle: PickleError(Truncated) at the end", () =>
+    Effect.gen(function*() {
+      const bytes = fixtureBytes("plain_protocol2.pkl")
+      const e = yield* failure(bytes.subarray(0, 40))
+      assert.strictEqual(e._tag, "PickleError")
+      assert.strictEqual(e._tag === "PickleError" && e.reason, "Truncated")
+      assert.include(e.message, "record \"pickle\"")
+    }))
+
+  it.effect("not a checkpoint: UnknownFormat naming the file", () =>
+    Effect.gen(function*() {
+      const e = yield* failure(new TextEncoder().encode("this is not a checkpoint at all\n"))
+      assert.strictEqual(e._tag === "CheckpointError" && e.reason, "UnknownFormat")
+      assert.include(e.message, "bad.pt")
+    }))
+
+  it.effect("an empty file", () =>
+    Effect.gen(function*() {
+      const e = yield* failure(new Uint8Array(0))
+      assert.strictEqual(e._tag === "CheckpointError" && e.reason, "UnknownFormat")
+    }))
+
+  it.effect("missing data.pkl: MissingRecord naming it", () =>
+    Effect.gen(function*() {
+      const e = yield* failure(replaceAll(fixtureBytes("linear.pt"), "linear/data.pkl", "linear/data.pkx"))
+      assert.strictEqual(e._tag === "CheckpointError" && e.reason, "MissingRecord")
+      assert.include(e.message, "record \"linear/data.pkl\"")
+    }))
+
+  it.effect("missing version record", () =>
+    Effect.gen(function*() {
+      const e = yield* failure(replaceAll(fixtureBytes("linear.pt"), "linear/version", "linear/versioX"))
+      assert.strictEqual(e._tag === "CheckpointError" && e.reason, "MissingRecord")
+      assert.include(e.message, "linear/version")
+    }))
+
+  it.effect("corrupt central directory: ZipError at the entry's offset", () =>
+    Effect.gen(function*() {
+      const bytes = fixtureBytes("linear.pt").slice()
+      const archive = yield* Zip.open(ByteSource.fromUint8Array(bytes))
+      const second = archive.entries[1]!
+      bytes[second.centralOffset] = 0x00 // break the PK\1\2 signature
+      const e = yield* failure(bytes)
+      assert.strictEqual(e._tag === "ZipError" && e.reason, "BadCentralDirectory")
+      assert.strictEqual(e.offset, second.centralOffset)
+      assert.include(e.message, "central directory entry 1")
+    }))
+
+  it.effect("a local header pointing past the file", () =>
+    Effect.gen(function*() {
+      const bytes = fixtureBytes("linear.pt").slice()
+      const archive = yield* Zip.open(ByteSource.fromUint8Array(bytes))
+      const entry = archive.entries.find((x) => x.name.endsWith("data.pkl"))!
+      new DataView(bytes.buffer).setUint32(entry.centralOffset + 42, bytes.length + 100, true)
+      const e = yield* failure(bytes)
+      assert.strictEqual(e._tag === "ZipError" && e.reason, "BadLocalHeader")
+      assert.include(e.message, "linear/data.pkl")
+    }))
+
+  it.effect("a bad opcode in data.pkl: PickleError naming data.pkl and the offset", () =>
+    Effect.gen(function*() {
+      const bytes = fixtureBytes("linear.pt").slice()
+      const { at } = yield* recordOf(bytes, "data.pkl")
+      bytes[at + 2] = 0xff // the opcode after PROTO 2
+      const e = yield* failure(bytes)
+      assert.strictEqual(e._tag === "PickleError" && e.reason, "UnknownOpcode")
+      assert.strictEqual(e.offset, 2)
+      assert.include(e.message, "record \"linear/data.pkl\", byte 2")
+    }))
+
+  it.effect("data.pkl cut before STOP", () =>
+    Effect.gen(function*() {
+      const bytes = fixtureBytes("linear.pt").slice()
+      const { at, data } = yield* recordOf(bytes, "data.pkl")
+      bytes[at + data.length - 1] = 0x4e // STOP becomes NONE
+      const e = yield* failure(bytes)
+      assert.strictEqual(e._tag === "PickleError" && e.reason, "Truncated")
+      assert.include(e.message, "linear/data.pkl")
+    }))
+
+  it.effect("storage shorter than its tensor: StorageTooShort naming the storage record", () =>
+    Effect.gen(function*() {
+      const bytes = fixtureBytes("linear.pt").slice()
+      const { at, data } = yield* recordOf(bytes, "data.pkl")
+      // The first storage's numel (BININT1 12, the 3x4 weight) becomes 5.
+      const ops = Pickle.unsafeOpcodes(data)
+      const numel = ops.find((o) => o.name === "BININT1" && o.arg === 12)!
+      bytes[at + numel.offset + 1] = 5
+      const e = yield* failure(bytes)
+      assert.strictEqual(e._tag === "CheckpointError" && e.reason, "StorageTooShort")
+      assert.include(e.message, "record \"linear/data/0\"")
+      assert.include(e.message, "needs 48 bytes")
+    }))
+
+  it.effect("a storage record shorter than the persistent id declares", () =>
+    Effect.gen(function*() {
+      const bytes = fixtureBytes("linear.pt").slice()
+      const { at, data } = yield* recordOf(bytes, "data.pkl")
+      const ops = Pickle.unsafeOpcodes(data)
+      const numel = ops.find((o) => o.name === "BININT1" && o.arg === 12)!
+      bytes[at + numel.offset + 1] = 200
+      const e = yield* failure(bytes)
+      assert.strictEqual(e._tag === "CheckpointError" && e.reason, "StorageTooShort")
+      assert.include(e.message, "linear/data/0")
+      assert.include(e.message, "needs 800 bytes, the record holds 48")
+    }))
+
+  it.effect("an invalid persistent id", () =>
+    Effect.gen(function*() {
+      const e = yield* failure(replaceAll(fixtureBytes("linear.pt"), "storageq", "storagXq"))
+      assert.strictEqual(e._tag === "CheckpointError" && e.reason, "BadPersistentId")
+      assert.include(e.message, "linear/data.pkl")
+    }))
+
+  it.effect("an invalid byteorder record", () =>
+    Effect.gen(function*() {
+      const e = yield* failure(replaceAll(fixtureBytes("big_endian.pt"), "big", "bog"))
+      assert.strictEqual(e._tag === "CheckpointError" && e.reason, "BadRecord")
+      assert.include(e.message, "byteorder")
+    }))
+
+  it.effect("a legacy file with a wrong magic number", () =>
+    Effect.gen(function*() {
+      const bytes = fixtureBytes("legacy.pt").slice()
+      bytes[5] ^= 0x01
+      const e = yield* failure(bytes)
+      assert.strictEqual(e._tag, "CheckpointError")
+    }))
+})

@@ -1,0 +1,105 @@
+/**
+ * The zip layer on real torch archives and on hand-made edge cases.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Chunk, Effect, Stream } from "effect"
+import * as ByteSource from "@torchwire/core/ByteSource"
+import * as Checkpoint from "@torchwire/core/Checkpoint"
+import * as Zip from "@torchwire/core/Zip"
+import { parseCentralDirectory } from "../src/internal/zipFormat.js"
+import { fixtureBytes } from "@torchwire/test-utils"
+
+const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.length
+  }
+  return out
+}
+
+describe("Zip", () => {
+  it.effect("lists torch's records with 64-byte aligned data", () =>
+    Effect.gen(function*() {
+      const archive = yield* Zip.open(ByteSource.fromUint8Array(fixtureBytes("linear.pt")))
+      const names = yield* Stream.runCollect(Zip.entries(archive).pipe(Stream.map((e) => e.name)))
+      assert.deepStrictEqual(Chunk.toReadonlyArray(names), ["linear/data.pkl", "linear/data/0", "linear/data/1", "linear/version"])
+      for (const e of archive.entries) assert.strictEqual((yield* archive.dataOffset(e)) % 64, 0)
+      assert.strictEqual(new TextDecoder().decode(yield* archive.read(archive.entry("linear/version")!)), "3\n")
+    }))
+
+  it.effect("reads an archive that starts after a prefix (concatenated or self-extracting files)", () =>
+    Effect.gen(function*() {
+      const original = fixtureBytes("linear.pt")
+      const prefixed = concat([new Uint8Array(1000).fill(7), original])
+      const archive = yield* Zip.open(ByteSource.fromUint8Array(prefixed))
+      const plain = yield* Zip.open(ByteSource.fromUint8Array(original))
+      for (let i = 0; i < archive.entries.length; i++) {
+        assert.strictEqual(archive.entries[i]!.localHeaderOffset, plain.entries[i]!.localHeaderOffset + 1000)
+        assert.deepStrictEqual(yield* archive.read(archive.entries[i]!), yield* plain.read(plain.entries[i]!))
+      }
+    }))
+
+  it.effect("inflates DEFLATE entries whole and as a stream in small chunks", () =>
+    Effect.gen(function*() {
+      const archive = yield* Zip.open(ByteSource.fromUint8Array(fixtureBytes("deflated.pt")), { checkCrc: true })
+      const pkl = archive.entries.find((e) => e.name.endsWith("data.pkl"))!
+      assert.strictEqual(pkl.method, 8)
+      const whole = yield* archive.read(pkl)
+      const chunks = yield* Stream.runCollect(archive.stream(pkl, { chunkSize: 7 }))
+      assert.deepStrictEqual(concat(Chunk.toReadonlyArray(chunks)), whole)
+      const checkpoint = yield* Checkpoint.open(ByteSource.fromUint8Array(fixtureBytes("deflated.pt")), { checkCrc: true })
+      assert.strictEqual(Checkpoint.tensors(checkpoint.value).length, 2)
+    }))
+
+  it.effect("checks CRC-32 only when asked", () =>
+    Effect.gen(function*() {
+      const bytes = fixtureBytes("linear.pt").slice()
+      const plain = yield* Zip.open(ByteSource.fromUint8Array(bytes))
+      const entry = plain.entry("linear/data/0")!
+      bytes[(yield* plain.dataOffset(entry)) + 1] ^= 0xff
+      const unchecked = yield* Zip.open(ByteSource.fromUint8Array(bytes))
+      assert.strictEqual((yield* unchecked.read(entry)).length, entry.uncompressedSize)
+      const checked = yield* Zip.open(ByteSource.fromUint8Array(bytes), { checkCrc: true })
+      const error = yield* Effect.flip(checked.read(entry))
+      assert.strictEqual(error._tag === "ZipError" && error.reason, "CrcMismatch")
+      assert.include(error.message, "linear/data/0")
+      const streamed = yield* Effect.flip(Stream.runDrain(checked.stream(entry, { chunkSize: 5 })))
+      assert.strictEqual(streamed._tag === "ZipError" && streamed.reason, "CrcMismatch")
+    }))
+
+  it("parses zip64 extras for sizes and offsets beyond 4 GiB", () => {
+    const name = new TextEncoder().encode("a/data/0")
+    const cd = new Uint8Array(46 + name.length + 4 + 24)
+    const v = new DataView(cd.buffer)
+    v.setUint32(0, 0x02014b50, true)
+    v.setUint32(20, 0xffffffff, true) // compressed
+    v.setUint32(24, 0xffffffff, true) // uncompressed
+    v.setUint16(28, name.length, true)
+    v.setUint16(30, 4 + 24, true)
+    v.setUint32(42, 0xffffffff, true) // local header offset
+    cd.set(name, 46)
+    const e = 46 + name.length
+    v.setUint16(e, 0x0001, true)
+    v.setUint16(e + 2, 24, true)
+    v.setBigUint64(e + 4, 2n ** 32n + 64n, true)
+    v.setBigUint64(e + 12, 2n ** 32n + 64n, true)
+    v.setBigUint64(e + 20, 5n * 2n ** 30n, true)
+    const [entry] = parseCentralDirectory(cd, 0, 1, 0)
+    assert.strictEqual(entry!.uncompressedSize, 2 ** 32 + 64)
+    assert.strictEqual(entry!.compressedSize, 2 ** 32 + 64)
+    assert.strictEqual(entry!.localHeaderOffset, 5 * 2 ** 30)
+  })
+
+  it.effect("refuses entry counts that cannot fit the central directory", () =>
+    Effect.gen(function*() {
+      const bytes = fixtureBytes("linear.pt").slice()
+      // classic end record: total entries (u16 at +10) in a zip64 archive is ignored; patch the zip64 record's count.
+      const v = new DataView(bytes.buffer)
+      const z64 = bytes.length - 22 - 20 - 56
+      v.setBigUint64(z64 + 32, 10n ** 9n, true)
+      const error = yield* Effect.flip(Zip.open(ByteSource.fromUint8Array(bytes)))
+      assert.strictEqual(error._tag === "ZipError" && error.reason, "LimitExceeded")
+    }))
+})
