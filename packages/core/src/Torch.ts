@@ -404,6 +404,14 @@ export const byteSwap = (bytes: Uint8Array, width: number): Uint8Array => {
  */
 export const swapWidth = (dtype: DType): number => (dtype.kind === "complex" ? dtype.itemSize / 2 : dtype.itemSize)
 
+/**
+ * The largest tensor `bytes` materializes: one typed array's limit.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_MATERIALIZED_BYTES = 2 ** 32 - 1
+
 /** Swaps a (freshly copied) big-endian element buffer to little-endian. */
 const fromFileOrder = (b: Uint8Array, order: "little" | "big", dtype: DType): Uint8Array =>
   order === "big" ? byteSwap(b, swapWidth(dtype)) : b
@@ -418,6 +426,12 @@ const fromFileOrder = (b: Uint8Array, order: "little" | "big", dtype: DType): Ui
  */
 export const bytes = (t: Tensor): Effect.Effect<Uint8Array, TorchwireError> => {
   if (t.numel === 0) return Effect.succeed(new Uint8Array(0))
+  if (!Number.isSafeInteger(t.nbytes) || t.nbytes > MAX_MATERIALIZED_BYTES) {
+    // A stride-0 view of a small storage can claim any size; refuse to allocate it.
+    return Effect.fail(
+      new CheckpointError({ reason: "BadTensor", offset: 0, ...(t.storage ? { record: t.storage.record } : {}), detail: `materializing [${t.shape.join(", ")}] ${t.dtype.name} would take ${t.nbytes} bytes, over the ${MAX_MATERIALIZED_BYTES}-byte limit of one typed array` })
+    )
+  }
   const storage = t.storage
   if (storage === undefined) {
     return Effect.fail(new CheckpointError({ reason: "BadTensor", offset: 0, detail: "meta tensor has no data" }))

@@ -9,6 +9,7 @@ import * as Checkpoint from "@torchwire/core/Checkpoint"
 import type { TorchwireError } from "@torchwire/core/Errors"
 import * as Pickle from "@torchwire/core/Pickle"
 import * as Summary from "@torchwire/core/Summary"
+import * as Torch from "@torchwire/core/Torch"
 import * as Zip from "@torchwire/core/Zip"
 import { fixtureBytes } from "@torchwire/test-utils"
 
@@ -181,6 +182,18 @@ describe("malformed input", () => {
       const e = yield* failure(replaceAll(fixtureBytes("big_endian.pt"), "big", "bog"))
       assert.strictEqual(e._tag === "CheckpointError" && e.reason, "BadRecord")
       assert.include(e.message, "byteorder")
+    }))
+
+  it.effect("a stride-0 view claiming 2^40 elements is refused, not allocated", () =>
+    Effect.gen(function*() {
+      const f32 = Torch.dtypes.get("float32")!
+      const storage = new Torch.Storage("0", f32, "cpu", 4, "a/data/0", Effect.succeed(new Uint8Array(4)))
+      const huge = new Torch.Tensor(f32, [2 ** 40], [0], 0, storage, false)
+      const e = yield* Effect.flip(Torch.bytes(huge))
+      assert.strictEqual(e._tag === "CheckpointError" && e.reason, "BadTensor")
+      assert.include(e.message, "a/data/0")
+      const fine = new Torch.Tensor(f32, [5], [0], 0, storage, false)
+      assert.strictEqual((yield* Torch.bytes(fine)).length, 20)
     }))
 
   it.effect("a legacy file with a wrong magic number", () =>

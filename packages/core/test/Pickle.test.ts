@@ -1,0 +1,160 @@
+/**
+ * The pickle layer: opcodes, the unpickler's value model, and incremental
+ * decoding at arbitrary chunk boundaries.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Chunk, Effect, Stream } from "effect"
+import fc from "fast-check"
+import * as ByteSource from "@torchwire/core/ByteSource"
+import * as Pickle from "@torchwire/core/Pickle"
+import * as Value from "@torchwire/core/Value"
+import * as Zip from "@torchwire/core/Zip"
+import { fixtureBytes, fixtures } from "@torchwire/test-utils"
+
+/** Builds a pickle from opcode characters, byte values and strings. */
+const pk = (...parts: Array<string | number | Uint8Array>): Uint8Array => {
+  const out: Array<number> = []
+  for (const p of parts) {
+    if (typeof p === "number") out.push(p)
+    else if (typeof p === "string") for (const ch of p) out.push(ch.charCodeAt(0))
+    else out.push(...p)
+  }
+  return Uint8Array.from(out)
+}
+const u32 = (n: number) => pk(n & 255, (n >> 8) & 255, (n >> 16) & 255, (n >>> 24) & 255)
+const binunicode = (s: string) => {
+  const b = new TextEncoder().encode(s)
+  return pk("X", u32(b.length), b)
+}
+
+const load = (bytes: Uint8Array, options: Pickle.LoadOptions = {}) => Pickle.load(bytes, options)
+
+/** The pickles of the fixtures: data.pkl of every zip, and the bare pickles. */
+const fixturePickles = Effect.gen(function*() {
+  const out: Array<readonly [string, Uint8Array]> = []
+  for (const f of fixtures) {
+    const bytes = fixtureBytes(f.file)
+    if (f.format === "pickle") out.push([f.file, bytes])
+    if (f.format === "zip") {
+      const archive = yield* Zip.open(ByteSource.fromUint8Array(bytes))
+      out.push([f.file, yield* archive.read(archive.entries.find((e) => e.name.endsWith("/data.pkl"))!)])
+    }
+  }
+  return out
+})
+
+describe("Pickle", () => {
+  it.effect("keeps Python's distinctions: int/float, list/tuple, bytes/bytearray, dict keys", () =>
+    Effect.gen(function*() {
+      const v = yield* load(pk(0x80, 2, "}", "(", "K", 1, "G", 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, "K", 2, ")", "K", 3, "]", binunicode("k"), 0x8a, 9, 0, 0, 0, 0, 0, 0, 0, 0, 1, "u", "."))
+      assert.instanceOf(v, Map)
+      const m = v as Map<Value.PyValue, Value.PyValue>
+      assert.instanceOf(m.get(1), Value.PyFloat)
+      assert.strictEqual((m.get(1) as Value.PyFloat).value, 1)
+      assert.deepStrictEqual([...m.keys()], [1, 2, 3, "k"])
+      assert.instanceOf(m.get(2), Value.PyTuple, "a tuple stays a tuple")
+      assert.deepStrictEqual(m.get(3), [], "a list stays a list")
+      assert.strictEqual(m.get("k"), 2n ** 64n, "LONG1 beyond 2^53 stays exact")
+    }))
+
+  it.effect("protocol 0 text opcodes", () =>
+    Effect.gen(function*() {
+      const v = yield* load(pk("(", "I01\n", "I00\n", "I-42\n", "L123456789012345678901L\n", "F0.25\n", "S'a\\'b\\n'\n", "V\\u20ac\\U0001f600x\n", "p0\n", "g0\n", "l."))
+      assert.deepStrictEqual((v as Array<Value.PyValue>).slice(0, 4), [true, false, -42, 123456789012345678901n])
+      const [, , , , f, s, u, again] = v as Array<Value.PyValue>
+      assert.strictEqual((f as Value.PyFloat).value, 0.25)
+      assert.strictEqual(s, "a'b\n")
+      assert.strictEqual(u, "€😀x")
+      assert.strictEqual(again, "€😀x")
+    }))
+
+  it.effect("INST, OBJ, NEWOBJ and BUILD make opaque objects without calling anything", () =>
+    Effect.gen(function*() {
+      const v = yield* load(pk(0x80, 2, "(", "(", "K", 1, "ios\nsystem\n", "(", "c", "os\nsystem\n", binunicode("rm -rf /"), "o", "c", "mod\nCls\n", ")", 0x81, "}", binunicode("x"), "K", 5, "s", "b", "l", "."))
+      const [inst, obj, built] = v as Array<Value.PyObject>
+      assert.strictEqual(inst!.cls.qualifiedName, "os.system")
+      assert.deepStrictEqual(inst!.args, [1])
+      assert.strictEqual(obj!.how, "inst")
+      assert.deepStrictEqual(obj!.args, ["rm -rf /"])
+      assert.strictEqual(built!.how, "newobj")
+      assert.deepStrictEqual([...(built!.state as Map<string, number>)], [["x", 5]])
+    }))
+
+  it.effect("STACK_GLOBAL, MEMOIZE, FRAME and SHORT_BINUNICODE (protocol 4)", () =>
+    Effect.gen(function*() {
+      const v = yield* load(pk(0x80, 4, 0x95, 20, 0, 0, 0, 0, 0, 0, 0, 0x8c, 11, "collections", 0x94, 0x8c, 11, "OrderedDict", 0x94, 0x93, 0x94, ")", "R", 0x94, "."))
+      assert.instanceOf(v, Value.OrderedDict)
+    }))
+
+  it.effect("EXT1 needs a registry; with one it resolves", () =>
+    Effect.gen(function*() {
+      const bytes = pk(0x80, 2, 0x82, 7, ")", "R", ".")
+      const error = yield* Effect.flip(load(bytes))
+      assert.strictEqual(error.reason, "Extension")
+      assert.strictEqual(error.offset, 2)
+      const v = yield* load(bytes, { extensions: new Map([[7, ["collections", "OrderedDict"] as const]]) })
+      assert.instanceOf(v, Value.OrderedDict)
+    }))
+
+  it.effect("memo, stack and mark errors are typed, with offsets", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* Effect.flip(load(pk(0x80, 2, "h", 3, ".")))).reason, "MemoMissing")
+      assert.strictEqual((yield* Effect.flip(load(pk(0x80, 2, "t", ".")))).reason, "MarkMissing")
+      const underflow = yield* Effect.flip(load(pk(0x80, 2, "(", 0x85, ".")))
+      assert.strictEqual(underflow.reason, "StackUnderflow")
+      assert.strictEqual(underflow.offset, 3)
+      assert.strictEqual((yield* Effect.flip(load(pk(0x80, 6, "N", ".")))).reason, "BadArgument")
+      assert.strictEqual((yield* Effect.flip(load(pk(0x80, 2, "X", 255, 255, 255, 127, "abc")))).reason, "Truncated")
+      assert.strictEqual((yield* Effect.flip(load(pk(0x80, 2, "]", "K", 1, "s", ".")))).reason, "StackUnderflow")
+      assert.strictEqual((yield* Effect.flip(load(pk(0x80, 2, "K", 1, "K", 2, "N", "s", ".")))).reason, "BadValue")
+    }))
+
+  it.effect("NEXT_BUFFER takes out-of-band buffers; POP and DUP behave as in CPython", () =>
+    Effect.gen(function*() {
+      const v = yield* load(pk(0x80, 5, "N", "0", "K", 9, "2", 0x86, "."))
+      assert.deepStrictEqual((v as Value.PyTuple).items, [9, 9])
+      assert.strictEqual((yield* Effect.flip(load(pk(0x80, 5, 0x97, ".")))).reason, "BadValue")
+    }))
+
+  it.effect("persistent ids go to the hook", () =>
+    Effect.gen(function*() {
+      const v = yield* load(pk(0x80, 2, binunicode("key"), "Q", "P", "text id\n", 0x86, "."), { persistentLoad: (pid) => `loaded:${String(pid)}` })
+      assert.deepStrictEqual((v as Value.PyTuple).items, ["loaded:key", "loaded:text id"])
+    }))
+
+  it.effect("opcodes stream carries offsets; incremental decoding matches whole-buffer decoding at any split", () =>
+    Effect.gen(function*() {
+      const pickles = yield* fixturePickles
+      assert.isAtLeast(pickles.length, 15)
+      const [, linear] = pickles.find(([f]) => f === "linear.pt")!
+      const streamed = Chunk.toReadonlyArray(yield* Stream.runCollect(Pickle.opcodes(linear)))
+      assert.strictEqual(streamed[0]!.name, "PROTO")
+      assert.strictEqual(streamed[1]!.offset, 2)
+      assert.deepStrictEqual(streamed[1]!.arg, ["collections", "OrderedDict"])
+      fc.assert(
+        fc.property(fc.integer({ min: 0, max: pickles.length - 1 }), fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 40 }), (which, sizes) => {
+          const [, bytes] = pickles[which]!
+          const expected = Pickle.unsafeOpcodes(bytes)
+          const decoder = Pickle.makeOpcodeDecoder()
+          const got: Array<Pickle.PickleOp> = []
+          let at = 0
+          for (let i = 0; at < bytes.length; i++) {
+            const size = sizes[i % sizes.length]!
+            got.push(...decoder.push(bytes.subarray(at, at + size)))
+            at += size
+          }
+          decoder.end()
+          assert.deepStrictEqual(got, expected)
+        }),
+        { numRuns: 200 }
+      )
+    }))
+
+  it.effect("decodeStream fails with Truncated when the stream stops mid-opcode", () =>
+    Effect.gen(function*() {
+      const bytes = pk(0x80, 2, "X", 5, 0, 0, 0, "ab")
+      const error = yield* Effect.flip(Stream.runDrain(Stream.make(bytes.subarray(0, 3), bytes.subarray(3)).pipe(Pickle.decodeStream())))
+      assert.strictEqual(error._tag === "PickleError" && error.reason, "Truncated")
+      assert.strictEqual(error.offset, 2)
+    }))
+})
