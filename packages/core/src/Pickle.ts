@@ -185,6 +185,7 @@ const MARK = 0x28
 export const unsafeDisassemble = (bytes: Uint8Array, options: { readonly record?: string; readonly start?: number } = {}): string => {
   const lines: Array<string> = []
   const markStack: Array<number> = []
+  const memo = new Set<unknown>()
   let maxProto = 0
   for (const op of unsafeOpcodes(bytes, options)) {
     const codeRepr = op.code < 0x20 || op.code >= 0x7f ? `\\x${op.code.toString(16).padStart(2, "0")}` : op.code === 0x5c ? "\\\\" : op.code === 0x27 ? "\\'" : String.fromCharCode(op.code)
@@ -196,6 +197,12 @@ export const unsafeDisassemble = (bytes: Uint8Array, options: { readonly record?
       markMsg = at === undefined ? "no MARK exists on stack" : `(MARK at ${at})`
     }
     if (op.code === MARK) markStack.push(op.offset)
+    if (op.name === "MEMOIZE") {
+      markMsg = `(as ${memo.size})`
+      memo.add(memo.size)
+    } else if (op.name === "PUT" || op.name === "BINPUT" || op.name === "LONG_BINPUT") {
+      memo.add(op.arg)
+    }
     if (op.arg !== null || markMsg !== undefined) {
       line += " ".repeat(Math.max(0, 10 - op.name.length))
       if (op.arg !== null) line += " " + reprArg(op)
@@ -215,7 +222,8 @@ const reprArg = (op: PickleOp): string => {
   if (typeof arg === "number") return op.name === "BINFLOAT" || op.name === "FLOAT" ? reprFloat(arg) : String(arg)
   if (arg instanceof Uint8Array) {
     // pickletools decodes Python 2 strings as latin-1 text.
-    return op.name === "BINSTRING" || op.name === "SHORT_BINSTRING" ? reprStr(decodeLatin1(arg)) : reprBytes(arg)
+    if (op.name === "BINSTRING" || op.name === "SHORT_BINSTRING") return reprStr(decodeLatin1(arg))
+    return op.name === "BYTEARRAY8" ? `bytearray(${reprBytes(arg)})` : reprBytes(arg)
   }
   if (Array.isArray(arg)) return reprStr(`${arg[0]} ${arg[1]}`)
   return String(arg)

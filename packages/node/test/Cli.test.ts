@@ -1,0 +1,96 @@
+/**
+ * The CLI's commands, exit statuses and messages.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { spawnSync } from "node:child_process"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Cli from "@torchwire/node/Cli"
+import { firstDifference, fixtureBytes, fixturePath, truthOf } from "@torchwire/test-utils"
+
+const run = (...args: Array<string>) =>
+  Effect.gen(function*() {
+    let out = ""
+    let err = ""
+    const code = yield* Cli.run(Cli.parse(args), (t) => void (out += t), (t) => void (err += t))
+    return { code, out, err }
+  })
+
+describe("CLI", () => {
+  it.effect("inspect prints the tree with dtypes, shapes, element counts and totals", () =>
+    Effect.gen(function*() {
+      const { code, out } = yield* run("inspect", fixturePath("linear.pt"))
+      assert.strictEqual(code, 0)
+      assert.include(out, "zip checkpoint")
+      assert.include(out, "archive \"linear\", version 3, little-endian")
+      assert.include(out, "collections.OrderedDict (2 items)  {_metadata}")
+      assert.include(out, "├─ weight: tensor float32 [3, 4]  12 el, 48 B")
+      assert.include(out, "└─ bias: tensor float32 [3]  3 el, 12 B")
+      assert.include(out, "2 tensors, 15 elements, 60 B of tensor data")
+    }))
+
+  it.effect("inspect shows opaque objects by name and never refuses them", () =>
+    Effect.gen(function*() {
+      const { code, out } = yield* run("inspect", fixturePath("whole_module.pt"))
+      assert.strictEqual(code, 0)
+      assert.include(out, "torch.nn.modules.container.Sequential (opaque object)")
+      assert.include(out, "torch.nn.modules.linear.Linear (opaque object)")
+    }))
+
+  it.effect("inspect --json prints the canonical summary", () =>
+    Effect.gen(function*() {
+      for (const file of ["training_checkpoint.pt", "legacy.pt", "tar_format.pt", "plain_protocol0.pkl", "dtypes.pt"]) {
+        const { code, out } = yield* run("inspect", "--json", fixturePath(file))
+        assert.strictEqual(code, 0)
+        assert.strictEqual(firstDifference(JSON.parse(out), truthOf(file)), undefined, file)
+      }
+    }))
+
+  it.effect("dis disassembles data.pkl, other records, tar members and legacy pickles", () =>
+    Effect.gen(function*() {
+      const zip = yield* run("dis", fixturePath("linear.pt"))
+      assert.strictEqual(zip.code, 0)
+      assert.match(zip.out, /^ {4}0: \\x80 PROTO {6}2\n/)
+      assert.include(zip.out, "highest protocol among opcodes = 2")
+      const version = yield* run("dis", fixturePath("linear.pt"), "--record", "missing.pkl")
+      assert.strictEqual(version.code, 1)
+      assert.include(version.err, "MissingRecord")
+      const tar = yield* run("dis", "--record", "tensors", fixturePath("tar_format.pt"))
+      assert.strictEqual(tar.code, 0)
+      const legacy = yield* run("dis", fixturePath("legacy.pt"))
+      assert.include(legacy.out, "# magic number at byte 0")
+      assert.include(legacy.out, "# storage keys at byte")
+    }))
+
+  it.effect("malformed files exit 1 with the record and offset", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-cli-"))
+      const bad = join(dir, "bad.pt")
+      const bytes = fixtureBytes("linear.pt")
+      writeFileSync(bad, bytes.subarray(0, 300))
+      const { code, err, out } = yield* run("inspect", bad)
+      assert.strictEqual(code, 1)
+      assert.strictEqual(out, "")
+      assert.match(err, /^torchwire: ZipError\(NotAZip\): .*\[record "end of central directory", byte \d+\]\n$/)
+    }))
+
+  it.effect("usage errors exit 2", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* run("inspect")).code, 2)
+      assert.strictEqual((yield* run("frobnicate", "x")).code, 2)
+      assert.strictEqual((yield* run("dis", "--record")).code, 2)
+      assert.strictEqual((yield* run("--help")).code, 0)
+    }))
+
+  it("runs as `pnpm torchwire` from the repository root", () => {
+    const root = join(import.meta.dirname, "..", "..", "..")
+    const result = spawnSync(join(root, "node_modules", ".bin", "tsx"), [join(root, "packages/node/src/bin.ts"), "inspect", fixturePath("linear.pt")], { encoding: "utf8" })
+    assert.strictEqual(result.status, 0, result.stderr)
+    assert.include(result.stdout, "2 tensors, 15 elements")
+    const missing = spawnSync(join(root, "node_modules", ".bin", "tsx"), [join(root, "packages/node/src/bin.ts"), "inspect", "/nonexistent.pt"], { encoding: "utf8" })
+    assert.strictEqual(missing.status, 1)
+    assert.include(missing.stderr, "OpenFailed")
+  })
+})

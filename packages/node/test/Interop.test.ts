@@ -1,0 +1,69 @@
+/**
+ * Interop with real PyTorch (Debian's python3-torch 1.13). These tests fail,
+ * never skip, when torch cannot be imported: CI installs it.
+ */
+import { assert, beforeAll, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Checkpoint from "@torchwire/core/Checkpoint"
+import * as Summary from "@torchwire/core/Summary"
+import * as Inspect from "@torchwire/node/Inspect"
+import * as NodeSource from "@torchwire/node/NodeSource"
+import { firstDifference, fixturePath, fixtures, pythonDir, truthOf } from "@torchwire/test-utils"
+import type { Json } from "@torchwire/core/Summary"
+
+const python = process.env.TORCHWIRE_PYTHON ?? "/usr/bin/python3"
+const oracle = (...args: Array<string>): Array<Record<string, unknown>> =>
+  execFileSync(python, [join(pythonDir, "oracle.py"), ...args], { encoding: "utf8", maxBuffer: 256 << 20 })
+    .split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l))
+
+const summarizeFile = (path: string) =>
+  Effect.scoped(Effect.flatMap(NodeSource.open(path), (s) => Effect.flatMap(Checkpoint.open(s, { weightsOnly: false }), (c) => Summary.ofCheckpoint(c))))
+
+describe("interop with real torch", () => {
+  beforeAll(() => {
+    try {
+      execFileSync(python, [join(pythonDir, "oracle.py"), "check"], { stdio: "pipe" })
+    } catch (e) {
+      throw new Error(`real torch is required for the interop tests (apt-get install -y python3-torch python3-torchvision): ${String(e)}`)
+    }
+  })
+
+  it.effect("every committed fixture still matches what real torch loads, and torchwire matches both", () =>
+    Effect.gen(function*() {
+      const real = fixtures.filter((f) => f.truth === "torch")
+      const lines = oracle("summarize", ...real.map((f) => fixturePath(f.file)))
+      assert.strictEqual(lines.length, real.length)
+      for (const [i, f] of real.entries()) {
+        const fromTorch = lines[i]!.summary as Json
+        assert.strictEqual(firstDifference(fromTorch, truthOf(f.file)), undefined, `${f.file}: committed truth is stale`)
+        assert.strictEqual(firstDifference(yield* summarizeFile(fixturePath(f.file)), fromTorch), undefined, f.file)
+      }
+    }))
+
+  it.effect("freshly written random checkpoints (zip and legacy, protocols 2-4) read like torch.load", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-interop-"))
+      const seed = String(Number(process.env.TORCHWIRE_SEED ?? Date.now() % 100000))
+      const lines = oracle("random", dir, seed, "25")
+      assert.strictEqual(lines.length, 25)
+      for (const line of lines) {
+        const diff = firstDifference(yield* summarizeFile(line.file as string), line.summary as Json)
+        assert.strictEqual(diff, undefined, `${line.file as string} (seed ${seed})`)
+      }
+      rmSync(dir, { recursive: true })
+    }))
+
+  it.effect("dis prints exactly what pickletools.dis prints", () =>
+    Effect.gen(function*() {
+      const files = fixtures.filter((f) => f.format === "zip" || f.format === "pickle").map((f) => fixturePath(f.file))
+      const lines = oracle("dis", ...files)
+      for (const line of lines) {
+        const ours = yield* Effect.scoped(Effect.flatMap(NodeSource.open(line.file as string), (s) => Inspect.dis(s)))
+        assert.strictEqual(ours, line.text, line.file as string)
+      }
+    }))
+})

@@ -1,0 +1,92 @@
+"""Real-torch oracle for the interop tests.
+
+  oracle.py check                 exit 0 if torch and torchvision import
+  oracle.py summarize FILE...     one JSON line per file: {"file", "summary"} (torch.load)
+  oracle.py dis FILE...           one JSON line per file: {"file", "text"}: pickletools.dis of
+                                  data.pkl (zip) or of the whole file (bare pickle)
+  oracle.py random OUT SEED N     writes N random checkpoints with torch.save into OUT
+                                  (zip and legacy formats, pickle protocols 2-4, random dtypes,
+                                  shapes, views, parameters and nesting), one JSON line each
+"""
+import io
+import json
+import os
+import pickletools
+import random
+import sys
+import warnings
+import zipfile
+
+warnings.filterwarnings("ignore")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def dis_text(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] == b"PK\x03\x04":
+        with zipfile.ZipFile(path) as z:
+            data = z.read(next(n for n in z.namelist() if n.endswith("/data.pkl")))
+    out = io.StringIO()
+    pickletools.dis(data, out)
+    return out.getvalue()
+
+
+def random_value(rng, torch, depth=0):
+    kind = rng.choice(["tensor", "tensor", "tensor", "view", "param", "dict", "list", "scalar"] if depth < 3 else ["tensor", "scalar"])
+    if kind in ("tensor", "view", "param"):
+        dtype = rng.choice([torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.int16,
+                            torch.int8, torch.uint8, torch.bool, torch.complex64])
+        shape = [rng.randint(0, 5) for _ in range(rng.randint(0, 4))]
+        t = (torch.randn(shape) * 100).to(dtype) if dtype is not torch.complex64 else torch.randn(shape, dtype=dtype)
+        if kind == "view" and t.dim() >= 2:
+            t = rng.choice([t.transpose(0, 1), t[..., ::2], t.narrow(0, 0, max(t.shape[0] - 1, 0))])
+        if kind == "param" and t.is_floating_point():
+            t = torch.nn.Parameter(t, requires_grad=rng.random() < 0.5)
+        return t
+    if kind == "dict":
+        return {f"k{i}": random_value(rng, torch, depth + 1) for i in range(rng.randint(0, 4))}
+    if kind == "list":
+        return [random_value(rng, torch, depth + 1) for _ in range(rng.randint(0, 4))]
+    return rng.choice([None, True, rng.randint(-2**70, 2**70), rng.random(), "text", (1, 2.5)])
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "check":
+        import torch  # noqa: F401
+        import torchvision  # noqa: F401
+        return
+    if cmd == "dis":
+        for path in args:
+            print(json.dumps({"file": path, "text": dis_text(path)}))
+        return
+    from summarize import load, summarize
+    if cmd == "summarize":
+        for path in args:
+            fmt, value = load(path)
+            print(json.dumps({"file": path, "summary": {"format": fmt, "value": summarize(value)}}))
+        return
+    if cmd == "random":
+        import torch
+        out, seed, n = args[0], int(args[1]), int(args[2])
+        os.makedirs(out, exist_ok=True)
+        rng = random.Random(seed)
+        torch.manual_seed(seed)
+        for i in range(n):
+            value = {f"entry{j}": random_value(rng, torch) for j in range(rng.randint(1, 6))}
+            # shared storage across entries
+            first = next((v for v in value.values() if isinstance(v, torch.Tensor) and v.numel() > 1), None)
+            if first is not None:
+                value["alias"] = first.flatten()[1:]
+            legacy = rng.random() < 0.3
+            path = os.path.join(out, f"random{i}.pt")
+            torch.save(value, path, _use_new_zipfile_serialization=not legacy, pickle_protocol=rng.choice([2, 3, 4]))
+            fmt, loaded = load(path)
+            print(json.dumps({"file": path, "summary": {"format": fmt, "value": summarize(loaded)}}))
+        return
+    raise SystemExit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main()
