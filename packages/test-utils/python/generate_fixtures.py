@@ -10,13 +10,16 @@ Each fixture FILE gets FILE.truth.json, the canonical summary
                             summary of the object that was written, as torch >= 2.1
                             would load it
   weightsOnly: whether torch's weights-only allowlist accepts every global
-Generation is deterministic (fixed seeds), so regenerating gives the same truth.
+Seeds are fixed, so regenerating gives the same truth files and, except for the legacy
+fixtures (their storage keys are heap addresses) and deflated.pt (zipfile stamps times),
+the same bytes.
 """
 import collections
 import io
 import json
 import os
 import pickle
+import shutil
 import struct
 import sys
 import tarfile
@@ -83,6 +86,10 @@ save("training_checkpoint.pt", {
     "config": {"name": "run-7", "tags": ("cnn", "adam"), "seed": 0, "amp": False},
 })
 record("training_checkpoint.pt", note="model + Adam state (exp_avg, step tensors) + StepLR + metrics")
+# The README's example checkpoint is this one.
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "examples")
+if os.path.isdir(EXAMPLES):
+    shutil.copyfile(os.path.join(OUT, "training_checkpoint.pt"), os.path.join(EXAMPLES, "checkpoint.pt"))
 
 numbers = {
     "none": None, "true": True, "false": False,
