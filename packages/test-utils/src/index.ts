@@ -5,7 +5,9 @@
 import { readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import type { Json } from "@torchwire/core/Summary"
+
+/** A JSON value (the shape of a summary). */
+export type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly [key: string]: Json }
 
 /** Folder of the committed fixtures. */
 export const fixturesDir = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures")
