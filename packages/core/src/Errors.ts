@@ -24,6 +24,19 @@ const describe = (
 }
 
 /**
+ * Where a failure was found: the byte offset, the record (zip entry, tar
+ * member or pickle) and a human-readable detail.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Location {
+  readonly offset: number
+  readonly record?: string
+  readonly detail?: string
+}
+
+/**
  * Reading bytes from a source failed: the source is shorter than a read
  * requires, or the underlying I/O failed.
  *
@@ -60,10 +73,7 @@ export class ZipError extends Data.TaggedError("ZipError")<{
     | "InflateFailed"
     | "CrcMismatch"
     | "LimitExceeded"
-  readonly offset: number
-  readonly record?: string
-  readonly detail?: string
-}> {
+} & Location> {
   override get message(): string {
     return describe("ZipError", this.reason, this.detail, this.record, this.offset)
   }
@@ -89,10 +99,7 @@ export class PickleError extends Data.TaggedError("PickleError")<{
     | "ForbiddenGlobal"
     | "NoStop"
     | "LimitExceeded"
-  readonly offset: number
-  readonly record?: string
-  readonly detail?: string
-}> {
+} & Location> {
   override get message(): string {
     return describe("PickleError", this.reason, this.detail, this.record, this.offset)
   }
@@ -116,10 +123,7 @@ export class CheckpointError extends Data.TaggedError("CheckpointError")<{
     | "UnknownDtype"
     | "StorageTooShort"
     | "BadTensor"
-  readonly offset: number
-  readonly record?: string
-  readonly detail?: string
-}> {
+} & Location> {
   override get message(): string {
     return describe("CheckpointError", this.reason, this.detail, this.record, this.offset)
   }

@@ -33,6 +33,16 @@ const recordOf = (bytes: Uint8Array, name: string) =>
     return { entry, at: yield* archive.dataOffset(entry), data: yield* archive.read(entry) }
   })
 
+/** linear.pt with the weight storage's declared element count (12) replaced. */
+const withWeightNumel = (numel: number) =>
+  Effect.gen(function*() {
+    const bytes = fixtureBytes("linear.pt").slice()
+    const { at, data } = yield* recordOf(bytes, "data.pkl")
+    const declared = Pickle.unsafeOpcodes(data).find((o) => o.name === "BININT1" && o.arg === 12)!
+    bytes[at + declared.offset + 1] = numel
+    return bytes
+  })
+
 const replaceAll = (bytes: Uint8Array, from: string, to: string): Uint8Array => {
   const out = bytes.slice()
   const f = new TextEncoder().encode(from)
@@ -145,13 +155,8 @@ describe("malformed input", () => {
 
   it.effect("storage shorter than its tensor: StorageTooShort naming the storage record", () =>
     Effect.gen(function*() {
-      const bytes = fixtureBytes("linear.pt").slice()
-      const { at, data } = yield* recordOf(bytes, "data.pkl")
-      // The first storage's numel (BININT1 12, the 3x4 weight) becomes 5.
-      const ops = Pickle.unsafeOpcodes(data)
-      const numel = ops.find((o) => o.name === "BININT1" && o.arg === 12)!
-      bytes[at + numel.offset + 1] = 5
-      const e = yield* failure(bytes)
+      // The 3x4 weight's storage is declared with 5 elements.
+      const e = yield* failure(yield* withWeightNumel(5))
       assert.strictEqual(e._tag === "CheckpointError" && e.reason, "StorageTooShort")
       assert.include(e.message, "record \"linear/data/0\"")
       assert.include(e.message, "needs 48 bytes")
@@ -159,12 +164,7 @@ describe("malformed input", () => {
 
   it.effect("a storage record shorter than the persistent id declares", () =>
     Effect.gen(function*() {
-      const bytes = fixtureBytes("linear.pt").slice()
-      const { at, data } = yield* recordOf(bytes, "data.pkl")
-      const ops = Pickle.unsafeOpcodes(data)
-      const numel = ops.find((o) => o.name === "BININT1" && o.arg === 12)!
-      bytes[at + numel.offset + 1] = 200
-      const e = yield* failure(bytes)
+      const e = yield* failure(yield* withWeightNumel(200))
       assert.strictEqual(e._tag === "CheckpointError" && e.reason, "StorageTooShort")
       assert.include(e.message, "linear/data/0")
       assert.include(e.message, "needs 800 bytes, the record holds 48")
