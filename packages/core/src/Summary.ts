@@ -41,6 +41,8 @@ export type Json = null | boolean | number | string | ReadonlyArray<Json> | { re
 export interface SummaryOptions {
   /** Deepest nesting summarized before failing (default 1000, Python's recursion limit). */
   readonly maxDepth?: number
+  /** Called after each tensor is read and hashed, with its size in bytes (for progress reports). */
+  readonly onTensor?: (nbytes: number) => void
 }
 
 const hex = (buf: ArrayBuffer): string => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, "0")).join("")
@@ -118,7 +120,12 @@ export const summarize = (value: PyValue, options: SummaryOptions = {}): Effect.
       })
     }
     if (v instanceof Map) return Effect.map(pairs(v), (dict) => ({ dict }))
-    if (v instanceof Tensor) return Effect.map(tensorFields(v), (f) => (v instanceof Parameter ? { parameter: f } : { tensor: f }))
+    if (v instanceof Tensor) {
+      return Effect.map(tensorFields(v), (f) => {
+        options.onTensor?.(v.nbytes)
+        return v instanceof Parameter ? { parameter: f } : { tensor: f }
+      })
+    }
     if (v instanceof TorchSize) return Effect.succeed({ size: [...v.dims] })
     if (v instanceof DType) return Effect.succeed({ dtype: v.name })
     if (v instanceof Device) return Effect.succeed({ device: v.toString() })

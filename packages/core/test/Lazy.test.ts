@@ -46,6 +46,19 @@ describe("lazy loading", () => {
       assert.strictEqual(bytesRead() - before, 8 + first.storage!.nbytes)
     }))
 
+  it.effect("a Blob source reads the same checkpoint", () =>
+    Effect.gen(function*() {
+      const bytes = fixtureBytes("dtypes.pt")
+      const fromBlob = yield* Checkpoint.open(ByteSource.fromBlob(new Blob([bytes as Uint8Array<ArrayBuffer>]), "dtypes.pt"))
+      const fromMemory = yield* Checkpoint.open(ByteSource.fromUint8Array(bytes))
+      const a = Checkpoint.tensors(fromBlob.value)
+      const b = new Map(Checkpoint.tensors(fromMemory.value))
+      assert.strictEqual(a.length, 17)
+      for (const [name, t] of a) assert.deepStrictEqual(yield* Torch.bytes(t), yield* Torch.bytes(b.get(name)!))
+      const past = yield* Effect.flip(ByteSource.fromBlob(new Blob([bytes as Uint8Array<ArrayBuffer>])).read(bytes.length - 1, 2))
+      assert.strictEqual(past.reason, "Truncated")
+    }))
+
   it.effect("tensors read inside the source's lifetime materialize typed arrays", () =>
     Effect.gen(function*() {
       const checkpoint = yield* Checkpoint.open(ByteSource.fromUint8Array(fixtureBytes("views.pt")))

@@ -78,12 +78,36 @@ export const parse = (args: ReadonlyArray<string>): Command => {
 }
 
 /**
+ * A progress reporter for hashing: one line rewritten in place, updated at
+ * most once per whole percent, silent for work under `minBytes`.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const hashingProgress = (write: (text: string) => void, minBytes = 64 * 2 ** 20) => {
+  let shown = -1
+  return (done: number, total: number): void => {
+    if (total < minBytes) return
+    const percent = Math.floor((100 * done) / total)
+    if (percent === shown) return
+    shown = percent
+    write(`\rhashing tensors: ${percent}% (${Inspect.formatBytes(done)} of ${Inspect.formatBytes(total)})${done >= total ? "\n" : ""}`)
+  }
+}
+
+/**
  * Runs a command, writing to `out`; resolves to the exit status.
  *
  * @since 0.1.0
  * @category running
  */
-export const run = (command: Command, out: (text: string) => void, err: (text: string) => void): Effect.Effect<number> => {
+export const run = (
+  command: Command,
+  out: (text: string) => void,
+  err: (text: string) => void,
+  /** Where progress of long work goes (a TTY's stderr), if anywhere. */
+  progress?: (text: string) => void
+): Effect.Effect<number> => {
   switch (command._tag) {
     case "Help":
       return Effect.sync(() => (out(usage), 0))
@@ -96,7 +120,7 @@ export const run = (command: Command, out: (text: string) => void, err: (text: s
       return Effect.scoped(Effect.gen(function*() {
         const source = yield* NodeSource.open(command.file)
         if (command._tag === "Dis") return yield* Inspect.dis(source, command.record)
-        if (command.json) return yield* Inspect.json(source)
+        if (command.json) return yield* Inspect.json(source, progress === undefined ? undefined : hashingProgress(progress))
         return Inspect.report(yield* Inspect.openForInspect(source))
       })).pipe(
         Effect.map((text) => (out(text), 0)),

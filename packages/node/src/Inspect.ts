@@ -207,8 +207,13 @@ export const openForInspect = (source: ByteSource) => Checkpoint.open(source, { 
  * @since 0.1.0
  * @category constructors
  */
-export const json = (source: ByteSource): Effect.Effect<string, TorchwireError> =>
-  Effect.flatMap(openForInspect(source), (c) => Effect.map(Summary.ofCheckpoint(c), (s) => JSON.stringify(s, null, 2) + "\n"))
+export const json = (source: ByteSource, progress?: (done: number, total: number) => void): Effect.Effect<string, TorchwireError> =>
+  Effect.flatMap(openForInspect(source), (c) => {
+    const total = progress === undefined ? 0 : Checkpoint.tensors(c.value).reduce((n, [, t]) => n + t.nbytes, 0)
+    let done = 0
+    const onTensor = progress === undefined ? undefined : (nbytes: number) => progress((done += nbytes), total)
+    return Effect.map(Summary.ofCheckpoint(c, onTensor === undefined ? {} : { onTensor }), (s) => JSON.stringify(s, null, 2) + "\n")
+  })
 
 /**
  * `dis`: disassembles a pickle of the file. For zip archives the record

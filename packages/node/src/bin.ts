@@ -11,7 +11,9 @@ import * as Cli from "./Cli.js"
 const write = (stream: NodeJS.WriteStream) => (text: string) => void stream.write(text)
 
 NodeRuntime.runMain(
-  Effect.flatMap(Cli.run(Cli.parse(process.argv.slice(2)), write(process.stdout), write(process.stderr)), (code) =>
+  Effect.flatMap(
+    Cli.run(Cli.parse(process.argv.slice(2)), write(process.stdout), write(process.stderr), process.stderr.isTTY ? write(process.stderr) : undefined),
+    (code) =>
     Effect.sync(() => {
       process.exitCode = code
     })),

@@ -76,6 +76,23 @@ describe("CLI", () => {
       assert.match(err, /^torchwire: ZipError\(NotAZip\): .*\[record "end of central directory", byte \d+\]\n$/)
     }))
 
+  it.effect("inspect --json reports hashing progress for large checkpoints only", () =>
+    Effect.gen(function*() {
+      let progress = ""
+      const small = yield* Cli.run(Cli.parse(["inspect", "--json", fixturePath("linear.pt")]), () => {}, () => {}, (t) => void (progress += t))
+      assert.strictEqual(small, 0)
+      assert.strictEqual(progress, "", "no progress under 64 MiB")
+      const lines: Array<string> = []
+      const report = Cli.hashingProgress((t) => lines.push(t), 100)
+      for (const done of [10, 11, 50, 100]) report(done, 100)
+      assert.deepStrictEqual(lines, [
+        "\rhashing tensors: 10% (10 B of 100 B)",
+        "\rhashing tensors: 11% (11 B of 100 B)",
+        "\rhashing tensors: 50% (50 B of 100 B)",
+        "\rhashing tensors: 100% (100 B of 100 B)\n"
+      ])
+    }))
+
   it.effect("usage errors exit 2", () =>
     Effect.gen(function*() {
       assert.strictEqual((yield* run("inspect")).code, 2)
