@@ -99,8 +99,8 @@ export interface OpcodeDecoder {
  * @since 0.1.0
  * @category decoding
  */
-export const makeOpcodeDecoder = (options: { readonly record?: string } = {}): OpcodeDecoder => {
-  let buf = new Uint8Array(64 * 1024)
+export const makeOpcodeDecoder = (options: { readonly record?: string; readonly initialCapacity?: number } = {}): OpcodeDecoder => {
+  let buf = new Uint8Array(options.initialCapacity ?? 64 * 1024)
   let start = 0
   let end = 0
   let consumed = 0 // bytes dropped from the front of buf
@@ -108,10 +108,13 @@ export const makeOpcodeDecoder = (options: { readonly record?: string } = {}): O
   const append = (chunk: Uint8Array) => {
     if (end + chunk.length > buf.length) {
       const live = end - start
-      const next = live + chunk.length > buf.length / 2 ? new Uint8Array(Math.max(buf.length * 2, live + chunk.length)) : buf
-      next.copyWithin(0, start, end)
-      if (next !== buf) next.set(buf.subarray(start, end))
-      buf = next
+      if (live + chunk.length > buf.length / 2) {
+        const grown = new Uint8Array(Math.max(buf.length * 2, live + chunk.length))
+        grown.set(buf.subarray(start, end))
+        buf = grown
+      } else {
+        buf.copyWithin(0, start, end)
+      }
       consumed += start
       end = live
       start = 0
@@ -188,7 +191,8 @@ export const unsafeDisassemble = (bytes: Uint8Array, options: { readonly record?
   const memo = new Set<unknown>()
   let maxProto = 0
   for (const op of unsafeOpcodes(bytes, options)) {
-    const codeRepr = op.code < 0x20 || op.code >= 0x7f ? `\\x${op.code.toString(16).padStart(2, "0")}` : op.code === 0x5c ? "\\\\" : op.code === 0x27 ? "\\'" : String.fromCharCode(op.code)
+    // repr() of the opcode character without its quotes (no opcode is a quote or a backslash).
+    const codeRepr = op.code < 0x20 || op.code >= 0x7f ? `\\x${op.code.toString(16).padStart(2, "0")}` : String.fromCharCode(op.code)
     let line = `${String(op.offset).padStart(5)}: ${codeRepr.padEnd(4)} ${"    ".repeat(markStack.length)}${op.name}`
     maxProto = Math.max(maxProto, op.proto)
     let markMsg: string | undefined

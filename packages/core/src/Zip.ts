@@ -206,11 +206,11 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, optio
       const at = yield* dataOffset(entry)
       yield* checkRange(source, at, entry.compressedSize)
       yield* checkRatio(entry, at)
-      const raw = yield* source.read(at, entry.compressedSize)
-      const data = entry.method === 0 ? raw : yield* inflateAll(entry, raw, at)
       if (entry.method === 0 && entry.compressedSize !== entry.uncompressedSize) {
         return yield* zipError("BadCentralDirectory", entry.centralOffset, "stored entry with different compressed and uncompressed sizes", entry.name)
       }
+      const raw = yield* source.read(at, entry.compressedSize)
+      const data = entry.method === 0 ? raw : yield* inflateAll(entry, raw, at)
       if (options.checkCrc) yield* checkCrc(entry, crc32(data), at)
       return data
     })

@@ -135,7 +135,8 @@ describe("Pickle", () => {
         fc.property(fc.integer({ min: 0, max: pickles.length - 1 }), fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 40 }), (which, sizes) => {
           const [, bytes] = pickles[which]!
           const expected = Pickle.unsafeOpcodes(bytes)
-          const decoder = Pickle.makeOpcodeDecoder()
+          // A tiny initial buffer exercises growth and compaction.
+          const decoder = Pickle.makeOpcodeDecoder({ initialCapacity: 16 })
           const got: Array<Pickle.PickleOp> = []
           let at = 0
           for (let i = 0; at < bytes.length; i++) {

@@ -5,6 +5,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
 import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
+import * as Pickle from "@torchwire/core/Pickle"
 import * as Zip from "@torchwire/core/Zip"
 import { parseCentralDirectory } from "../src/internal/zipFormat.js"
 import { fixtureBytes } from "@torchwire/test-utils"
@@ -51,6 +52,14 @@ describe("Zip", () => {
       assert.deepStrictEqual(concat(Chunk.toReadonlyArray(chunks)), whole)
       const checkpoint = yield* Checkpoint.open(ByteSource.fromUint8Array(fixtureBytes("deflated.pt")), { checkCrc: true })
       assert.strictEqual(Checkpoint.tensors(checkpoint.value).length, 2)
+    }))
+
+  it.effect("zip entry chunks compose with the pickle opcode stream", () =>
+    Effect.gen(function*() {
+      const archive = yield* Zip.open(ByteSource.fromUint8Array(fixtureBytes("deflated.pt")))
+      const pkl = archive.entries.find((e) => e.name.endsWith("data.pkl"))!
+      const ops = yield* Stream.runCollect(archive.stream(pkl, { chunkSize: 13 }).pipe(Pickle.decodeStream({ record: pkl.name })))
+      assert.deepStrictEqual(Chunk.toReadonlyArray(ops), Pickle.unsafeOpcodes(yield* archive.read(pkl)))
     }))
 
   it.effect("checks CRC-32 only when asked", () =>

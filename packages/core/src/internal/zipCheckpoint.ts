@@ -6,6 +6,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import type * as Schema from "effect/Schema"
 import { CheckpointError, type TorchwireError } from "../Errors.js"
 import { Storage } from "../Torch.js"
 import type { PyValue } from "../Value.js"
@@ -68,7 +69,7 @@ export const readZipInfo = (archive: ZipArchive) =>
     const kind = records.has("bytecode.pkl") ? "mobile" as const : records.has("constants.pkl") ? "torchscript" as const : "checkpoint" as const
     const versionEntry = records.get(".data/version") ?? records.get("version")
     if (versionEntry === undefined) return yield* fail("MissingRecord", 0, "archive has neither a version nor a .data/version record", `${prefix}/version`)
-    const decode = <A, I>(schema: import("effect/Schema").Schema<A, I>, entry: ZipEntry, value: string) =>
+    const decode = <A, I>(schema: Schema.Schema<A, I>, entry: ZipEntry, value: string) =>
       Effect.try({ try: () => decodeRecord(schema, value, { record: entry.name, offset: entry.localHeaderOffset }), catch: (e) => e as CheckpointError })
     const version = yield* decode(ArchiveVersion, versionEntry, (yield* readText(archive, versionEntry))!)
     const orderEntry = records.get("byteorder")
