@@ -365,7 +365,8 @@ class _V3Tensor:
 
     def __reduce__(self):
         stride = tuple(int(torch.tensor(self.shape[i + 1:]).prod()) for i in range(len(self.shape)))
-        return (v3["_rebuild_tensor_v3"], (_PidStorage(self.key, len(raw[self.dtype][0])), 0, self.shape, stride, False, collections.OrderedDict(), v3[self.dtype]))
+        # tuple(list(...)): fresh tuples, as torch's tuple(self.size()) makes them
+        return (v3["_rebuild_tensor_v3"], (_PidStorage(self.key, len(raw[self.dtype][0])), 0, tuple(list(self.shape)), stride, False, collections.OrderedDict(), v3[self.dtype]))
 
 
 class _PidStorage:

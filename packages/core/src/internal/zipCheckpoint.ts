@@ -112,7 +112,7 @@ export const loadZipCheckpoint = (ctx: LoadContext, archive: ZipArchive): Effect
         throw fail("StorageTooShort", entry.localHeaderOffset, `storage ${JSON.stringify(key)} needs ${nbytes} bytes, the record holds ${entry.uncompressedSize}`, entry.name)
       }
       const read = Effect.map(archive.read(entry), (b) => b.subarray(0, nbytes))
-      const storage = new Storage(key, type.dtype, location, nbytes, entry.name, read, info.byteOrder)
+      const storage = new Storage(key, type.dtype, location, nbytes, entry.name, read, info.byteOrder, archive.stream(entry))
       storages.set(key, storage)
       return storage
     }

@@ -1,0 +1,206 @@
+/**
+ * Write checkpoints that `torch.load` accepts: data.pkl pickled as
+ * `torch.save` pickles it, inside the zip layout PyTorch's own writer
+ * produces (STORED records, data aligned to 64 bytes with the `FB` padding
+ * extra, data descriptors, zip64 end records).
+ *
+ * The archive is a Stream of byte chunks: storages flow from their source
+ * to the sink chunk by chunk (a loaded checkpoint re-saves without decoding
+ * its tensors), and the archive is never whole in memory.
+ *
+ * @since 0.1.0
+ */
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import { CheckpointError, isTorchwireError, PickleError, type TorchwireError } from "./Errors.js"
+import { crc32 as tableCrc32 } from "./internal/crc32.js"
+import { pickleCheckpoint, type StorageRecord } from "./internal/torchPickle.js"
+import { centralDirectory, dataDescriptor, localHeader, serializationId, type WrittenEntry } from "./internal/zipWriter.js"
+import { byteSwap } from "./Torch.js"
+import type { PyValue } from "./Value.js"
+
+/**
+ * Options of `toStream` and `toBytes`.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface SaveOptions {
+  /** Pickle protocol of data.pkl (default 2, as torch.save; 1-5 accepted). */
+  readonly protocol?: number
+  /** The archive folder (default "archive", what torch.save uses for file objects; see `prefixFor`). */
+  readonly prefix?: string
+  /**
+   * The record set. "latest" (default): torch ≥ 2.7's data.pkl, .format_version,
+   * .storage_alignment, byteorder, data/0..N-1, version, .data/serialization_id.
+   * "1.13": data.pkl, data/<keys in string order>, version, as torch 1.6-2.0 write it.
+   */
+  readonly layout?: "latest" | "1.13"
+  /** Data alignment of every record (default 64). */
+  readonly alignment?: number
+  /** CRC-32 implementation (default: table-driven, in core; Node passes zlib.crc32). */
+  readonly crc32?: (data: Uint8Array, crc: number) => number
+}
+
+/**
+ * The archive folder torch.save uses for a path: the file name without its
+ * last extension (`/x/model.pt` → `model`), or "archive" for a non-ASCII name.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const prefixFor = (path: string): string => {
+  const base = path.slice(Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1)
+  const dot = base.lastIndexOf(".")
+  const stem = dot < 0 ? base : base.slice(0, dot)
+  // eslint-disable-next-line no-control-regex
+  return stem !== "" && /^[\x00-\x7f]*$/.test(path) ? stem : "archive"
+}
+
+interface RecordSpec {
+  readonly name: string
+  readonly size: number
+  readonly data: Stream.Stream<Uint8Array, TorchwireError>
+}
+
+const utf8 = new TextEncoder()
+const textRecord = (name: string, text: string): RecordSpec => {
+  const bytes = utf8.encode(text)
+  return { name, size: bytes.length, data: Stream.make(bytes) }
+}
+
+/** The first `n` bytes of a stream of chunks. */
+const takeBytes = <E>(s: Stream.Stream<Uint8Array, E>, n: number): Stream.Stream<Uint8Array, E> =>
+  Stream.suspend(() => {
+    let left = n
+    return s.pipe(
+      Stream.takeWhile(() => left > 0),
+      Stream.map((c) => {
+        const out = c.length > left ? c.subarray(0, left) : c
+        left -= out.length
+        return out
+      })
+    )
+  })
+
+/** Byte-swaps a stream of chunks by `width`-byte words, carrying split words across chunks. */
+const swapStream = (s: Stream.Stream<Uint8Array, TorchwireError>, width: number, record: string): Stream.Stream<Uint8Array, TorchwireError> =>
+  Stream.suspend(() => {
+    let carry = new Uint8Array(0)
+    return s.pipe(
+      Stream.map((c) => {
+        const joined = new Uint8Array(carry.length + c.length)
+        joined.set(carry)
+        joined.set(c, carry.length)
+        const whole = joined.length - (joined.length % width)
+        carry = joined.slice(whole)
+        return byteSwap(joined.subarray(0, whole), width)
+      }),
+      Stream.concat(Stream.suspend(() =>
+        carry.length === 0
+          ? Stream.empty
+          : Stream.fail(new CheckpointError({ reason: "BadRecord", offset: 0, record, detail: `storage size is not a multiple of its ${width}-byte elements` }))
+      ))
+    )
+  })
+
+/** A storage's bytes as written: little-endian, exactly `nbytes`. */
+const storageData = (r: StorageRecord): Stream.Stream<Uint8Array, TorchwireError> => {
+  const raw = takeBytes(r.storage.stream, r.storage.nbytes)
+  return r.storage.byteOrder === "big" && r.swapWidth > 1 ? swapStream(raw, r.swapWidth, r.storage.record) : raw
+}
+
+const recordsFor = (pickle: Uint8Array, storages: ReadonlyArray<StorageRecord>, layout: "latest" | "1.13", alignment: number): Array<RecordSpec> => {
+  const storageRecords = storages.map((r): RecordSpec => ({ name: `data/${r.key}`, size: r.storage.nbytes, data: storageData(r) }))
+  const pkl: RecordSpec = { name: "data.pkl", size: pickle.length, data: Stream.make(pickle) }
+  if (layout === "1.13") {
+    return [pkl, ...storageRecords.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)), textRecord("version", "3\n")]
+  }
+  return [
+    pkl,
+    textRecord(".format_version", "1"),
+    textRecord(".storage_alignment", String(alignment)),
+    textRecord("byteorder", "little"),
+    ...storageRecords,
+    textRecord("version", "3\n")
+  ]
+}
+
+const toError = (e: unknown): TorchwireError =>
+  isTorchwireError(e) ? e : new PickleError({ reason: "BadValue", offset: 0, record: "data.pkl", detail: String(e) })
+
+/**
+ * Saves a value as a torch.save zip archive, as a stream of byte chunks.
+ * Tensors are read from their sources as the stream is consumed.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const toStream = (value: PyValue, options: SaveOptions = {}): Stream.Stream<Uint8Array, TorchwireError> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const alignment = options.alignment ?? 64
+    if (!Number.isInteger(alignment) || alignment < 1 || alignment >= 65536) {
+      return yield* new CheckpointError({ reason: "BadRecord", offset: 0, detail: `alignment ${alignment} must be in [1, 65535]` })
+    }
+    const layout = options.layout ?? "latest"
+    const prefix = options.prefix ?? "archive"
+    const crc32 = options.crc32 ?? tableCrc32
+    const { pickle, storages } = yield* Effect.try({ try: () => pickleCheckpoint(value, options.protocol ?? 2), catch: toError })
+    const records = recordsFor(pickle, storages, layout, alignment)
+    let cursor = 0
+    const entries: Array<WrittenEntry> = []
+    const emit = (spec: RecordSpec): Stream.Stream<Uint8Array, TorchwireError> =>
+      Stream.suspend(() => {
+        const headerOffset = cursor
+        const header = localHeader(headerOffset, `${prefix}/${spec.name}`, spec.size, alignment)
+        cursor += header.bytes.length
+        let crc = 0
+        let written = 0
+        const body = spec.data.pipe(Stream.map((chunk) => {
+          crc = crc32(chunk, crc)
+          written += chunk.length
+          cursor += chunk.length
+          return chunk
+        }))
+        const trailer = Stream.suspend(() => {
+          if (written !== spec.size) {
+            return Stream.fail(new CheckpointError({ reason: "StorageTooShort", offset: headerOffset, record: `${prefix}/${spec.name}`, detail: `record produced ${written} bytes, expected ${spec.size}` }))
+          }
+          const entry: WrittenEntry = { name: header.name, size: spec.size, crc, headerOffset }
+          entries.push(entry)
+          const descriptor = dataDescriptor(entry)
+          cursor += descriptor.length
+          return Stream.make(descriptor)
+        })
+        return Stream.concat(Stream.concat(Stream.make(header.bytes), body), trailer)
+      })
+    const idRecord: RecordSpec = {
+      name: ".data/serialization_id",
+      size: 40,
+      data: Stream.suspend(() => Stream.make(utf8.encode(serializationId(records.map((r) => r.name), entries.map((e) => e.crc)))))
+    }
+    const all = layout === "latest" ? [...records, idRecord] : records
+    return Stream.concat(
+      Stream.concatAll(Chunk.fromIterable(all.map(emit))),
+      Stream.suspend(() => Stream.make(centralDirectory(entries, cursor)))
+    ).pipe(Stream.filter((b) => b.length > 0))
+  }))
+
+/**
+ * Saves a value as a torch.save zip archive in memory.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const toBytes = (value: PyValue, options: SaveOptions = {}): Effect.Effect<Uint8Array, TorchwireError> =>
+  Effect.map(Stream.runCollect(toStream(value, options)), (chunks) => {
+    const parts = Chunk.toReadonlyArray(chunks)
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+    let at = 0
+    for (const p of parts) {
+      out.set(p, at)
+      at += p.length
+    }
+    return out
+  })

@@ -1,0 +1,139 @@
+/**
+ * data.pkl as torch.save writes it: tensors reduce through torch's rebuild
+ * functions and storages become persistent ids keyed "0", "1", ... in the
+ * order they are first pickled.
+ *
+ * @internal
+ */
+import { PickleError } from "../Errors.js"
+import { DType, dtypes, legacyStorageDtypes, Parameter, QScheme, Storage, StorageType, swapWidth, Tensor } from "../Torch.js"
+import { OrderedDict, PyFloat, PyGlobal, PyTuple, type PyValue } from "../Value.js"
+import { pickle, type Reduction } from "./pickler.js"
+
+/** A storage to write as `data/<key>`. @internal */
+export interface StorageRecord {
+  readonly key: string
+  /** The key as pickled: one object per storage, shared by its persistent ids. */
+  readonly keyString: StorageKey
+  readonly storage: Storage
+  /** Word size to swap by when the source storage is big-endian. */
+  readonly swapWidth: number
+}
+
+/**
+ * A storage key string. torch makes each with `str(len(id_map))`, a fresh
+ * object shared only by the persistent ids of the same storage, so it never
+ * memo-matches an equal user string (a Sequential's module "0", say).
+ *
+ * @internal
+ */
+export class StorageKey {
+  constructor(readonly key: string) {}
+}
+
+/** Legacy storage class name by dtype name (`float32` → `FloatStorage`). */
+const legacyByDtype = new Map([...legacyStorageDtypes].map(([cls, dt]) => [dt, cls]))
+
+const utils = (name: string) => new PyGlobal("torch._utils", name)
+
+const fail = (detail: string) => new PickleError({ reason: "BadValue", offset: 0, record: "data.pkl", detail })
+
+/**
+ * Pickles a value the way `torch.save` writes data.pkl.
+ *
+ * @internal
+ */
+export const pickleCheckpoint = (value: PyValue, protocol: number): { readonly pickle: Uint8Array; readonly storages: ReadonlyArray<StorageRecord> } => {
+  if (protocol < 1) throw fail("torch.save needs pickle protocol 1 or higher (persistent ids are tuples)")
+  const keys = new Map<Storage, StorageRecord>()
+  // Which storage each tensor views, and how: set while its reduction is pickled.
+  const pending = new Map<Storage, { readonly type: StorageType; readonly width: number }>()
+
+  const storagePid = (s: Storage): PyValue => {
+    const how = pending.get(s)
+    if (how === undefined) throw fail("a storage can only be saved as part of a tensor")
+    let record = keys.get(s)
+    if (record === undefined) {
+      record = { key: String(keys.size), keyString: new StorageKey(String(keys.size)), storage: s, swapWidth: how.width }
+      keys.set(s, record)
+    }
+    const numel = how.type.untyped ? s.nbytes : s.nbytes / how.type.dtype.itemSize
+    return new PyTuple(["storage", how.type, record.keyString as unknown as PyValue, s.location, numel])
+  }
+
+  const storageArg = (t: Tensor): Storage => {
+    const s = t.storage!
+    const legacy = legacyByDtype.get(t.dtype.name)
+    const type = legacy === undefined
+      ? new StorageType("UntypedStorage", dtypes.get("uint8")!, true)
+      : new StorageType(legacy, t.dtype, false)
+    pending.set(s, { type, width: swapWidth(t.dtype) })
+    return s
+  }
+
+  const tensorArgs = (t: Tensor): Array<PyValue> => [
+    storageArg(t),
+    t.storageOffset,
+    new PyTuple([...t.shape]),
+    new PyTuple([...t.stride]),
+    t.requiresGrad,
+    new OrderedDict()
+  ]
+
+  const metadata = (t: Tensor): Array<PyValue> =>
+    t.metadata === undefined || t.metadata.size === 0 ? [] : [new Map<PyValue, PyValue>(t.metadata)]
+
+  /** The reduction of a plain tensor (no Parameter wrapping, no Python state). */
+  const plainReduction = (t: Tensor): Reduction => {
+    if (t.storage === undefined) {
+      return { fn: utils("_rebuild_meta_tensor_no_storage"), args: [t.dtype, new PyTuple([...t.shape]), new PyTuple([...t.stride]), t.requiresGrad] }
+    }
+    const q = t.quantization
+    if (q !== undefined) {
+      const params = q.scheme === "per_tensor_affine"
+        ? new PyTuple([new QScheme("per_tensor_affine"), new PyFloat(q.scale), q.zeroPoint])
+        : new PyTuple([new QScheme("per_channel_affine"), asTensor(q.scales, "float64"), asTensor(q.zeroPoints, "int64"), q.axis])
+      const [storage, offset, size, stride, requiresGrad, hooks] = tensorArgs(t)
+      return { fn: utils("_rebuild_qtensor"), args: [storage!, offset!, size!, stride!, params, requiresGrad!, hooks!] }
+    }
+    return legacyByDtype.has(t.dtype.name)
+      ? { fn: utils("_rebuild_tensor_v2"), args: [...tensorArgs(t), ...metadata(t)] }
+      : { fn: utils("_rebuild_tensor_v3"), args: [...tensorArgs(t), t.dtype, ...metadata(t)] }
+  }
+
+  const reduce = (v: PyValue): Reduction | undefined => {
+    if (!(v instanceof Tensor)) return undefined
+    if (v instanceof Parameter) {
+      // Parameter.__reduce_ex__ pickles `self.data`: a fresh plain tensor.
+      const data = new Tensor(v.dtype, v.shape, v.stride, v.storageOffset, v.storage, false, v.quantization, v.metadata)
+      return v.state === undefined
+        ? { fn: utils("_rebuild_parameter"), args: [data, v.requiresGrad, new OrderedDict()] }
+        : { fn: utils("_rebuild_parameter_with_state"), args: [data, v.requiresGrad, new OrderedDict(), v.state] }
+    }
+    const r = plainReduction(v)
+    if (v.state === undefined) return r
+    return {
+      fn: new PyGlobal("torch._tensor", "_rebuild_from_type_v2"),
+      args: [r.fn, new PyGlobal("torch", "Tensor"), new PyTuple(r.args), v.state]
+    }
+  }
+
+  const bytes = pickle(value, {
+    protocol,
+    distinctString: (v) => (v instanceof StorageKey ? v.key : undefined),
+    persistentId: (v) => (v instanceof Storage ? storagePid(v) : undefined),
+    reduce
+  })
+  return { pickle: bytes, storages: [...keys.values()] }
+}
+
+/** Per-channel scales and zero points as the tensors torch pickles. */
+const asTensor = (v: Tensor | ReadonlyArray<number>, dtype: "float64" | "int64"): Tensor => {
+  if (v instanceof Tensor) return v
+  const dt: DType = dtypes.get(dtype)!
+  const bytes = new Uint8Array(v.length * 8)
+  const view = new DataView(bytes.buffer)
+  v.forEach((x, i) => (dtype === "float64" ? view.setFloat64(8 * i, x, true) : view.setBigInt64(8 * i, BigInt(x), true)))
+  const storage = Storage.fromBytes(bytes, dt)
+  return new Tensor(dt, [v.length], [1], 0, storage, false)
+}

@@ -1,0 +1,131 @@
+/**
+ * The writer: byte-identical to torch 1.13 where torch's output is known,
+ * torch's layout rules otherwise, and stable round trips.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Stream } from "effect"
+import * as ByteSource from "@torchwire/core/ByteSource"
+import * as Checkpoint from "@torchwire/core/Checkpoint"
+import * as Save from "@torchwire/core/Save"
+import * as Summary from "@torchwire/core/Summary"
+import * as Torch from "@torchwire/core/Torch"
+import { OrderedDict } from "@torchwire/core/Value"
+import * as Zip from "@torchwire/core/Zip"
+import { firstDifference, fixtureBytes, fixtures, truthOf } from "@torchwire/test-utils"
+
+const open = (bytes: Uint8Array) => Checkpoint.open(ByteSource.fromUint8Array(bytes), { weightsOnly: false })
+const protocolOf = (file: string) => Number(/protocol(\d)/.exec(file)?.[1] ?? 2)
+const equalBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i])
+
+/** Written by torch 1.13 itself, with its string identities reproducible (see the README on numbers.pt). */
+const torchWritten = fixtures.filter((f) => f.format === "zip" && f.truth === "torch" && f.file !== "numbers.pt" && f.file !== "deflated.pt" && f.file !== "torch27_layout.pt")
+
+describe("Save", () => {
+  it.effect("re-saves torch 1.13 archives byte for byte (1.13 layout, same folder)", () =>
+    Effect.gen(function*() {
+      assert.isAtLeast(torchWritten.length, 11)
+      for (const f of torchWritten) {
+        const original = fixtureBytes(f.file)
+        const checkpoint = yield* open(original)
+        const again = yield* Save.toBytes(checkpoint.value, { layout: "1.13", prefix: checkpoint.prefix!, protocol: protocolOf(f.file) })
+        assert.isTrue(equalBytes(again, original), `${f.file}: first difference at byte ${again.findIndex((b, i) => b !== original[i])}`)
+      }
+    }))
+
+  it.effect("lays out the spec's worked example exactly (torch >= 2.7 record set)", () =>
+    Effect.gen(function*() {
+      const bytes = yield* Save.toBytes(Torch.tensor(new Float32Array([1, 2])))
+      const archive = yield* Zip.open(ByteSource.fromUint8Array(bytes))
+      const layout = []
+      for (const e of archive.entries) layout.push([e.name, e.localHeaderOffset, yield* archive.dataOffset(e), e.uncompressedSize])
+      assert.deepStrictEqual(layout, [
+        ["archive/data.pkl", 0, 64, 150],
+        ["archive/.format_version", 230, 320, 1],
+        ["archive/.storage_alignment", 337, 448, 2],
+        ["archive/byteorder", 466, 576, 6],
+        ["archive/data/0", 598, 704, 8],
+        ["archive/version", 728, 832, 2],
+        ["archive/.data/serialization_id", 850, 960, 40]
+      ])
+      assert.strictEqual(archive.entries[0]!.centralOffset, 1016)
+      assert.strictEqual(bytes.length, 1577)
+    }))
+
+  it.effect("every fixture survives load → save → load with its summary, and a second save is identical", () =>
+    Effect.gen(function*() {
+      for (const f of fixtures.filter((x) => x.format !== "pickle")) {
+        const first = yield* Save.toBytes((yield* open(fixtureBytes(f.file))).value)
+        const reloaded = yield* open(first)
+        assert.strictEqual(reloaded.format, "zip")
+        const summary = yield* Summary.summarize(reloaded.value)
+        assert.strictEqual(firstDifference({ format: f.format, value: summary }, truthOf(f.file)), undefined, f.file)
+        const second = yield* Save.toBytes(reloaded.value)
+        assert.isTrue(equalBytes(first, second), `${f.file}: the second save differs`)
+      }
+    }))
+
+  it.effect("data starts at multiples of the alignment, and CRCs are right", () =>
+    Effect.gen(function*() {
+      const value = (yield* open(fixtureBytes("mobilenet_v2_w025.pt"))).value
+      for (const alignment of [64, 4096]) {
+        const bytes = yield* Save.toBytes(value, { alignment })
+        const archive = yield* Zip.open(ByteSource.fromUint8Array(bytes), { checkCrc: true })
+        for (const e of archive.entries) {
+          assert.strictEqual((yield* archive.dataOffset(e)) % alignment, 0, e.name)
+          yield* archive.read(e)
+        }
+      }
+    }))
+
+  it.effect("streams storages chunk by chunk from their source", () =>
+    Effect.gen(function*() {
+      const value = (yield* open(fixtureBytes("mobilenet_v2_w025.pt"))).value
+      const chunks = yield* Stream.runCollect(Save.toStream(value))
+      const largest = Math.max(...[...chunks].map((c) => c.length))
+      const tensorBytes = Checkpoint.tensors(value).reduce((n, [, t]) => Math.max(n, t.storage!.nbytes), 0)
+      assert.isAtMost(largest, tensorBytes, "no chunk is larger than the largest storage")
+    }))
+
+  it.effect("tensors built from typed arrays, every dtype, float16/bfloat16 from float32", () =>
+    Effect.gen(function*() {
+      const f32 = new Float32Array([0.1, -2.5, 65504, 1e-8, NaN, Infinity])
+      const sd = new OrderedDict([
+        ["f32", Torch.tensor(f32, { shape: [2, 3] })],
+        ["f16", Torch.tensor(f32, { dtype: "float16" })],
+        ["bf16", Torch.tensor(f32, { dtype: "bfloat16" })],
+        ["i64", Torch.tensor(new BigInt64Array([-(2n ** 62n), 7n]))],
+        ["u16", Torch.tensor([1, 65535], { dtype: "uint16" })],
+        ["bool", Torch.tensor([1, 0, 1], { dtype: "bool" })],
+        ["fp8", Torch.fromBytes(new Uint8Array([0x38, 0x40]), "float8_e4m3fn", [2])],
+        ["param", Torch.parameter(Torch.tensor(new Float64Array([1, 2])))]
+      ])
+      const loaded = (yield* open(yield* Save.toBytes(sd))).value as OrderedDict
+      const get = (k: string) => loaded.get(k) as Torch.Tensor
+      assert.deepStrictEqual(Array.from((yield* Torch.toTypedArray(get("f32"))) as Float32Array), Array.from(f32))
+      assert.deepStrictEqual(Array.from(yield* Torch.toFloat32(get("f16"))), [0.0999755859375, -2.5, 65504, 0, NaN, Infinity]) // torch 1.13: x.half().float()
+      assert.deepStrictEqual(Array.from(yield* Torch.toFloat32(get("bf16"))), [0.10009765625, -2.5, 65536, 1.0011717677116394e-8, NaN, Infinity]) // torch 1.13: x.bfloat16().float()
+      assert.deepStrictEqual(Array.from((yield* Torch.toTypedArray(get("i64"))) as BigInt64Array), [-(2n ** 62n), 7n])
+      assert.strictEqual(get("u16").dtype.name, "uint16")
+      assert.strictEqual(get("fp8").dtype.name, "float8_e4m3fn")
+      assert.instanceOf(get("param"), Torch.Parameter)
+      assert.isTrue(get("param").requiresGrad)
+    }))
+
+  it("rounds float16 and bfloat16 to nearest even", () => {
+    assert.strictEqual(Torch.floatToHalf(1), 0x3c00)
+    assert.strictEqual(Torch.floatToHalf(1 + 2 ** -11), 0x3c00, "tie to even (down)")
+    assert.strictEqual(Torch.floatToHalf(1 + 3 * 2 ** -11), 0x3c02, "tie to even (up)")
+    assert.strictEqual(Torch.floatToHalf(2 ** -24), 0x0001, "smallest subnormal")
+    assert.strictEqual(Torch.floatToHalf(70000), 0x7c00, "overflow to inf")
+    assert.strictEqual(Torch.floatToBFloat16(1), 0x3f80)
+    assert.strictEqual(Torch.floatToBFloat16(-0), 0x8000)
+    for (let h = 0; h < 0x7c00; h += 7) assert.strictEqual(Torch.floatToHalf(Torch.halfToFloat(h)), h)
+  })
+
+  it("names archives as torch.save does", () => {
+    assert.strictEqual(Save.prefixFor("/x/model.pt"), "model")
+    assert.strictEqual(Save.prefixFor("C:\\y\\model.tar.pt"), "model.tar")
+    assert.strictEqual(Save.prefixFor("/x/.pt"), "archive")
+    assert.strictEqual(Save.prefixFor("/x/modèle.pt"), "archive")
+  })
+})
