@@ -37,14 +37,14 @@ export interface Location {
 }
 
 /**
- * Reading bytes from a source failed: the source is shorter than a read
+ * Reading or writing bytes failed: a source is shorter than a read
  * requires, or the underlying I/O failed.
  *
  * @since 0.1.0
  * @category errors
  */
 export class SourceError extends Data.TaggedError("SourceError")<{
-  readonly reason: "Truncated" | "ReadFailed" | "OpenFailed" | "Closed"
+  readonly reason: "Truncated" | "ReadFailed" | "WriteFailed" | "OpenFailed" | "Closed"
   readonly source: string
   readonly offset: number
   readonly detail?: string

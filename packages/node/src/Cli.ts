@@ -6,9 +6,11 @@
  *
  * @since 0.1.0
  */
-import { isTorchwireError } from "@torchwire/core/Errors"
+import * as Checkpoint from "@torchwire/core/Checkpoint"
+import { CheckpointError, isTorchwireError } from "@torchwire/core/Errors"
 import * as Effect from "effect/Effect"
 import * as Inspect from "./Inspect.js"
+import * as NodeSave from "./NodeSave.js"
 import * as NodeSource from "./NodeSource.js"
 
 /**
@@ -23,6 +25,9 @@ Usage:
   torchwire inspect FILE            tree of keys, dtypes, shapes, element counts and totals
   torchwire inspect --json FILE     the canonical JSON summary (tensor data hashed)
   torchwire dis FILE [--record R]   disassemble a pickle (like python -m pickletools)
+  torchwire convert IN OUT [--protocol N]
+                                    load any supported checkpoint and write OUT as the
+                                    format its extension names (.pt/.pth: torch.save zip)
   torchwire --help | --version
 
 Nothing in a file is ever executed; unknown globals are shown as opaque objects.
@@ -37,6 +42,7 @@ Nothing in a file is ever executed; unknown globals are shown as opaque objects.
 export type Command =
   | { readonly _tag: "Inspect"; readonly file: string; readonly json: boolean }
   | { readonly _tag: "Dis"; readonly file: string; readonly record: string | undefined }
+  | { readonly _tag: "Convert"; readonly input: string; readonly output: string; readonly protocol: number }
   | { readonly _tag: "Help" }
   | { readonly _tag: "Version" }
   | { readonly _tag: "Usage"; readonly error: string }
@@ -56,13 +62,21 @@ export const parse = (args: ReadonlyArray<string>): Command => {
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!
     if (a === "--json") flags.set("json", true)
-    else if (a === "--record") {
+    else if (a === "--record" || a === "--protocol") {
       const v = rest[++i]
-      if (v === undefined) return { _tag: "Usage", error: "--record needs a name" }
-      flags.set("record", v)
+      if (v === undefined) return { _tag: "Usage", error: `${a} needs a value` }
+      flags.set(a.slice(2), v)
     } else if (a.startsWith("--")) return { _tag: "Usage", error: `unknown option ${a}` }
     else positional.push(a)
   }
+  if (command === "convert") {
+    if (positional.length !== 2) return { _tag: "Usage", error: "convert takes IN and OUT" }
+    const protocol = Number(flags.get("protocol") ?? 2)
+    if (!Number.isInteger(protocol) || protocol < 1 || protocol > 5) return { _tag: "Usage", error: "--protocol must be 1 to 5" }
+    if (flags.has("json") || flags.has("record")) return { _tag: "Usage", error: "convert takes only --protocol" }
+    return { _tag: "Convert", input: positional[0]!, output: positional[1]!, protocol }
+  }
+  if (flags.has("protocol")) return { _tag: "Usage", error: `${command} has no --protocol option` }
   if (positional.length !== 1) return { _tag: "Usage", error: `${command} takes exactly one FILE` }
   const file = positional[0]!
   switch (command) {
@@ -78,20 +92,21 @@ export const parse = (args: ReadonlyArray<string>): Command => {
 }
 
 /**
- * A progress reporter for hashing: one line rewritten in place, updated at
+ * A progress bar for long work: one line rewritten in place, updated at
  * most once per whole percent, silent for work under `minBytes`.
  *
  * @since 0.1.0
  * @category running
  */
-export const hashingProgress = (write: (text: string) => void, minBytes = 64 * 2 ** 20) => {
+export const progressReporter = (write: (text: string) => void, label: string, minBytes = 64 * 2 ** 20) => {
   let shown = -1
   return (done: number, total: number): void => {
     if (total < minBytes) return
     const percent = Math.floor((100 * done) / total)
     if (percent === shown) return
     shown = percent
-    write(`\rhashing tensors: ${percent}% (${Inspect.formatBytes(done)} of ${Inspect.formatBytes(total)})${done >= total ? "\n" : ""}`)
+    const bar = "#".repeat(Math.floor(percent / 4)).padEnd(25, ".")
+    write(`\r${label} [${bar}] ${percent}% (${Inspect.formatBytes(done)} of ${Inspect.formatBytes(total)})${done >= total ? "\n" : ""}`)
   }
 }
 
@@ -115,19 +130,42 @@ export const run = (
       return Effect.sync(() => (out("torchwire 0.1.0\n"), 0))
     case "Usage":
       return Effect.sync(() => (err(`torchwire: ${command.error}\n\n${usage}`), 2))
+    case "Convert":
+      return Effect.scoped(Effect.gen(function*() {
+        const format = outputFormat(command.output)
+        if (format === undefined) return yield* Effect.fail(new CheckpointError({ reason: "UnsupportedFormat", offset: 0, record: command.output, detail: "the output extension names no format torchwire writes (use .pt or .pth)" }))
+        const source = yield* NodeSource.open(command.input)
+        const checkpoint = yield* Checkpoint.open(source, { weightsOnly: false })
+        const storages = new Set(Checkpoint.tensors(checkpoint.value).flatMap(([, t]) => (t.storage ? [t.storage] : [])))
+        const total = [...storages].reduce((n, s) => n + s.nbytes, 0)
+        const bar = progress === undefined ? undefined : progressReporter(progress, "writing")
+        const report = bar === undefined ? undefined : (done: number) => bar(Math.min(done, total), total)
+        const written = yield* NodeSave.save(checkpoint.value, command.output, { protocol: command.protocol, ...(report ? { onProgress: report } : {}) })
+        return `${command.output}: ${checkpoint.format} → ${format}, ${Inspect.formatBytes(written)}\n`
+      })).pipe(finish(out, err))
     case "Inspect":
     case "Dis":
       return Effect.scoped(Effect.gen(function*() {
         const source = yield* NodeSource.open(command.file)
         if (command._tag === "Dis") return yield* Inspect.dis(source, command.record)
-        if (command.json) return yield* Inspect.json(source, progress === undefined ? undefined : hashingProgress(progress))
+        if (command.json) return yield* Inspect.json(source, progress === undefined ? undefined : progressReporter(progress, "hashing tensors"))
         return Inspect.report(yield* Inspect.openForInspect(source))
-      })).pipe(
-        Effect.map((text) => (out(text), 0)),
-        Effect.catchAll((e) => Effect.sync(() => (err(`torchwire: ${e.message}\n`), 1))),
-        Effect.catchAllDefect((d) =>
-          Effect.sync(() => (err(`torchwire: internal error: ${isTorchwireError(d) ? d.message : String(d)}\n`), 1))
-        )
-      )
+      })).pipe(finish(out, err))
   }
 }
+
+/** Prints a command's text, or its typed error; resolves to the exit status. */
+const finish = (out: (text: string) => void, err: (text: string) => void) => <E extends { readonly message: string }>(self: Effect.Effect<string, E>): Effect.Effect<number> =>
+  self.pipe(
+    Effect.map((text) => (out(text), 0)),
+    Effect.catchAll((e) => Effect.sync(() => (err(`torchwire: ${e.message}\n`), 1))),
+    Effect.catchAllDefect((d) => Effect.sync(() => (err(`torchwire: internal error: ${isTorchwireError(d) ? d.message : String(d)}\n`), 1)))
+  )
+
+/**
+ * The format an output path names by its extension, if torchwire writes it.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const outputFormat = (path: string): "zip" | undefined => (/\.(pt|pth|bin|ckpt)$/i.test(path) ? "zip" : undefined)

@@ -5,6 +5,8 @@
  */
 
 /** @since 0.1.0 */
+export * as NodeSave from "./NodeSave.js"
+/** @since 0.1.0 */
 export * as NodeSource from "./NodeSource.js"
 /** @since 0.1.0 */
 export * as Inspect from "./Inspect.js"

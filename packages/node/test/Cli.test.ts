@@ -83,13 +83,13 @@ describe("CLI", () => {
       assert.strictEqual(small, 0)
       assert.strictEqual(progress, "", "no progress under 64 MiB")
       const lines: Array<string> = []
-      const report = Cli.hashingProgress((t) => lines.push(t), 100)
-      for (const done of [10, 11, 50, 100]) report(done, 100)
+      const report = Cli.progressReporter((t) => lines.push(t), "hashing", 100)
+      for (const done of [10, 11, 11, 50, 100]) report(done, 100)
       assert.deepStrictEqual(lines, [
-        "\rhashing tensors: 10% (10 B of 100 B)",
-        "\rhashing tensors: 11% (11 B of 100 B)",
-        "\rhashing tensors: 50% (50 B of 100 B)",
-        "\rhashing tensors: 100% (100 B of 100 B)\n"
+        "\rhashing [##.......................] 10% (10 B of 100 B)",
+        "\rhashing [##.......................] 11% (11 B of 100 B)",
+        "\rhashing [############.............] 50% (50 B of 100 B)",
+        "\rhashing [#########################] 100% (100 B of 100 B)\n"
       ])
     }))
 

@@ -4,6 +4,9 @@
   oracle.py summarize FILE...     one JSON line per file: {"file", "summary"} (torch.load)
   oracle.py dis FILE...           one JSON line per file: {"file", "text"}: pickletools.dis of
                                   data.pkl (zip) or of the whole file (bare pickle)
+  oracle.py zipcheck FILE...      one JSON line per file: {"file", "crc_ok", "aligned", "names"}: Python's
+                                  zipfile verifies every CRC, and every record's data offset is checked
+                                  to be a multiple of 64
   oracle.py random OUT SEED N     writes N random checkpoints with torch.save into OUT
                                   (zip and legacy formats, pickle protocols 2-4, random dtypes,
                                   shapes, views, parameters and nesting), one JSON line each
@@ -56,6 +59,18 @@ def main():
     if cmd == "check":
         import torch  # noqa: F401
         import torchvision  # noqa: F401
+        return
+    if cmd == "zipcheck":
+        import struct
+        for path in args:
+            with zipfile.ZipFile(path) as z, open(path, "rb") as f:
+                bad = z.testzip()
+                offsets = []
+                for info in z.infolist():
+                    f.seek(info.header_offset + 26)
+                    n, m = struct.unpack("<HH", f.read(4))
+                    offsets.append(info.header_offset + 30 + n + m)
+                print(json.dumps({"file": path, "crc_ok": bad is None, "aligned": all(o % 64 == 0 for o in offsets), "names": z.namelist()}))
         return
     if cmd == "dis":
         for path in args:

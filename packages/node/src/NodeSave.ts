@@ -1,0 +1,96 @@
+/**
+ * Saving checkpoints to files, atomically: the archive is written to a
+ * temporary file beside the destination and renamed over it only once
+ * complete, so a failure never leaves a half-written file at the
+ * destination (and removes the temporary one).
+ *
+ * @since 0.1.0
+ */
+import { SourceError, type TorchwireError } from "@torchwire/core/Errors"
+import * as Save from "@torchwire/core/Save"
+import type { PyValue } from "@torchwire/core/Value"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import { open as openFile, rename, rm } from "node:fs/promises"
+import { basename, dirname, join } from "node:path"
+import * as zlib from "node:zlib"
+
+/**
+ * CRC-32 from Node's zlib (native) where this Node has it, else core's.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const crc32: ((data: Uint8Array, crc: number) => number) | undefined =
+  typeof (zlib as { crc32?: unknown }).crc32 === "function"
+    ? (data, crc) => (zlib as unknown as { crc32: (d: Uint8Array, c: number) => number }).crc32(data, crc)
+    : undefined
+
+/**
+ * Options of `save`.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface NodeSaveOptions extends Save.SaveOptions {
+  /** Called with the bytes written so far (for progress reports). */
+  readonly onProgress?: (bytesWritten: number) => void
+}
+
+const writeError = (path: string, cause: unknown) =>
+  new SourceError({ reason: "WriteFailed", source: path, offset: 0, detail: String(cause), cause })
+
+/**
+ * Writes a byte stream to `path` atomically, coalescing small chunks into
+ * writes of at least 1 MiB.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const writeAtomically = <E>(bytes: Stream.Stream<Uint8Array, E>, path: string, onProgress?: (n: number) => void): Effect.Effect<number, E | SourceError> =>
+  Effect.gen(function*() {
+    const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`)
+    const handle = yield* Effect.tryPromise({ try: () => openFile(temp, "wx"), catch: (e) => writeError(temp, e) })
+    let written = 0
+    let pending: Array<Uint8Array> = []
+    let pendingBytes = 0
+    const flush = Effect.suspend(() => {
+      if (pendingBytes === 0) return Effect.void
+      const parts = pending
+      pending = []
+      pendingBytes = 0
+      return Effect.tryPromise({ try: () => handle.writev(parts), catch: (e) => writeError(temp, e) })
+    })
+    const body = Stream.runForEach(bytes, (chunk) =>
+      Effect.suspend(() => {
+        pending.push(chunk)
+        pendingBytes += chunk.length
+        written += chunk.length
+        onProgress?.(written)
+        return pendingBytes >= 1 << 20 ? flush : Effect.void
+      })).pipe(
+        Effect.zipRight(flush),
+        Effect.zipRight(Effect.tryPromise({ try: () => handle.sync(), catch: (e) => writeError(temp, e) }))
+      )
+    const cleanup = Effect.promise(() => handle.close().catch(() => undefined))
+    yield* body.pipe(
+      Effect.ensuring(cleanup),
+      Effect.zipRight(Effect.tryPromise({ try: () => rename(temp, path), catch: (e) => writeError(path, e) })),
+      Effect.onError(() => Effect.promise(() => rm(temp, { force: true })))
+    )
+    return written
+  })
+
+/**
+ * Saves a value to a torch.save zip archive at `path`, atomically. The
+ * archive folder defaults to the file name's stem, as torch.save names it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const save = (value: PyValue, path: string, options: NodeSaveOptions = {}): Effect.Effect<number, TorchwireError> =>
+  writeAtomically(
+    Save.toStream(value, { prefix: Save.prefixFor(path), ...(crc32 ? { crc32 } : {}), ...options }),
+    path,
+    options.onProgress
+  )
