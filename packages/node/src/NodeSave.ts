@@ -35,6 +35,8 @@ export const crc32: ((data: Uint8Array, crc: number) => number) | undefined =
 export interface NodeSaveOptions extends Save.SaveOptions {
   /** Called with the bytes written so far (for progress reports). */
   readonly onProgress?: (bytesWritten: number) => void
+  /** fsync the file before renaming it into place (default true: durable across a crash). */
+  readonly fsync?: boolean
 }
 
 const writeError = (path: string, cause: unknown) =>
@@ -47,7 +49,11 @@ const writeError = (path: string, cause: unknown) =>
  * @since 0.1.0
  * @category constructors
  */
-export const writeAtomically = <E>(bytes: Stream.Stream<Uint8Array, E>, path: string, onProgress?: (n: number) => void): Effect.Effect<number, E | SourceError> =>
+export const writeAtomically = <E>(
+  bytes: Stream.Stream<Uint8Array, E>,
+  path: string,
+  options: { readonly onProgress?: (n: number) => void; readonly fsync?: boolean } = {}
+): Effect.Effect<number, E | SourceError> =>
   Effect.gen(function*() {
     const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`)
     const handle = yield* Effect.tryPromise({ try: () => openFile(temp, "wx"), catch: (e) => writeError(temp, e) })
@@ -66,11 +72,11 @@ export const writeAtomically = <E>(bytes: Stream.Stream<Uint8Array, E>, path: st
         pending.push(chunk)
         pendingBytes += chunk.length
         written += chunk.length
-        onProgress?.(written)
+        options.onProgress?.(written)
         return pendingBytes >= 1 << 20 ? flush : Effect.void
       })).pipe(
         Effect.zipRight(flush),
-        Effect.zipRight(Effect.tryPromise({ try: () => handle.sync(), catch: (e) => writeError(temp, e) }))
+        Effect.zipRight(options.fsync === false ? Effect.void : Effect.tryPromise({ try: () => handle.sync(), catch: (e) => writeError(temp, e) }))
       )
     const cleanup = Effect.promise(() => handle.close().catch(() => undefined))
     yield* body.pipe(
@@ -92,5 +98,5 @@ export const save = (value: PyValue, path: string, options: NodeSaveOptions = {}
   writeAtomically(
     Save.toStream(value, { prefix: Save.prefixFor(path), ...(crc32 ? { crc32 } : {}), ...options }),
     path,
-    options.onProgress
+    options
   )

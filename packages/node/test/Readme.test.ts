@@ -2,8 +2,10 @@
  * The README's API tour, verbatim apart from the path, must keep working.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Checkpoint, Torch } from "@torchwire/core"
-import { NodeSource } from "@torchwire/node"
+import { Checkpoint, Torch, Value } from "@torchwire/core"
+import { NodeSave, NodeSource } from "@torchwire/node"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { Effect } from "effect"
 import { join } from "node:path"
 
@@ -26,5 +28,18 @@ describe("README", () => {
       assert.strictEqual(yield* program, 216)
       assert.strictEqual(names[0], "model.0.weight float32 8x3x3x3")
       assert.include(names, "optimizer.state.0.exp_avg float32 8x3x3x3")
+    }))
+
+  it.effect("writing a state_dict", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-readme-"))
+      const sd = new Value.OrderedDict([
+        ["weight", Torch.parameter(Torch.tensor(new Float32Array(12), { shape: [3, 4] }))],
+        ["bias", Torch.tensor(new Float32Array(3), { dtype: "bfloat16" })]
+      ])
+      yield* NodeSave.save(sd, join(dir, "linear.pt"))
+      const back = yield* Effect.scoped(Effect.flatMap(NodeSource.open(join(dir, "linear.pt")), (s) => Checkpoint.open(s)))
+      assert.deepStrictEqual(Checkpoint.tensors(back.value).map(([n, t]) => `${n} ${t.dtype.name}`), ["weight float32", "bias bfloat16"])
+      rmSync(dir, { recursive: true })
     }))
 })

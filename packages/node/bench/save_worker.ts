@@ -1,0 +1,50 @@
+/**
+ * One save measurement in its own process, so peak RSS is this workload's.
+ *
+ * Usage: tsx save_worker.ts MODE OUT [IN]
+ *   torchwire-new   build a state_dict like IN's (same keys, shapes; zeros) from typed arrays, save to OUT
+ *   torchwire-copy  open IN and re-save it to OUT (storages streamed from IN)
+ *   plain-write     write IN's size in 1 MiB buffers to OUT
+ * Prints JSON: {"seconds", "peakRssMiB", "bytes"}
+ */
+import * as Checkpoint from "@torchwire/core/Checkpoint"
+import * as Torch from "@torchwire/core/Torch"
+import { OrderedDict } from "@torchwire/core/Value"
+import * as NodeSave from "@torchwire/node/NodeSave"
+import * as NodeSource from "@torchwire/node/NodeSource"
+import { Effect } from "effect"
+import { closeSync, openSync, readFileSync, statSync, writeSync } from "node:fs"
+
+const [mode, out, input] = process.argv.slice(2) as [string, string, string]
+const peakRssMiB = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))![1]) / 1024
+
+const program = Effect.gen(function*() {
+  if (mode === "plain-write") {
+    const size = statSync(input).size
+    const chunk = new Uint8Array(1 << 20)
+    const t0 = performance.now()
+    const fd = openSync(out, "w")
+    for (let done = 0; done < size; done += chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, size - done))
+    closeSync(fd)
+    return { seconds: (performance.now() - t0) / 1000, bytes: size }
+  }
+  return yield* Effect.scoped(Effect.gen(function*() {
+    const source = yield* NodeSource.open(input)
+    const loaded = yield* Checkpoint.open(source)
+    let value = loaded.value
+    if (mode === "torchwire-new") {
+      // Same keys and shapes, fresh typed arrays (tied weights stay tied).
+      const made = new Map<unknown, Torch.Tensor>()
+      value = new OrderedDict(Checkpoint.tensors(loaded.value).map(([name, t]) => {
+        const key = t.storage ?? t
+        if (!made.has(key)) made.set(key, Torch.tensor(new Float32Array(t.numel), { shape: t.shape }))
+        return [name, made.get(key)!]
+      }))
+    }
+    const t0 = performance.now()
+    const bytes = yield* NodeSave.save(value, out, { fsync: false })
+    return { seconds: (performance.now() - t0) / 1000, bytes }
+  }))
+})
+
+Effect.runPromise(program).then((r) => console.log(JSON.stringify({ ...r, peakRssMiB: peakRssMiB() })))

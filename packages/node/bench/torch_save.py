@@ -1,0 +1,22 @@
+"""torch.save's side of the save benchmark.
+
+Usage: /usr/bin/python3 torch_save.py IN OUT
+Loads IN (a state_dict), then times torch.save to OUT. Prints JSON:
+{"seconds", "peakRssMiB" (of the whole process, which holds the loaded tensors), "bytes"}
+"""
+import json
+import os
+import resource
+import sys
+import time
+import warnings
+
+import torch
+
+warnings.filterwarnings("ignore")
+src, out = sys.argv[1], sys.argv[2]
+sd = torch.load(src, map_location="cpu")
+t0 = time.perf_counter()
+torch.save(sd, out)
+seconds = time.perf_counter() - t0
+print(json.dumps({"seconds": seconds, "peakRssMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "bytes": os.path.getsize(out)}))
