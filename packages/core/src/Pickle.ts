@@ -12,6 +12,7 @@ import { isTorchwireError, PickleError } from "./Errors.js"
 import { decodeLatin1, decodeOp, makeCursor, type OpArg, OPCODES } from "./internal/opcodes.js"
 import { reprBytes, reprFloat, reprStr } from "./internal/pyrepr.js"
 import { pythonGlobals } from "./internal/globals.js"
+import { pickle } from "./internal/pickler.js"
 import { unpickle, type UnpickleOptions } from "./internal/unpickler.js"
 import type { PyValue } from "./Value.js"
 
@@ -272,4 +273,19 @@ export const load = (bytes: Uint8Array, options: LoadOptions = {}): Effect.Effec
         ...(options.extensions === undefined ? {} : { extensions: options.extensions })
       }).value,
     catch: (e) => (isTorchwireError(e) && e._tag === "PickleError" ? e : toPickleError(options.record)(e))
+  })
+
+/**
+ * Pickles a value as CPython's pickler would pickle the corresponding Python
+ * object (protocol 2 by default, 0-5 on request). A value loaded with `load`
+ * re-pickles to the same bytes: string identities read from the original
+ * memo are kept. Tensors and storages need `Save` (data.pkl of a checkpoint).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const dump = (value: PyValue, options: { readonly protocol?: number } = {}): Effect.Effect<Uint8Array, PickleError> =>
+  Effect.try({
+    try: () => pickle(value, { protocol: options.protocol ?? 2 }),
+    catch: (e) => (e instanceof PickleError ? e : toPickleError("pickler")(e))
   })

@@ -17,6 +17,7 @@ import {
   PyTuple,
   type PyValue
 } from "../Value.js"
+import { setTokens, tokensOf } from "./identity.js"
 import { CallableGlobal, type CallSite } from "./unpickler.js"
 
 /** Python 2 module names that Python 3 renamed (the subset pickles use). @internal */
@@ -105,6 +106,13 @@ const toBytes = (args: ReadonlyArray<PyValue>, site: CallSite): Uint8Array => {
   return Uint8Array.from(items, (i) => toNumber(i, site, "byte"))
 }
 
+/** A copy of an argument's items that keeps their string identities (identity.ts). */
+const copyItems = (items: ReadonlyArray<PyValue>): Array<PyValue> => {
+  const out = [...items]
+  setTokens(out, tokensOf(items) ?? [])
+  return out
+}
+
 const builtins: ReadonlyMap<string, CallableGlobal> = new Map(
   [
     new CallableGlobal("collections", "OrderedDict", (args, site) => {
@@ -116,8 +124,8 @@ const builtins: ReadonlyMap<string, CallableGlobal> = new Map(
       }
       return d
     }),
-    new CallableGlobal("builtins", "set", (args, site) => new PySet([...iterableItems(args[0], site)])),
-    new CallableGlobal("builtins", "frozenset", (args, site) => new PyFrozenSet([...iterableItems(args[0], site)])),
+    new CallableGlobal("builtins", "set", (args, site) => new PySet(copyItems(iterableItems(args[0], site)))),
+    new CallableGlobal("builtins", "frozenset", (args, site) => new PyFrozenSet(copyItems(iterableItems(args[0], site)))),
     new CallableGlobal("builtins", "bytearray", (args, site) => new PyByteArray(toBytes(args, site))),
     new CallableGlobal("builtins", "bytes", (args, site) => toBytes(args, site)),
     new CallableGlobal("builtins", "complex", (args, site) =>

@@ -24,6 +24,7 @@ import {
   type PyValue
 } from "../Value.js"
 import { ByteWriter } from "./byteWriter.js"
+import { setTokens, tokensOf, type Tokens } from "./identity.js"
 import { decodeLatin1, Op } from "./opcodes.js"
 import { reprFloat } from "./pyrepr.js"
 
@@ -35,7 +36,7 @@ export interface Reduction {
   readonly newobj?: boolean
   readonly state?: PyValue
   readonly listItems?: ReadonlyArray<PyValue>
-  readonly dictItems?: Iterable<readonly [PyValue, PyValue]>
+  readonly dictItems?: ReadonlyMap<PyValue, PyValue>
 }
 
 /** Options of one pickling run. @internal */
@@ -84,6 +85,18 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
   const globalMemo = new Map<string, number>()
   const globalNameMemo = new Map<string, number>()
   const nextIndex = () => memo.size + globalMemo.size + globalNameMemo.size
+  // Loaded strings carry identity tokens (identity.ts): one memo key per token,
+  // honoured only while the token still names the same text.
+  const tokenKeys = new Map<number, { readonly value: string }>()
+  const identityOf = (v: string, token: number | undefined): unknown => {
+    if (token === undefined) return v
+    let key = tokenKeys.get(token)
+    if (key === undefined) {
+      key = { value: v }
+      tokenKeys.set(token, key)
+    }
+    return key.value === v ? key : v
+  }
 
   const commitFrame = (force: boolean) => {
     if (!framing || frame.length === 0 || (!force && frame.length < FRAME_TARGET)) return
@@ -119,7 +132,9 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
     else w.byte(Op.LONG_BINGET!).u32(index)
   }
 
-  const saveInt = (v: number | bigint) => {
+  const saveInt = (value: number | bigint) => {
+    // Python has one int type: a bigint within 2^53 pickles as the number it equals.
+    const v = typeof value === "bigint" && value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value
     if (bin && typeof v === "number" && v >= -(2 ** 31) && v < 2 ** 31) {
       if (v >= 0 && v < 256) w.byte(Op.BININT1!).byte(v)
       else if (v >= 0 && v < 65536) w.byte(Op.BININT2!).u16(v)
@@ -174,63 +189,43 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
     put(index)
   }
 
-  const batchAppends = (items: Iterable<PyValue>) => {
+  const batchAppends = (items: ReadonlyArray<PyValue>) => {
+    const tokens = tokensOf(items)
     if (!bin) {
-      for (const x of items) {
-        save(x)
+      items.forEach((x, i) => {
+        save(x, tokens?.[i])
         w.byte(Op.APPEND!)
-      }
+      })
       return
     }
-    let batch: Array<PyValue> = []
-    const flush = () => {
-      if (batch.length === 1) {
-        save(batch[0]!)
-        w.byte(Op.APPEND!)
-      } else if (batch.length > 1) {
-        w.byte(Op.MARK!)
-        for (const x of batch) save(x)
-        w.byte(Op.APPENDS!)
-      }
-      batch = []
+    for (let start = 0; start < items.length; start += BATCH) {
+      const end = Math.min(start + BATCH, items.length)
+      if (end - start > 1) w.byte(Op.MARK!)
+      for (let i = start; i < end; i++) save(items[i]!, tokens?.[i])
+      w.byte(end - start > 1 ? Op.APPENDS! : Op.APPEND!)
     }
-    for (const x of items) {
-      batch.push(x)
-      if (batch.length === BATCH) flush()
-    }
-    flush()
   }
 
-  const batchSetItems = (items: Iterable<readonly [PyValue, PyValue]>) => {
+  const batchSetItems = (map: ReadonlyMap<PyValue, PyValue>) => {
+    const tokens = tokensOf(map)
+    const items = [...map]
+    const pair = (i: number) => {
+      save(items[i]![0], tokens?.[2 * i])
+      save(items[i]![1], tokens?.[2 * i + 1])
+    }
     if (!bin) {
-      for (const [k, v] of items) {
-        save(k)
-        save(v)
+      items.forEach((_, i) => {
+        pair(i)
         w.byte(Op.SETITEM!)
-      }
+      })
       return
     }
-    let batch: Array<readonly [PyValue, PyValue]> = []
-    const flush = () => {
-      if (batch.length === 1) {
-        save(batch[0]![0])
-        save(batch[0]![1])
-        w.byte(Op.SETITEM!)
-      } else if (batch.length > 1) {
-        w.byte(Op.MARK!)
-        for (const [k, v] of batch) {
-          save(k)
-          save(v)
-        }
-        w.byte(Op.SETITEMS!)
-      }
-      batch = []
+    for (let start = 0; start < items.length; start += BATCH) {
+      const end = Math.min(start + BATCH, items.length)
+      if (end - start > 1) w.byte(Op.MARK!)
+      for (let i = start; i < end; i++) pair(i)
+      w.byte(end - start > 1 ? Op.SETITEMS! : Op.SETITEM!)
     }
-    for (const kv of items) {
-      batch.push(kv)
-      if (batch.length === BATCH) flush()
-    }
-    flush()
   }
 
   const saveTuple = (t: PyTuple) => {
@@ -240,12 +235,13 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
       else w.byte(Op.MARK!).byte(Op.TUPLE!)
       return
     }
+    const tokens = tokensOf(t.items)
     if (n <= 3 && protocol >= 2) {
-      for (const x of t.items) save(x)
+      t.items.forEach((x, i) => save(x, tokens?.[i]))
       w.byte([Op.TUPLE1!, Op.TUPLE2!, Op.TUPLE3!][n - 1]!)
     } else {
       w.byte(Op.MARK!)
-      for (const x of t.items) save(x)
+      t.items.forEach((x, i) => save(x, tokens?.[i]))
       w.byte(Op.TUPLE!)
     }
     memoize(t)
@@ -270,7 +266,7 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
     }
   }
 
-  const save = (v: PyValue): void => {
+  const save = (v: PyValue, token?: number): void => {
     const pid = options.persistentId?.(v)
     if (pid !== undefined) {
       if (bin) {
@@ -282,13 +278,14 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
       }
       return commitFrame(false)
     }
-    const known = memo.get(v)
+    const key = typeof v === "string" ? identityOf(v, token) : v
+    const known = memo.get(key)
     if (known !== undefined) return (get(known), commitFrame(false))
-    saveValue(v)
+    saveValue(v, key)
     commitFrame(false)
   }
 
-  const saveValue = (v: PyValue): void => {
+  const saveValue = (v: PyValue, key: unknown): void => {
     if (v === null) return void w.byte(Op.NONE!)
     const distinct = options.distinctString?.(v)
     if (distinct !== undefined) return saveStr(distinct, v)
@@ -302,7 +299,7 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
       return saveInt(v)
     }
     if (typeof v === "bigint") return saveInt(v)
-    if (typeof v === "string") return saveStr(v)
+    if (typeof v === "string") return saveStr(v, key)
     if (v instanceof PyFloat) {
       if (bin) w.byte(Op.BINFLOAT!).f64be(v.value)
       else w.byte(Op.FLOAT!).ascii(`${reprFloat(v.value)}\n`)
@@ -334,6 +331,7 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
     if (v instanceof PyTuple) return saveTuple(v)
     if (v instanceof OrderedDict) {
       const state = v.attrs.size === 0 ? undefined : new Map<PyValue, PyValue>(v.attrs)
+      if (state !== undefined) setTokens(state, tokensOf(v.attrs) ?? [])
       return saveReduce({ fn: new PyGlobal("collections", "OrderedDict"), args: [], dictItems: v, ...(state ? { state } : {}) }, v)
     }
     if (v instanceof Map) {
@@ -343,20 +341,22 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
       return batchSetItems(v)
     }
     if (v instanceof PySet) {
-      if (protocol < 4) return saveReduce({ fn: new PyGlobal("builtins", "set"), args: [[...v.items]] }, v)
+      const tokens = tokensOf(v.items) ?? []
+      if (protocol < 4) return saveReduce({ fn: new PyGlobal("builtins", "set"), args: [withTokens([...v.items], tokens)] }, v)
       w.byte(Op.EMPTY_SET!)
       memoize(v)
       for (let i = 0; i < v.items.length; i += BATCH) {
         w.byte(Op.MARK!)
-        for (const x of v.items.slice(i, i + BATCH)) save(x)
+        for (let j = i; j < Math.min(i + BATCH, v.items.length); j++) save(v.items[j]!, tokens[j])
         w.byte(Op.ADDITEMS!)
       }
       return
     }
     if (v instanceof PyFrozenSet) {
-      if (protocol < 4) return saveReduce({ fn: new PyGlobal("builtins", "frozenset"), args: [[...v.items]] }, v)
+      const tokens = tokensOf(v.items) ?? []
+      if (protocol < 4) return saveReduce({ fn: new PyGlobal("builtins", "frozenset"), args: [withTokens([...v.items], tokens)] }, v)
       w.byte(Op.MARK!)
-      for (const x of v.items) save(x)
+      v.items.forEach((x, i) => save(x, tokens[i]))
       w.byte(Op.FROZENSET!)
       return memoize(v)
     }
@@ -393,6 +393,12 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
   w.byte(Op.STOP!)
   commitFrame(true)
   return out.result()
+}
+
+/** A copy of a container's items carrying the original's string tokens. */
+const withTokens = (items: Array<PyValue>, tokens: Tokens): Array<PyValue> => {
+  setTokens(items, tokens)
+  return items
 }
 
 /** Minimal little-endian two's-complement bytes of an integer (LONG1/LONG4). */

@@ -21,6 +21,7 @@ import {
   PyTuple,
   type PyValue
 } from "../Value.js"
+import { appendTokens, setTokens, type Tokens, tokensOf } from "./identity.js"
 import { decodeLatin1, decodeOp, makeCursor, Op, type OpCursor } from "./opcodes.js"
 
 /** Where in the pickle an operation happens, for the hooks' error messages. @internal */
@@ -98,8 +99,11 @@ export const unpickle = (buf: Uint8Array, start: number, options: UnpickleOption
 
 const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
   const stack: Array<PyValue> = []
+  // String identity (see identity.ts): the token of each stack slot and memo entry.
+  const toks: Tokens = []
   const marks: Array<number> = []
   const memo = new Map<number, PyValue>()
+  const memoTok = new Map<number, number | undefined>()
   const decodePy2 = py2Decoder(options.encoding)
   let protocol = 0
 
@@ -107,20 +111,34 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
     new PickleError({ reason, offset: c.base + c.start, detail, ...(options.record === undefined ? {} : { record: options.record }) })
   const site = (): CallSite => ({ offset: c.base + c.start, record: options.record })
   const floor = (): number => (marks.length === 0 ? 0 : marks[marks.length - 1]!)
-  const pop = (): PyValue => {
-    if (stack.length <= floor()) throw error("StackUnderflow", `${opName(c.code)} needs a value on the stack`)
-    return stack.pop()!
+  const push = (v: PyValue, token?: number) => {
+    stack.push(v)
+    toks.push(token)
   }
+  const popT = (): readonly [PyValue, number | undefined] => {
+    if (stack.length <= floor()) throw error("StackUnderflow", `${opName(c.code)} needs a value on the stack`)
+    return [stack.pop()!, toks.pop()]
+  }
+  const pop = (): PyValue => popT()[0]
+  const stringHere = (): number => c.base + c.start
   const top = (): PyValue => {
     if (stack.length <= floor()) throw error("StackUnderflow", `${opName(c.code)} needs a value on the stack`)
     return stack[stack.length - 1]!
   }
+  let markTokens: Tokens = []
+  /** Pops to the topmost MARK; the items' tokens are left in `markTokens`. */
   const popMark = (): Array<PyValue> => {
     if (marks.length === 0) throw error("MarkMissing", `${opName(c.code)} without a MARK`)
     const m = marks.pop()!
     const items = stack.slice(m)
+    markTokens = toks.slice(m)
     stack.length = m
+    toks.length = m
     return items
+  }
+  const withTokens = <A extends object>(container: A, tokens: Tokens): A => {
+    setTokens(container, tokens)
+    return container
   }
   const memoGet = (i: number): PyValue => {
     const v = memo.get(i)
@@ -129,6 +147,7 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
   }
   const memoPut = (i: number) => {
     memo.set(i, top())
+    memoTok.set(i, toks[toks.length - 1])
   }
   const findClass = (module: string, name: string): PyValue => options.findClass(module, name, site())
   const instantiate = (cls: PyValue, args: ReadonlyArray<PyValue>, how: PyObject["how"], kwargs?: PyValue): PyValue => {
@@ -162,17 +181,24 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
         if (typeof k !== "string") throw error("BadValue", "attribute names must be strings")
         obj.attrs.set(k, v)
       }
+      if (obj.attrs.size === part.size) setTokens(obj.attrs, tokensOf(part) ?? [])
     }
   }
-  const setItems = (target: PyValue, items: ReadonlyArray<PyValue>) => {
+  const setItems = (target: PyValue, items: ReadonlyArray<PyValue>, tokens: Tokens) => {
     if (items.length % 2 !== 0) throw error("BadValue", "SETITEMS needs key/value pairs")
     const map = target instanceof Map ? target : target instanceof PyObject ? target.dictItems : undefined
     if (map === undefined) throw error("BadValue", `cannot set items on a ${describe(target)}`)
-    for (let i = 0; i < items.length; i += 2) map.set(items[i]!, items[i + 1]!)
+    for (let i = 0; i < items.length; i += 2) {
+      const before = map.size
+      map.set(items[i]!, items[i + 1]!)
+      // A repeated key keeps its slot; only new slots get tokens.
+      if (map.size > before) appendTokens(map, 2 * before, [tokens[i], tokens[i + 1]])
+    }
   }
-  const appendItems = (target: PyValue, items: ReadonlyArray<PyValue>) => {
+  const appendItems = (target: PyValue, items: ReadonlyArray<PyValue>, tokens: Tokens) => {
     const list = Array.isArray(target) ? target : target instanceof PyObject ? target.listItems : undefined
     if (list === undefined) throw error("BadValue", `cannot append to a ${describe(target)}`)
+    appendTokens(list, list.length, tokens)
     for (const item of items) list.push(item)
   }
   const persistent = (pid: PyValue): PyValue => {
@@ -201,23 +227,23 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
         marks.push(stack.length)
         break
       case Op.POP:
-        if (stack.length > floor()) stack.pop()
+        if (stack.length > floor()) popT()
         else popMark()
         break
       case Op.POP_MARK:
         popMark()
         break
       case Op.DUP:
-        stack.push(top())
+        push(top(), toks[toks.length - 1])
         break
       case Op.NONE:
-        stack.push(null)
+        push(null)
         break
       case Op.NEWTRUE:
-        stack.push(true)
+        push(true)
         break
       case Op.NEWFALSE:
-        stack.push(false)
+        push(false)
         break
       case Op.INT:
       case Op.LONG:
@@ -226,19 +252,21 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
       case Op.BININT2:
       case Op.LONG1:
       case Op.LONG4:
-        stack.push(arg as number | bigint | boolean)
+        push(arg as number | bigint | boolean)
         break
       case Op.FLOAT:
       case Op.BINFLOAT:
-        stack.push(new PyFloat(arg as number))
+        push(new PyFloat(arg as number))
         break
       case Op.STRING:
-        stack.push(options.encoding === "bytes" ? Uint8Array.from(arg as string, (ch) => ch.charCodeAt(0)) : arg as string)
+        if (options.encoding === "bytes") push(Uint8Array.from(arg as string, (ch) => ch.charCodeAt(0)))
+        else push(arg as string, stringHere())
         break
       case Op.BINSTRING:
       case Op.SHORT_BINSTRING:
         try {
-          stack.push(decodePy2(arg as Uint8Array))
+          const v = decodePy2(arg as Uint8Array)
+          push(v, typeof v === "string" ? stringHere() : undefined)
         } catch {
           throw error("BadValue", `Python 2 string is not valid ${options.encoding ?? "utf-8"}`)
         }
@@ -247,95 +275,90 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
       case Op.BINUNICODE:
       case Op.SHORT_BINUNICODE:
       case Op.BINUNICODE8:
-        stack.push(arg as string)
+        push(arg as string, stringHere())
         break
       case Op.BINBYTES:
       case Op.SHORT_BINBYTES:
       case Op.BINBYTES8:
-        stack.push((arg as Uint8Array).slice())
+        push((arg as Uint8Array).slice())
         break
       case Op.BYTEARRAY8:
-        stack.push(new PyByteArray((arg as Uint8Array).slice()))
+        push(new PyByteArray((arg as Uint8Array).slice()))
         break
       case Op.NEXT_BUFFER: {
         const next = options.buffers?.next()
         if (next === undefined || next.done) throw error("BadValue", "NEXT_BUFFER without an out-of-band buffer")
-        stack.push(next.value)
+        push(next.value)
         break
       }
       case Op.EMPTY_TUPLE:
-        stack.push(new PyTuple([]))
+        push(new PyTuple([]))
         break
       case Op.TUPLE1:
-        stack.push(new PyTuple([pop()]))
-        break
-      case Op.TUPLE2: {
-        const b = pop()
-        stack.push(new PyTuple([pop(), b]))
-        break
-      }
+      case Op.TUPLE2:
       case Op.TUPLE3: {
-        const z = pop()
-        const y = pop()
-        stack.push(new PyTuple([pop(), y, z]))
+        const n = c.code - Op.TUPLE1! + 1
+        const popped = Array.from({ length: n }, popT).reverse()
+        push(new PyTuple(withTokens(popped.map((p) => p[0]), popped.map((p) => p[1]))))
         break
       }
       case Op.TUPLE:
-        stack.push(new PyTuple(popMark()))
+        push(new PyTuple(withTokens(popMark(), markTokens)))
         break
       case Op.EMPTY_LIST:
-        stack.push([])
+        push([])
         break
       case Op.LIST:
-        stack.push(popMark())
+        push(withTokens(popMark(), markTokens))
         break
       case Op.EMPTY_DICT:
-        stack.push(new Map())
+        push(new Map())
         break
       case Op.DICT: {
         const d = new Map<PyValue, PyValue>()
-        setItems(d, popMark())
-        stack.push(d)
+        setItems(d, popMark(), markTokens)
+        push(d)
         break
       }
       case Op.EMPTY_SET:
-        stack.push(new PySet([]))
+        push(new PySet([]))
         break
       case Op.FROZENSET:
-        stack.push(new PyFrozenSet(popMark()))
+        push(new PyFrozenSet(withTokens(popMark(), markTokens)))
         break
       case Op.ADDITEMS: {
         const items = popMark()
         const set = top()
         if (!(set instanceof PySet)) throw error("BadValue", `ADDITEMS on a ${describe(set)}`)
+        appendTokens(set.items, set.items.length, markTokens)
         for (const i of items) set.items.push(i)
         break
       }
       case Op.APPEND: {
-        const v = pop()
-        appendItems(top(), [v])
+        const [v, t] = popT()
+        appendItems(top(), [v], [t])
         break
       }
       case Op.APPENDS: {
         const items = popMark()
-        appendItems(top(), items)
+        appendItems(top(), items, markTokens)
         break
       }
       case Op.SETITEM: {
-        const v = pop()
-        const k = pop()
-        setItems(top(), [k, v])
+        const [v, tv] = popT()
+        const [k, tk] = popT()
+        setItems(top(), [k, v], [tk, tv])
         break
       }
       case Op.SETITEMS: {
         const items = popMark()
-        setItems(top(), items)
+        setItems(top(), items, markTokens)
         break
       }
       case Op.GET:
       case Op.BINGET:
       case Op.LONG_BINGET:
-        stack.push(memoGet(Number(arg)))
+        push(memoGet(Number(arg)), memoTok.get(Number(arg)))
         break
       case Op.PUT:
       case Op.BINPUT:
@@ -348,14 +371,14 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
         break
       case Op.GLOBAL: {
         const [module, name] = arg as readonly [string, string]
-        stack.push(findClass(module, name))
+        push(findClass(module, name))
         break
       }
       case Op.STACK_GLOBAL: {
         const name = pop()
         const module = pop()
         if (typeof module !== "string" || typeof name !== "string") throw error("BadValue", "STACK_GLOBAL needs two strings")
-        stack.push(findClass(module, name))
+        push(findClass(module, name))
         break
       }
       case Op.EXT1:
@@ -363,38 +386,38 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
       case Op.EXT4: {
         const entry = options.extensions?.get(arg as number)
         if (entry === undefined) throw error("Extension", `extension code ${arg} is not in the registry (pass one with the extensions option)`)
-        stack.push(findClass(entry[0], entry[1]))
+        push(findClass(entry[0], entry[1]))
         break
       }
       case Op.REDUCE: {
         const args = tupleItems(pop(), "REDUCE arguments")
         const fn = pop()
-        stack.push(instantiate(fn, args, "reduce"))
+        push(instantiate(fn, args, "reduce"))
         break
       }
       case Op.NEWOBJ: {
         const args = tupleItems(pop(), "NEWOBJ arguments")
         const cls = pop()
-        stack.push(instantiate(cls, args, "newobj"))
+        push(instantiate(cls, args, "newobj"))
         break
       }
       case Op.NEWOBJ_EX: {
         const kwargs = pop()
         const args = tupleItems(pop(), "NEWOBJ_EX arguments")
         const cls = pop()
-        stack.push(instantiate(cls, args, "newobj_ex", kwargs))
+        push(instantiate(cls, args, "newobj_ex", kwargs))
         break
       }
       case Op.INST: {
         const [module, name] = arg as readonly [string, string]
-        const args = popMark()
-        stack.push(instantiate(findClass(module, name), args, "inst"))
+        const args = withTokens(popMark(), markTokens)
+        push(instantiate(findClass(module, name), args, "inst"))
         break
       }
       case Op.OBJ: {
         const [cls, ...args] = popMark()
         if (cls === undefined) throw error("StackUnderflow", "OBJ needs a class")
-        stack.push(instantiate(cls, args, "inst"))
+        push(instantiate(cls, withTokens(args, markTokens.slice(1)), "inst"))
         break
       }
       case Op.BUILD: {
@@ -403,10 +426,10 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
         break
       }
       case Op.PERSID:
-        stack.push(persistent(arg as string))
+        push(persistent(arg as string))
         break
       case Op.BINPERSID:
-        stack.push(persistent(pop()))
+        push(persistent(pop()))
         break
       default:
         throw error("UnknownOpcode", `opcode ${opName(c.code)} is not handled`)
