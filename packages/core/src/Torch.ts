@@ -692,7 +692,7 @@ export const tensor = (data: TensorArray | ReadonlyArray<number>, options: Tenso
   const bytes = native
     ? new Uint8Array((data as TensorArray).buffer.slice((data as TensorArray).byteOffset, (data as TensorArray).byteOffset + (data as TensorArray).byteLength))
     : encodeElements(data as ArrayLike<number | bigint>, dtype)
-  return fromBytes(bytes, dtype.name, shape, options.requiresGrad ?? false)
+  return fromBytes(bytes, dtype.name, shape, options.requiresGrad === undefined ? {} : { requiresGrad: options.requiresGrad })
 }
 
 /**
@@ -702,13 +702,21 @@ export const tensor = (data: TensorArray | ReadonlyArray<number>, options: Tenso
  * @since 0.1.0
  * @category constructors
  */
-export const fromBytes = (bytes: Uint8Array, dtypeName: string, shape: ReadonlyArray<number>, requiresGrad = false): Tensor => {
+export const fromBytes = (
+  bytes: Uint8Array,
+  dtypeName: string,
+  shape: ReadonlyArray<number>,
+  options: { readonly requiresGrad?: boolean; readonly quantization?: Quantization } = {}
+): Tensor => {
   const dtype = dtypeByName(dtypeName)
   if (dtype === undefined) throw new CheckpointError({ reason: "UnknownDtype", offset: 0, detail: `unknown dtype ${dtypeName}` })
+  if ((dtype.kind === "quantized") !== (options.quantization !== undefined)) {
+    throw new CheckpointError({ reason: "BadTensor", offset: 0, detail: `${dtype.name} ${dtype.kind === "quantized" ? "needs" : "takes no"} quantization parameters` })
+  }
   if (Math.ceil(numel(shape) / dtype.perByte) * dtype.itemSize !== bytes.length) {
     throw new CheckpointError({ reason: "BadTensor", offset: 0, detail: `${bytes.length} bytes do not hold a [${shape.join(", ")}] ${dtype.name} tensor` })
   }
-  return new Tensor(dtype, shape, contiguousStrides(shape), 0, Storage.fromBytes(bytes, dtype), requiresGrad)
+  return new Tensor(dtype, shape, contiguousStrides(shape), 0, Storage.fromBytes(bytes, dtype), options.requiresGrad ?? false, options.quantization)
 }
 
 /**

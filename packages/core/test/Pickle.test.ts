@@ -67,6 +67,9 @@ describe("Pickle", () => {
       assert.strictEqual(s, "a'b\n")
       assert.strictEqual(u, "€😀x")
       assert.strictEqual(again, "€😀x")
+      const specials = (yield* load(pk("(", "Finf\n", "F-inf\n", "Fnan\n", "l."))) as Array<Value.PyFloat>
+      assert.deepStrictEqual(specials.map((x) => x.value), [Infinity, -Infinity, NaN])
+      assert.strictEqual((yield* Effect.flip(load(pk("Fxyz\n.")))).reason, "BadArgument")
     }))
 
   it.effect("INST, OBJ, NEWOBJ and BUILD make opaque objects without calling anything", () =>
@@ -189,7 +192,7 @@ describe("Pickle", () => {
           // And a second round trip is byte-stable.
           assert.deepStrictEqual(Effect.runSync(Pickle.dump(back, { protocol })), bytes)
         }),
-        { numRuns: 300 }
+        { numRuns: Number(process.env.TORCHWIRE_PROPERTY_RUNS ?? 300) }
       )
     }))
 

@@ -111,6 +111,18 @@ describe("Save", () => {
       assert.isTrue(get("param").requiresGrad)
     }))
 
+  it.effect("quantized tensors from bytes, and one storage viewed as two types is refused", () =>
+    Effect.gen(function*() {
+      const q = Torch.fromBytes(new Uint8Array([1, 2, 3, 250]), "qint8", [2, 2], { quantization: { scheme: "per_tensor_affine", scale: 0.5, zeroPoint: 3 } })
+      const back = (yield* open(yield* Save.toBytes(q))).value as Torch.Tensor
+      assert.deepStrictEqual(back.quantization, { scheme: "per_tensor_affine", scale: 0.5, zeroPoint: 3 })
+      assert.throws(() => Torch.fromBytes(new Uint8Array(4), "qint8", [4]), /needs quantization/)
+      const f = Torch.tensor(new Float32Array(4))
+      const asInt = new Torch.Tensor(Torch.dtypes.get("int32")!, [4], [1], 0, f.storage, false)
+      const error = yield* Effect.flip(Save.toBytes([f, asInt]))
+      assert.include(error.message, "view the same data as different types")
+    }))
+
   it("rounds float16 and bfloat16 to nearest even", () => {
     assert.strictEqual(Torch.floatToHalf(1), 0x3c00)
     assert.strictEqual(Torch.floatToHalf(1 + 2 ** -11), 0x3c00, "tie to even (down)")

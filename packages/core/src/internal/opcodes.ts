@@ -338,8 +338,11 @@ export const decodeOp = (c: OpCursor): boolean => {
           arg = parseDecimal(c, line)
           break
         case "floatnl": {
-          const f = Number(line.trim())
-          if (Number.isNaN(f) && !/^[+-]?nan$/i.test(line.trim())) fail(c, "BadArgument", `invalid float literal ${JSON.stringify(line)}`)
+          // Python's float(): decimal literals, and inf / infinity / nan with an optional sign.
+          const t = line.trim()
+          const special = /^([+-]?)(inf|infinity|nan)$/i.exec(t)
+          const f = special ? (special[2]!.toLowerCase() === "nan" ? NaN : special[1] === "-" ? -Infinity : Infinity) : Number(t)
+          if (t === "" || (Number.isNaN(f) && !special)) fail(c, "BadArgument", `invalid float literal ${JSON.stringify(line)}`)
           arg = f
           break
         }

@@ -18,6 +18,8 @@ export interface StorageRecord {
   readonly storage: Storage
   /** Word size to swap by when the source storage is big-endian. */
   readonly swapWidth: number
+  /** The storage class it is pickled as (`FloatStorage`, `UntypedStorage`, ...). */
+  readonly typeName: string
 }
 
 /**
@@ -54,8 +56,10 @@ export const pickleCheckpoint = (value: PyValue, protocol: number): { readonly p
     if (how === undefined) throw fail("a storage can only be saved as part of a tensor")
     let record = keys.get(s)
     if (record === undefined) {
-      record = { key: String(keys.size), keyString: new StorageKey(String(keys.size)), storage: s, swapWidth: how.width }
+      record = { key: String(keys.size), keyString: new StorageKey(String(keys.size)), storage: s, swapWidth: how.width, typeName: how.type.name }
       keys.set(s, record)
+    } else if (record.typeName !== how.type.name) {
+      throw fail(`Cannot save multiple tensors or storages that view the same data as different types (${record.typeName} and ${how.type.name})`)
     }
     const numel = how.type.untyped ? s.nbytes : s.nbytes / how.type.dtype.itemSize
     return new PyTuple(["storage", how.type, record.keyString as unknown as PyValue, s.location, numel])
