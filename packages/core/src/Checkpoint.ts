@@ -17,7 +17,8 @@ import { CheckpointError, type TorchwireError } from "./Errors.js"
 import { LEGACY_MAGIC, loadLegacyCheckpoint } from "./internal/legacyCheckpoint.js"
 import type { LoadContext } from "./internal/loadContext.js"
 import { runUnpickle, unpickleAt } from "./internal/pickleAt.js"
-import { pickleOptions } from "./internal/loadContext.js"
+import { pickleOptions, policyOf } from "./internal/loadContext.js"
+import { looksLikeStream, loadStreamCheckpoint } from "./internal/streamCheckpoint.js"
 import { isTarHeader } from "./internal/tar.js"
 import { loadTarCheckpoint } from "./internal/tarCheckpoint.js"
 import { loadZipCheckpoint } from "./internal/zipCheckpoint.js"
@@ -64,7 +65,7 @@ export interface OpenOptions {
  * @category models
  */
 export interface Checkpoint {
-  readonly format: "zip" | "legacy" | "tar" | "pickle"
+  readonly format: "zip" | "legacy" | "tar" | "pickle" | "stream"
   /** The unpickled object; tensors read their bytes from `source` on demand. */
   readonly value: PyValue
   readonly source: ByteSource
@@ -108,6 +109,7 @@ const sniff = (source: ByteSource, zipOptions: Zip.ZipOptions): Effect.Effect<{ 
       return { format, archive }
     }
     if (isTarHeader(head)) return { format: "tar" as const }
+    if (looksLikeStream(head)) return { format: "stream" as const }
     if (yield* startsWithLegacyMagic(source)) return { format: "legacy" as const }
     if (head.length > 0 && (head[0] === 0x80 || (head[0]! < 0x80 && head.includes(0x2e)))) return { format: "pickle" as const }
     return yield* new CheckpointError({ reason: "UnknownFormat", offset: 0, record: source.name, detail: "not a torch checkpoint: no zip, tar, legacy or pickle signature" })
@@ -122,9 +124,7 @@ const startsWithLegacyMagic = (source: ByteSource): Effect.Effect<boolean> =>
 
 const context = (source: ByteSource, options: OpenOptions): LoadContext => ({
   source,
-  weightsOnly: options.weightsOnly ?? true,
-  allowGlobals: new Set(options.allowGlobals ?? []),
-  encoding: options.encoding ?? "utf-8",
+  ...policyOf(options),
   checkCrc: options.checkCrc ?? false,
   maxPickleBytes: options.maxPickleBytes ?? 1 << 30
 })
@@ -162,6 +162,10 @@ export const open = (source: ByteSource, options: OpenOptions = {}): Effect.Effe
       case "tar": {
         const { value, members } = yield* loadTarCheckpoint(ctx)
         return { format, value, source, records: members, byteOrder: "little" } satisfies Checkpoint
+      }
+      case "stream": {
+        const { value, records } = yield* loadStreamCheckpoint(source, options)
+        return { format, value, source, records, byteOrder: "little" } satisfies Checkpoint
       }
       case "pickle": {
         if (source.size > ctx.maxPickleBytes) {

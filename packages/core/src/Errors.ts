@@ -123,6 +123,9 @@ export class CheckpointError extends Data.TaggedError("CheckpointError")<{
     | "UnknownDtype"
     | "StorageTooShort"
     | "BadTensor"
+    | "Truncated"
+    | "TrailingBytes"
+    | "LimitExceeded"
 } & Location> {
   override get message(): string {
     return describe("CheckpointError", this.reason, this.detail, this.record, this.offset)

@@ -100,7 +100,13 @@ export interface OpcodeDecoder {
  * @since 0.1.0
  * @category decoding
  */
-export const makeOpcodeDecoder = (options: { readonly record?: string; readonly initialCapacity?: number } = {}): OpcodeDecoder => {
+export const makeOpcodeDecoder = (options: {
+  readonly record?: string
+  readonly initialCapacity?: number
+  /** Stop at the first STOP: later bytes are not opcodes (they are ignored). */
+  readonly untilStop?: boolean
+} = {}): OpcodeDecoder => {
+  let stopped = false
   let buf = new Uint8Array(options.initialCapacity ?? 64 * 1024)
   let start = 0
   let end = 0
@@ -125,18 +131,23 @@ export const makeOpcodeDecoder = (options: { readonly record?: string; readonly 
   }
   return {
     push: (chunk) => {
+      if (stopped) return []
       append(chunk)
       const c = makeCursor(buf, start, end, options.record, consumed)
       const out: Array<PickleOp> = []
       while (decodeOp(c)) {
         out.push({ ...opAt(c), arg: copyArg(c.arg) })
         sawStop = c.code === 0x2e
+        if (sawStop && options.untilStop) {
+          stopped = true
+          break
+        }
       }
       start = c.pos
       return out
     },
     end: () => {
-      if (start < end || !sawStop) {
+      if (!stopped && (start < end || !sawStop)) {
         throw new PickleError({
           reason: "Truncated",
           offset: consumed + start,

@@ -15,9 +15,9 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { CheckpointError, isTorchwireError, PickleError, type TorchwireError } from "./Errors.js"
 import { crc32 as tableCrc32 } from "./internal/crc32.js"
+import { storageData } from "./internal/storageStream.js"
 import { pickleCheckpoint, type StorageRecord } from "./internal/torchPickle.js"
 import { centralDirectory, dataDescriptor, localHeader, serializationId, type WrittenEntry } from "./internal/zipWriter.js"
-import { byteSwap } from "./Torch.js"
 import type { PyValue } from "./Value.js"
 
 /**
@@ -68,47 +68,6 @@ const utf8 = new TextEncoder()
 const textRecord = (name: string, text: string): RecordSpec => {
   const bytes = utf8.encode(text)
   return { name, size: bytes.length, data: Stream.make(bytes) }
-}
-
-/** The first `n` bytes of a stream of chunks. */
-const takeBytes = <E>(s: Stream.Stream<Uint8Array, E>, n: number): Stream.Stream<Uint8Array, E> =>
-  Stream.suspend(() => {
-    let left = n
-    return s.pipe(
-      Stream.takeWhile(() => left > 0),
-      Stream.map((c) => {
-        const out = c.length > left ? c.subarray(0, left) : c
-        left -= out.length
-        return out
-      })
-    )
-  })
-
-/** Byte-swaps a stream of chunks by `width`-byte words, carrying split words across chunks. */
-const swapStream = (s: Stream.Stream<Uint8Array, TorchwireError>, width: number, record: string): Stream.Stream<Uint8Array, TorchwireError> =>
-  Stream.suspend(() => {
-    let carry = new Uint8Array(0)
-    return s.pipe(
-      Stream.map((c) => {
-        const joined = new Uint8Array(carry.length + c.length)
-        joined.set(carry)
-        joined.set(c, carry.length)
-        const whole = joined.length - (joined.length % width)
-        carry = joined.slice(whole)
-        return byteSwap(joined.subarray(0, whole), width)
-      }),
-      Stream.concat(Stream.suspend(() =>
-        carry.length === 0
-          ? Stream.empty
-          : Stream.fail(new CheckpointError({ reason: "BadRecord", offset: 0, record, detail: `storage size is not a multiple of its ${width}-byte elements` }))
-      ))
-    )
-  })
-
-/** A storage's bytes as written: little-endian, exactly `nbytes`. */
-const storageData = (r: StorageRecord): Stream.Stream<Uint8Array, TorchwireError> => {
-  const raw = takeBytes(r.storage.stream, r.storage.nbytes)
-  return r.storage.byteOrder === "big" && r.swapWidth > 1 ? swapStream(raw, r.swapWidth, r.storage.record) : raw
 }
 
 const recordsFor = (pickle: Uint8Array, storages: ReadonlyArray<StorageRecord>, layout: "latest" | "1.13", alignment: number): Array<RecordSpec> => {

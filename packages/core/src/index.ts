@@ -15,6 +15,8 @@ export * as Pickle from "./Pickle.js"
 /** @since 0.1.0 */
 export * as Save from "./Save.js"
 /** @since 0.1.0 */
+export * as Streaming from "./Streaming.js"
+/** @since 0.1.0 */
 export * as Summary from "./Summary.js"
 /** @since 0.1.0 */
 export * as Tar from "./Tar.js"

@@ -20,9 +20,23 @@ export interface LoadContext {
   readonly maxPickleBytes: number
 }
 
+/** How globals and Python 2 strings are treated: the part of the context unpickling needs. @internal */
+export type PicklePolicy = Pick<LoadContext, "weightsOnly" | "allowGlobals" | "encoding">
+
+/** The policy from user options, with torch.load's defaults. @internal */
+export const policyOf = (options: {
+  readonly weightsOnly?: boolean
+  readonly allowGlobals?: Iterable<string>
+  readonly encoding?: LoadContext["encoding"]
+}): PicklePolicy => ({
+  weightsOnly: options.weightsOnly ?? true,
+  allowGlobals: new Set(options.allowGlobals ?? []),
+  encoding: options.encoding ?? "utf-8"
+})
+
 /** Unpickle options for one record of a checkpoint. @internal */
 export const pickleOptions = (
-  ctx: LoadContext,
+  ctx: PicklePolicy,
   record: string,
   persistentLoad?: (pid: PyValue, site: CallSite) => PyValue
 ): UnpickleOptions => ({

@@ -8,13 +8,12 @@
 import * as Effect from "effect/Effect"
 import type * as Schema from "effect/Schema"
 import { CheckpointError, type TorchwireError } from "../Errors.js"
-import { Storage } from "../Torch.js"
 import type { PyValue } from "../Value.js"
 import type { ZipArchive, ZipEntry } from "../Zip.js"
 import { type LoadContext, pickleOptions } from "./loadContext.js"
 import { runUnpickle } from "./pickleAt.js"
-import { ArchiveVersion, ByteOrder, DecimalRecord, decodeRecord, pidItems, StoragePid, text } from "./records.js"
-import type { CallSite } from "./unpickler.js"
+import { ArchiveVersion, ByteOrder, DecimalRecord, decodeRecord, text } from "./records.js"
+import { storagePersistentLoad } from "./storages.js"
 
 /** What a torch zip archive holds besides its value. @internal */
 export interface ZipCheckpointInfo {
@@ -96,26 +95,19 @@ export const loadZipCheckpoint = (ctx: LoadContext, archive: ZipArchive): Effect
       return yield* fail("BadRecord", pklEntry.localHeaderOffset, `data.pkl is ${pklEntry.uncompressedSize} bytes, over the ${ctx.maxPickleBytes}-byte limit`, pklEntry.name)
     }
     const pickle = yield* archive.read(pklEntry)
-    const storages = new Map<string, Storage>()
-    const persistentLoad = (pid: PyValue, site: CallSite): PyValue => {
-      const [, type, key, location, numel] = decodeRecord(StoragePid, pidItems(pid), {
-        record: pklEntry.name,
-        offset: site.offset,
-        reason: "BadPersistentId"
-      })
-      const cached = storages.get(key)
-      if (cached !== undefined) return cached
-      const entry = records.get(`data/${key}`)
-      if (entry === undefined) throw fail("MissingRecord", site.offset, `data.pkl references storage ${JSON.stringify(key)}, which has no record`, `${info.prefix}/data/${key}`)
-      const nbytes = type.untyped ? numel : numel * type.dtype.itemSize
-      if (entry.uncompressedSize < nbytes) {
-        throw fail("StorageTooShort", entry.localHeaderOffset, `storage ${JSON.stringify(key)} needs ${nbytes} bytes, the record holds ${entry.uncompressedSize}`, entry.name)
-      }
-      const read = Effect.map(archive.read(entry), (b) => b.subarray(0, nbytes))
-      const storage = new Storage(key, type.dtype, location, nbytes, entry.name, read, info.byteOrder, archive.stream(entry))
-      storages.set(key, storage)
-      return storage
-    }
-    const { value } = yield* runUnpickle(pickle, 0, { ...pickleOptions(ctx, pklEntry.name, persistentLoad), base: 0 })
+    const persistentLoad = storagePersistentLoad(
+      (key) => {
+        const entry = records.get(`data/${key}`)
+        return entry === undefined ? undefined : {
+          name: entry.name,
+          size: entry.uncompressedSize,
+          offset: entry.localHeaderOffset,
+          read: archive.read(entry),
+          stream: archive.stream(entry)
+        }
+      },
+      { pickleRecord: pklEntry.name, missingName: (key) => `${info.prefix}/data/${key}`, byteOrder: info.byteOrder }
+    )
+    const { value } = yield* runUnpickle(pickle, 0, pickleOptions(ctx, pklEntry.name, persistentLoad))
     return { value, info: { ...info, records: [...records.keys()] } }
   })

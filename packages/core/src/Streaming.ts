@@ -1,0 +1,171 @@
+/**
+ * The `_streaming_save` / `_streaming_load` format of
+ * `torch.distributed._serialization`, which lets processes exchange
+ * checkpoints over non-seekable transports (sockets, pipes): a pickled list
+ * of `_Entry(key, is_storage, length)`, then every record's bytes back to
+ * back (format-facts §12).
+ *
+ * Everything here works on Effect Streams of byte chunks, incrementally and
+ * with bounded memory: `encode` streams storages from their sources; `parts`
+ * parses the header as bytes arrive and emits each record once complete (a
+ * relay can forward records with `fromParts` without holding them all);
+ * `load` ends with the loaded value.
+ *
+ * @since 0.1.0
+ */
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import { CheckpointError, isTorchwireError, PickleError, type TorchwireError } from "./Errors.js"
+import { pickleOptions, policyOf } from "./internal/loadContext.js"
+import { runUnpickle } from "./internal/pickleAt.js"
+import { ByteOrder, decodeRecord, text } from "./internal/records.js"
+import { storageData } from "./internal/storageStream.js"
+import { type StorageSource, storagePersistentLoad } from "./internal/storages.js"
+import { defaultLimits, encodeHeader, makeDecoder, type StreamEntry, type StreamLimits, type StreamPart } from "./internal/streamingFormat.js"
+import { pickleCheckpoint } from "./internal/torchPickle.js"
+import type { OpenOptions } from "./Checkpoint.js"
+import type { PyValue } from "./Value.js"
+
+/**
+ * One `_Entry` of a stream's header.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Entry = StreamEntry
+
+/**
+ * What `parts` emits: the header's entries first, then every record.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Part = StreamPart
+
+/**
+ * Decoder limits (defaults: 16 MiB header, 1,000,000 entries, 64 GiB per record).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export type Limits = StreamLimits
+
+const toError = (e: unknown): TorchwireError =>
+  isTorchwireError(e) ? e : new PickleError({ reason: "BadValue", offset: 0, record: "stream", detail: String(e) })
+
+const utf8 = new TextEncoder()
+
+/**
+ * Encodes a value in the streaming format, as `_streaming_save` does: the
+ * records of the newest `torch.save` (data.pkl, .format_version,
+ * .storage_alignment, byteorder, data/0..N-1; no version or serialization
+ * id), storages streamed from their sources.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encode = (value: PyValue, options: { readonly protocol?: number } = {}): Stream.Stream<Uint8Array, TorchwireError> =>
+  Stream.unwrap(Effect.map(Effect.try({ try: () => pickleCheckpoint(value, options.protocol ?? 2), catch: toError }), ({ pickle, storages }) => {
+    const small = (key: string, bytes: Uint8Array) => ({ entry: { key, isStorage: false, length: bytes.length }, data: Stream.make(bytes) })
+    const records = [
+      small("data.pkl", pickle),
+      small(".format_version", utf8.encode("1")),
+      small(".storage_alignment", utf8.encode("64")),
+      small("byteorder", utf8.encode("little")),
+      ...storages.map((r) => ({ entry: { key: `data/${r.key}`, isStorage: true, length: r.storage.nbytes }, data: storageData(r) }))
+    ]
+    const header = encodeHeader(records.map((r) => r.entry))
+    return Stream.concat(Stream.make(header), Stream.concatAll(Chunk.fromIterable(records.map((r) => r.data)))).pipe(
+      Stream.filter((b) => b.length > 0)
+    )
+  }))
+
+/**
+ * Decodes a byte stream into its parts, incrementally: the header as soon
+ * as it is complete, then each record as soon as its last byte arrives.
+ * Fails with `Truncated` when the input ends early, `TrailingBytes` when
+ * bytes follow the last record, `LimitExceeded` past the limits.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const parts = (limits: Partial<Limits> = {}) => <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Part, E | TorchwireError, R> =>
+  Stream.suspend(() => {
+    const decoder = makeDecoder({ ...defaultLimits, ...limits })
+    return self.pipe(
+      Stream.mapChunksEffect((chunk) =>
+        Effect.try({ try: () => Chunk.unsafeFromArray(Chunk.toReadonlyArray(chunk).flatMap(decoder.push)), catch: toError })
+      ),
+      Stream.concat(Stream.execute(Effect.try({ try: () => decoder.end(), catch: toError })))
+    )
+  })
+
+/**
+ * Re-encodes parts into bytes: a relay's other half (`parts` then `fromParts`
+ * forwards a stream one record at a time).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const fromParts = <E, R>(self: Stream.Stream<Part, E, R>): Stream.Stream<Uint8Array, E, R> =>
+  Stream.map(self, (part) => (part._tag === "Header" ? encodeHeader(part.entries) : part.bytes))
+
+/**
+ * Loads a value from a byte stream, as `_streaming_load` does (weights-only
+ * by default). Storages are held in memory: they arrive once, in order.
+ * Fails with `MissingRecord` without data.pkl and `BadRecord` when a storage
+ * record's size disagrees with data.pkl.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const load = <E, R>(
+  self: Stream.Stream<Uint8Array, E, R>,
+  options: OpenOptions & { readonly limits?: Partial<Limits> } = {}
+): Effect.Effect<{ readonly value: PyValue; readonly records: ReadonlyArray<string> }, E | TorchwireError, R> =>
+  Effect.gen(function*() {
+    const records = new Map<string, Uint8Array>()
+    yield* Stream.runForEach(self.pipe(parts(options.limits)), (part) =>
+      Effect.sync(() => {
+        if (part._tag === "Record") records.set(part.entry.key, part.bytes)
+      }))
+    return yield* loadRecords(records, options)
+  })
+
+/**
+ * Loads a value from a stream's records: `get` returns a record by key,
+ * readable in memory or lazily (`Checkpoint.open` on `.stream` files).
+ *
+ * @internal
+ */
+export const loadFrom = (
+  get: (key: string) => StorageSource | undefined,
+  keys: ReadonlyArray<string>,
+  options: OpenOptions
+): Effect.Effect<{ readonly value: PyValue; readonly records: ReadonlyArray<string> }, TorchwireError> =>
+  Effect.gen(function*() {
+    const pklRecord = get("data.pkl")
+    if (pklRecord === undefined) return yield* new CheckpointError({ reason: "MissingRecord", offset: 0, record: "data.pkl", detail: "the stream has no data.pkl record" })
+    if (pklRecord.size > (options.maxPickleBytes ?? 1 << 30)) {
+      return yield* new CheckpointError({ reason: "LimitExceeded", offset: pklRecord.offset, record: "data.pkl", detail: `data.pkl of ${pklRecord.size} bytes is over the limit` })
+    }
+    const orderRecord = get("byteorder")
+    const byteOrder = orderRecord === undefined ? "little" as const : yield* Effect.flatMap(orderRecord.read, (b) =>
+      Effect.try({ try: () => decodeRecord(ByteOrder, text(b), { record: "byteorder", offset: orderRecord.offset }), catch: (e) => e as CheckpointError }))
+    const persistentLoad = storagePersistentLoad((key) => get(`data/${key}`), {
+      pickleRecord: "data.pkl",
+      missingName: (key) => `data/${key}`,
+      byteOrder,
+      exact: true
+    })
+    const { value } = yield* runUnpickle(yield* pklRecord.read, 0, pickleOptions(policyOf(options), "data.pkl", persistentLoad))
+    return { value, records: keys }
+  })
+
+/** Records received in memory, as `loadFrom` wants them. */
+const loadRecords = (records: ReadonlyMap<string, Uint8Array>, options: OpenOptions) =>
+  loadFrom((key) => {
+    const bytes = records.get(key)
+    return bytes === undefined ? undefined : { name: key, size: bytes.length, offset: 0, read: Effect.succeed(bytes), stream: Stream.make(bytes) }
+  }, [...records.keys()], options)

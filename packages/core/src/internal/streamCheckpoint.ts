@@ -1,0 +1,58 @@
+/**
+ * `Checkpoint.open` for files in the streaming format: the header is
+ * parsed, record offsets follow from the entries' lengths, and storages are
+ * read lazily from the file like any other checkpoint's.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type { ByteSource } from "../ByteSource.js"
+import { CheckpointError, isTorchwireError, PickleError, type TorchwireError } from "../Errors.js"
+import type { OpenOptions } from "../Checkpoint.js"
+import { loadFrom } from "../Streaming.js"
+import type { PyValue } from "../Value.js"
+import type { StorageSource } from "./storages.js"
+import { defaultLimits, parseHeader, type StreamEntry } from "./streamingFormat.js"
+
+/** True when the first bytes are a stream header (a pickle naming `_Entry`). @internal */
+export const looksLikeStream = (head: Uint8Array): boolean =>
+  head[0] === 0x80 && new TextDecoder("latin1").decode(head.subarray(0, 256)).includes("torch.distributed._serialization")
+
+const readHeader = (source: ByteSource, window: number): Effect.Effect<{ readonly entries: ReadonlyArray<StreamEntry>; readonly end: number }, TorchwireError> =>
+  Effect.flatMap(source.read(0, Math.min(window, source.size)), (bytes) =>
+    Effect.try({ try: () => parseHeader(bytes, defaultLimits), catch: (e) => (isTorchwireError(e) ? e : new PickleError({ reason: "BadValue", offset: 0, record: "stream header", detail: String(e) })) }).pipe(
+      Effect.catchIf(
+        (e): e is PickleError => e._tag === "PickleError" && e.reason === "Truncated" && window < Math.min(source.size, defaultLimits.maxHeaderBytes),
+        () => readHeader(source, window * 4)
+      )
+    ))
+
+/** Reads `length` bytes at `at` as 1 MiB chunks. */
+const chunks = (source: ByteSource, at: number, length: number): Stream.Stream<Uint8Array, TorchwireError> =>
+  Stream.paginateEffect(0, (pos: number) =>
+    Effect.map(source.read(at + pos, Math.min(1 << 20, length - pos)), (b) =>
+      [b, pos + b.length < length ? Option.some(pos + b.length) : Option.none()] as const)).pipe(Stream.filter((b) => b.length > 0))
+
+/**
+ * Opens a `.stream` file.
+ *
+ * @internal
+ */
+export const loadStreamCheckpoint = (source: ByteSource, options: OpenOptions): Effect.Effect<{ readonly value: PyValue; readonly records: ReadonlyArray<string> }, TorchwireError> =>
+  Effect.gen(function*() {
+    const { entries, end } = yield* readHeader(source, 64 * 1024)
+    const records = new Map<string, StorageSource>()
+    let at = end
+    for (const entry of entries) {
+      if (at + entry.length > source.size) {
+        return yield* new CheckpointError({ reason: "Truncated", offset: at, record: entry.key, detail: `record of ${entry.length} bytes runs past the end of the file` })
+      }
+      const offset = at
+      records.set(entry.key, { name: entry.key, size: entry.length, offset, read: source.read(offset, entry.length), stream: chunks(source, offset, entry.length) })
+      at += entry.length
+    }
+    if (at < source.size) return yield* new CheckpointError({ reason: "TrailingBytes", offset: at, record: "stream", detail: `${source.size - at} bytes follow the last record` })
+    return yield* loadFrom((key) => records.get(key), entries.map((e) => e.key), options)
+  })

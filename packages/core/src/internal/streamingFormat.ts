@@ -1,0 +1,183 @@
+/**
+ * The `_streaming_save` wire format (format-facts §12): a protocol-2 pickle
+ * of a list of `torch.distributed._serialization._Entry` objects (key,
+ * is_storage, length), then every record's bytes back to back.
+ *
+ * The decoder is a pure push parser: feed it chunks as they arrive; it
+ * parses the header as soon as its STOP arrives, then emits each record as
+ * it completes. Only the header and the record being assembled are held.
+ *
+ * @internal
+ */
+import * as Schema from "effect/Schema"
+import { CheckpointError, PickleError } from "../Errors.js"
+import * as Pickle from "../Pickle.js"
+import { PyGlobal, PyObject, type PyValue } from "../Value.js"
+import { pickle } from "./pickler.js"
+import { decodeRecord } from "./records.js"
+import { unpickle } from "./unpickler.js"
+
+/** The entry class, as the wire names it. @internal */
+export const ENTRY = new PyGlobal("torch.distributed._serialization", "_Entry")
+
+/** One `_Entry`. @internal */
+export interface StreamEntry {
+  readonly key: string
+  readonly isStorage: boolean
+  readonly length: number
+}
+
+/** Limits of the decoder. @internal */
+export interface StreamLimits {
+  /** Largest header pickle (default 16 MiB). */
+  readonly maxHeaderBytes: number
+  /** Most entries (default 1,000,000). */
+  readonly maxEntries: number
+  /** Largest record (default 64 GiB; one record is held whole while it arrives). */
+  readonly maxRecordBytes: number
+}
+
+/** Safe defaults. @internal */
+export const defaultLimits: StreamLimits = { maxHeaderBytes: 16 << 20, maxEntries: 1_000_000, maxRecordBytes: 64 * 2 ** 30 }
+
+const EntryState = Schema.Struct({
+  key: Schema.String,
+  is_storage: Schema.Boolean,
+  length: Schema.Number.pipe(Schema.int(), Schema.nonNegative())
+})
+
+const HEADER = "stream header"
+
+/** The header pickle for these entries, as `pickle.dump(entries, f, protocol=2)` writes it. @internal */
+export const encodeHeader = (entries: ReadonlyArray<StreamEntry>, protocol = 2): Uint8Array =>
+  pickle(
+    entries.map((e) => {
+      const o = new PyObject(ENTRY, [], "newobj")
+      o.state = new Map<PyValue, PyValue>([["key", e.key], ["is_storage", e.isStorage], ["length", e.length]])
+      return o
+    }),
+    { protocol }
+  )
+
+/**
+ * Parses a header pickle into validated entries. Only the `_Entry` global is
+ * accepted (as `_weights_only_unpickler` with `_Entry` allowlisted).
+ *
+ * @internal
+ */
+export const parseHeader = (bytes: Uint8Array, limits: StreamLimits): { readonly entries: Array<StreamEntry>; readonly end: number } => {
+  const { value, end } = unpickle(bytes, 0, {
+    record: HEADER,
+    findClass: (module, name, site) => {
+      if (module === ENTRY.module && name === ENTRY.name) return ENTRY
+      throw new PickleError({ reason: "ForbiddenGlobal", offset: site.offset, record: HEADER, detail: `global ${module}.${name} is not allowed in a stream header` })
+    }
+  })
+  if (!Array.isArray(value)) throw new CheckpointError({ reason: "BadRecord", offset: 0, record: HEADER, detail: "the header is not a list of entries" })
+  if (value.length > limits.maxEntries) {
+    throw new CheckpointError({ reason: "LimitExceeded", offset: 0, record: HEADER, detail: `${value.length} entries exceed the limit of ${limits.maxEntries}` })
+  }
+  const seen = new Set<string>()
+  const entries = value.map((item, i): StreamEntry => {
+    const where = { record: `${HEADER} entry ${i}`, offset: 0 }
+    if (!(item instanceof PyObject) || item.cls !== ENTRY || !(item.state instanceof Map)) {
+      throw new CheckpointError({ ...where, reason: "BadRecord", detail: "not an _Entry with state" })
+    }
+    const state = decodeRecord(EntryState, Object.fromEntries(item.state as Map<string, PyValue>), where)
+    if (state.length > limits.maxRecordBytes) {
+      throw new CheckpointError({ ...where, reason: "LimitExceeded", detail: `record ${state.key} of ${state.length} bytes exceeds the limit of ${limits.maxRecordBytes}` })
+    }
+    if (seen.has(state.key)) throw new CheckpointError({ ...where, reason: "BadRecord", detail: `record ${state.key} appears twice` })
+    seen.add(state.key)
+    return { key: state.key, isStorage: state.is_storage, length: state.length }
+  })
+  return { entries, end }
+}
+
+/** What the decoder emits: the entries once the header is parsed, then each record. @internal */
+export type StreamPart =
+  | { readonly _tag: "Header"; readonly entries: ReadonlyArray<StreamEntry> }
+  | { readonly _tag: "Record"; readonly entry: StreamEntry; readonly bytes: Uint8Array }
+
+/** A push decoder for one stream. Throws typed errors; not reusable after one. @internal */
+export const makeDecoder = (limits: StreamLimits = defaultLimits) => {
+  const scanner = Pickle.makeOpcodeDecoder({ record: HEADER, untilStop: true })
+  let headerChunks: Array<Uint8Array> = []
+  let headerBytes = 0
+  let entries: Array<StreamEntry> | undefined
+  let index = 0
+  let current: Uint8Array | undefined
+  let filled = 0
+  let consumed = 0 // bytes of the stream consumed so far
+
+  const startRecords = (out: Array<StreamPart>) => {
+    // Zero-length records complete at once.
+    while (entries !== undefined && index < entries.length && entries[index]!.length === 0) {
+      out.push({ _tag: "Record", entry: entries[index]!, bytes: new Uint8Array(0) })
+      index++
+    }
+  }
+
+  const takeRecords = (chunk: Uint8Array, out: Array<StreamPart>) => {
+    let p = 0
+    while (p < chunk.length) {
+      if (index >= entries!.length) {
+        throw new CheckpointError({ reason: "TrailingBytes", offset: consumed + p, record: "stream", detail: `${chunk.length - p}+ bytes follow the last record` })
+      }
+      const entry = entries![index]!
+      current ??= new Uint8Array(entry.length)
+      const n = Math.min(entry.length - filled, chunk.length - p)
+      current.set(chunk.subarray(p, p + n), filled)
+      filled += n
+      p += n
+      if (filled === entry.length) {
+        out.push({ _tag: "Record", entry, bytes: current })
+        current = undefined
+        filled = 0
+        index++
+        startRecords(out)
+      }
+    }
+    consumed += chunk.length
+  }
+
+  return {
+    push: (chunk: Uint8Array): Array<StreamPart> => {
+      const out: Array<StreamPart> = []
+      if (entries !== undefined) {
+        takeRecords(chunk, out)
+        return out
+      }
+      headerChunks.push(chunk)
+      headerBytes += chunk.length
+      const stop = scanner.push(chunk).find((op) => op.name === "STOP")
+      if ((stop === undefined ? headerBytes : stop.offset + 1) > limits.maxHeaderBytes) {
+        throw new CheckpointError({ reason: "LimitExceeded", offset: limits.maxHeaderBytes, record: HEADER, detail: `header exceeds ${limits.maxHeaderBytes} bytes` })
+      }
+      if (stop === undefined) return out
+      const all = new Uint8Array(headerBytes)
+      let at = 0
+      for (const c of headerChunks) {
+        all.set(c, at)
+        at += c.length
+      }
+      headerChunks = []
+      const parsed = parseHeader(all.subarray(0, stop.offset + 1), limits)
+      entries = parsed.entries
+      out.push({ _tag: "Header", entries })
+      consumed = parsed.end
+      startRecords(out)
+      takeRecords(all.subarray(parsed.end), out)
+      return out
+    },
+    end: (): void => {
+      if (entries === undefined) {
+        throw new CheckpointError({ reason: "Truncated", offset: headerBytes, record: HEADER, detail: "the stream ends inside its header" })
+      }
+      if (index < entries.length) {
+        const entry = entries[index]!
+        throw new CheckpointError({ reason: "Truncated", offset: consumed, record: entry.key, detail: `the stream ends ${entry.length - filled} bytes into record ${JSON.stringify(entry.key)} (${index + 1} of ${entries.length})` })
+      }
+    }
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * The streaming format: round trips, incremental decoding at any chunk
+ * boundary, relaying, `.stream` files, and typed failures.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Chunk, Effect, Stream } from "effect"
+import fc from "fast-check"
+import * as ByteSource from "@torchwire/core/ByteSource"
+import * as Checkpoint from "@torchwire/core/Checkpoint"
+import * as Pickle from "@torchwire/core/Pickle"
+import * as Streaming from "@torchwire/core/Streaming"
+import * as Summary from "@torchwire/core/Summary"
+import * as Torch from "@torchwire/core/Torch"
+import { OrderedDict } from "@torchwire/core/Value"
+import { encodeHeader } from "../src/internal/streamingFormat.js"
+import { firstDifference, fixtureBytes, fixtures, truthOf } from "@torchwire/test-utils"
+
+const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.length
+  }
+  return out
+}
+const encodeBytes = (value: Parameters<typeof Streaming.encode>[0]) => Effect.map(Stream.runCollect(Streaming.encode(value)), (c) => concat(Chunk.toReadonlyArray(c)))
+const split = (bytes: Uint8Array, sizes: ReadonlyArray<number>): Array<Uint8Array> => {
+  const out: Array<Uint8Array> = []
+  for (let at = 0, i = 0; at < bytes.length; i++) {
+    const n = sizes[i % sizes.length]!
+    out.push(bytes.subarray(at, at + n))
+    at += n
+  }
+  return out
+}
+const fixtureValue = (file: string) => Effect.map(Checkpoint.open(ByteSource.fromUint8Array(fixtureBytes(file)), { weightsOnly: false }), (c) => c.value)
+const loadError = (bytes: Uint8Array, options: Parameters<typeof Streaming.load>[1] = {}) => Effect.flip(Streaming.load(Stream.make(bytes), options))
+
+describe("Streaming", () => {
+  it.effect("every fixture round-trips through the streaming format", () =>
+    Effect.gen(function*() {
+      for (const f of fixtures) {
+        const bytes = yield* encodeBytes(yield* fixtureValue(f.file))
+        const { value, records } = yield* Streaming.load(Stream.make(bytes), { weightsOnly: false })
+        assert.deepStrictEqual(records.slice(0, 4), ["data.pkl", ".format_version", ".storage_alignment", "byteorder"])
+        const summary = yield* Summary.summarize(value)
+        assert.strictEqual(firstDifference({ format: f.format, value: summary }, truthOf(f.file)), undefined, f.file)
+      }
+    }))
+
+  it.effect("the header is the pickle _streaming_save writes: _Entry objects by NEWOBJ and BUILD", () =>
+    Effect.gen(function*() {
+      const bytes = yield* encodeBytes(new OrderedDict([["w", Torch.tensor(new Float32Array([1, 2]))]]))
+      const ops = Pickle.unsafeOpcodes(bytes).map((o) => o.name)
+      assert.deepStrictEqual(ops.slice(0, 8), ["PROTO", "EMPTY_LIST", "BINPUT", "MARK", "GLOBAL", "BINPUT", "EMPTY_TUPLE", "NEWOBJ"])
+      assert.strictEqual(Pickle.unsafeOpcodes(bytes)[4]!.arg!.toString(), "torch.distributed._serialization,_Entry")
+      assert.strictEqual(ops.filter((o) => o === "BUILD").length, 5)
+    }))
+
+  it.effect("decoding is the same at any chunk boundaries, and a relay reproduces the bytes (property)", () =>
+    Effect.gen(function*() {
+      const values = yield* Effect.forEach(["linear.pt", "training_checkpoint.pt", "views.pt"], fixtureValue)
+      const encoded = yield* Effect.forEach(values, encodeBytes)
+      const expected = yield* Effect.forEach(values, (v) => Summary.summarize(v))
+      yield* Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(fc.integer({ min: 0, max: encoded.length - 1 }), fc.array(fc.integer({ min: 1, max: 4096 }), { minLength: 1, maxLength: 20 }), async (which, sizes) => {
+            const input = Stream.fromIterable(split(encoded[which]!, sizes))
+            const relayed = await Effect.runPromise(Stream.runCollect(input.pipe(Streaming.parts(), Streaming.fromParts)))
+            assert.deepStrictEqual(concat(Chunk.toReadonlyArray(relayed)), encoded[which])
+            const { value } = await Effect.runPromise(Streaming.load(input, { weightsOnly: false }))
+            assert.deepStrictEqual(await Effect.runPromise(Summary.summarize(value)), expected[which])
+          }),
+          { numRuns: 100 }
+        )
+      )
+    }))
+
+  it.effect("records are emitted as soon as they complete", () =>
+    Effect.gen(function*() {
+      const bytes = yield* encodeBytes(new OrderedDict([["a", Torch.tensor(new Float32Array(1000))], ["b", Torch.tensor(new Float32Array(1000))]]))
+      const seen: Array<string> = []
+      const cut = bytes.length - 100
+      // The first half arrives; the last storage is still incomplete.
+      yield* Stream.runForEach(Stream.make(bytes.subarray(0, cut)).pipe(Streaming.parts()), (p) => Effect.sync(() => void seen.push(p._tag === "Header" ? "header" : p.entry.key))).pipe(Effect.ignore)
+      assert.deepStrictEqual(seen, ["header", "data.pkl", ".format_version", ".storage_alignment", "byteorder", "data/0"])
+    }))
+
+  it.effect("a truncated stream fails with Truncated naming the record, wherever it stops", () =>
+    Effect.gen(function*() {
+      const bytes = yield* encodeBytes(yield* fixtureValue("linear.pt"))
+      for (const cut of [0, 10, 200, bytes.length - 49, bytes.length - 1]) {
+        const e = yield* loadError(bytes.subarray(0, cut))
+        assert.strictEqual(e._tag === "CheckpointError" && e.reason, "Truncated", `cut at ${cut}`)
+      }
+      const e = yield* loadError(bytes.subarray(0, bytes.length - 1))
+      assert.include(e.message, "record \"data/1\"")
+      assert.include(e.message, "1 bytes into")
+    }))
+
+  it.effect("trailing bytes, a missing data.pkl, and a storage of the wrong size are typed errors", () =>
+    Effect.gen(function*() {
+      const bytes = yield* encodeBytes(yield* fixtureValue("linear.pt"))
+      const trailing = yield* loadError(concat([bytes, new Uint8Array([1, 2, 3])]))
+      assert.strictEqual(trailing._tag === "CheckpointError" && trailing.reason, "TrailingBytes")
+      assert.strictEqual(trailing.offset, bytes.length)
+
+      const noPickle = concat([encodeHeader([{ key: "byteorder", isStorage: false, length: 6 }]), new TextEncoder().encode("little")])
+      assert.strictEqual((yield* loadError(noPickle))._tag === "CheckpointError" && (yield* loadError(noPickle)).reason, "MissingRecord")
+
+      // Re-frame the same records with data/0 four bytes longer than data.pkl says.
+      const records = new Map<string, Uint8Array>()
+      yield* Stream.runForEach(Stream.make(bytes).pipe(Streaming.parts()), (p) => Effect.sync(() => void (p._tag === "Record" && records.set(p.entry.key, p.bytes))))
+      records.set("data/0", concat([records.get("data/0")!, new Uint8Array(4)]))
+      const reframed = concat([encodeHeader([...records].map(([key, b]) => ({ key, isStorage: key.startsWith("data/"), length: b.length }))), ...records.values()])
+      const wrong = yield* loadError(reframed)
+      assert.strictEqual(wrong._tag === "CheckpointError" && wrong.reason, "BadRecord")
+      assert.include(wrong.message, "data/0")
+    }))
+
+  it.effect("limits: header size, record size, entry count; and only _Entry in headers", () =>
+    Effect.gen(function*() {
+      const bytes = yield* encodeBytes(yield* fixtureValue("linear.pt"))
+      const header = yield* loadError(bytes, { limits: { maxHeaderBytes: 64 } })
+      assert.strictEqual(header._tag === "CheckpointError" && header.reason, "LimitExceeded")
+      const record = yield* loadError(bytes, { limits: { maxRecordBytes: 40 } })
+      assert.strictEqual(record._tag === "CheckpointError" && record.reason, "LimitExceeded")
+      const entries = yield* loadError(bytes, { limits: { maxEntries: 3 } })
+      assert.strictEqual(entries._tag === "CheckpointError" && entries.reason, "LimitExceeded")
+      const evil = new TextEncoder().encode("\x80\x02]q\x00cos\nsystem\nq\x01a.")
+      const forbidden = yield* loadError(evil)
+      assert.strictEqual(forbidden._tag === "PickleError" && forbidden.reason, "ForbiddenGlobal")
+    }))
+
+  it.effect("Checkpoint.open reads .stream files lazily", () =>
+    Effect.gen(function*() {
+      const bytes = yield* encodeBytes(yield* fixtureValue("mobilenet_v2_w025.pt"))
+      const { source, bytesRead } = ByteSource.counting(ByteSource.fromUint8Array(bytes, "model.stream"))
+      const checkpoint = yield* Checkpoint.open(source)
+      assert.strictEqual(checkpoint.format, "stream")
+      assert.isBelow(bytesRead(), bytes.length / 4)
+      const summary = yield* Summary.summarize(checkpoint.value)
+      assert.strictEqual(firstDifference({ format: "zip", value: summary }, truthOf("mobilenet_v2_w025.pt")), undefined)
+      const cut = yield* Effect.flip(Checkpoint.open(ByteSource.fromUint8Array(bytes.subarray(0, bytes.length - 5))))
+      assert.strictEqual(cut._tag === "CheckpointError" && cut.reason, "Truncated")
+    }))
+})
