@@ -128,7 +128,7 @@ describe("Streaming", () => {
       assert.strictEqual(record._tag === "CheckpointError" && record.reason, "LimitExceeded")
       const entries = yield* loadError(bytes, { limits: { maxEntries: 3 } })
       assert.strictEqual(entries._tag === "CheckpointError" && entries.reason, "LimitExceeded")
-      const evil = new TextEncoder().encode("\x80\x02]q\x00cos\nsystem\nq\x01a.")
+      const evil = Uint8Array.from("\x80\x02]q\x00cos\nsystem\nq\x01a.", (ch) => ch.charCodeAt(0))
       const forbidden = yield* loadError(evil)
       assert.strictEqual(forbidden._tag === "PickleError" && forbidden.reason, "ForbiddenGlobal")
     }))
