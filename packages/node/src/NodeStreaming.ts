@@ -1,0 +1,172 @@
+/**
+ * The streaming format over TCP, on @effect/platform's Socket and
+ * SocketServer: send a checkpoint to a peer, or listen and receive them.
+ *
+ * Backpressure runs end to end: the receiver pauses its connection while
+ * more than `highWaterMark` bytes are buffered and unconsumed (so a slow
+ * consumer slows the sender through TCP), and the sender writes a chunk only
+ * once the previous one was handed to the kernel.
+ *
+ * @since 0.1.0
+ */
+import { NodeSocket, NodeSocketServer } from "@effect/platform-node"
+import * as Socket from "@effect/platform/Socket"
+import type * as SocketServer from "@effect/platform/SocketServer"
+import type { OpenOptions } from "@torchwire/core/Checkpoint"
+import type { TorchwireError } from "@torchwire/core/Errors"
+import * as Streaming from "@torchwire/core/Streaming"
+import type { PyValue } from "@torchwire/core/Value"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as Net from "node:net"
+
+/**
+ * Where to connect or listen.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Address {
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * Parses `HOST:PORT` (IPv6 hosts in brackets: `[::1]:9000`).
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseAddress = (text: string): Address | undefined => {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text)
+  const port = m === null ? NaN : Number(m[3])
+  return m === null || port > 65535 ? undefined : { host: m[1] ?? m[2]!, port }
+}
+
+/**
+ * The bytes a socket receives, as a Stream with backpressure: the
+ * connection is paused while more than `highWaterMark` bytes wait unread.
+ * The stream ends when the peer ends the connection, and fails with a
+ * `SocketError` if it breaks.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const receiveBytes = (socket: Socket.Socket, options: { readonly highWaterMark?: number } = {}): Stream.Stream<Uint8Array, Socket.SocketError> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const high = options.highWaterMark ?? 4 << 20
+    const queue = yield* Queue.unbounded<Uint8Array | Exit.Exit<void, Socket.SocketError>>()
+    let buffered = 0
+    let conn: Net.Socket | undefined
+    let paused = false
+    const onChunk = (chunk: Uint8Array) =>
+      Effect.map(Effect.serviceOption(NodeSocket.NetSocket), (raw) => {
+        conn ??= Option.getOrUndefined(raw)
+        buffered += chunk.length
+        queue.unsafeOffer(chunk)
+        if (buffered > high && !paused && conn !== undefined) {
+          paused = true
+          conn.pause()
+        }
+      })
+    yield* Effect.forkScoped(Effect.flatMap(Effect.exit(socket.run(onChunk)), (exit) => Queue.offer(queue, Exit.asVoid(exit))))
+    return Stream.repeatEffectOption(Effect.flatMap(Queue.take(queue), (item) => {
+      if (item instanceof Uint8Array) {
+        buffered -= item.length
+        if (paused && buffered < high / 2) {
+          paused = false
+          conn?.resume()
+        }
+        return Effect.succeed(item)
+      }
+      return Exit.isSuccess(item) ? Effect.fail(Option.none()) : Effect.failCause(Cause.map(item.cause, Option.some))
+    }))
+  }))
+
+/**
+ * Writes a byte stream to a socket, one chunk at a time, then ends the
+ * connection and waits for the peer to close it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const sendBytes = <E>(socket: Socket.Socket, bytes: Stream.Stream<Uint8Array, E>): Effect.Effect<void, E | Socket.SocketError> =>
+  Effect.gen(function*() {
+    const closed = yield* Deferred.make<void, Socket.SocketError>()
+    yield* Effect.forkScoped(Effect.flatMap(Effect.exit(socket.run(() => Effect.void)), (exit) => Deferred.done(closed, exit)))
+    yield* Effect.scoped(Effect.flatMap(socket.writer, (write) => Stream.runForEach(bytes, write)))
+    yield* Deferred.await(closed).pipe(Effect.catchTag("SocketError", (e) => (e.reason === "Close" ? Effect.void : Effect.fail(e))))
+  }).pipe(Effect.scoped)
+
+/**
+ * Sends a value to `host:port` in the streaming format.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const send = (value: PyValue, to: Address, options: { readonly protocol?: number } = {}): Effect.Effect<void, TorchwireError | Socket.SocketError> =>
+  Effect.flatMap(NodeSocket.makeNet({ host: to.host, port: to.port }), (socket) => sendBytes(socket, Streaming.encode(value, options)))
+
+/**
+ * A listening TCP server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Listener {
+  /** The address it is bound to (port 0 resolved). */
+  readonly address: Address
+  /** Hands the next connection's bytes (backpressured) to `handle`, and returns its result. */
+  readonly accept: <A, E>(
+    handle: (bytes: Stream.Stream<Uint8Array, Socket.SocketError>) => Effect.Effect<A, E>,
+    options?: { readonly highWaterMark?: number }
+  ) => Effect.Effect<A, E | Socket.SocketError>
+  /**
+   * Receives one checkpoint: loads the next connection's stream (held in
+   * memory) and returns its value. A connection cut mid-stream fails with
+   * a typed error and yields no value.
+   */
+  readonly receive: (options?: OpenOptions) => Effect.Effect<{ readonly value: PyValue; readonly records: ReadonlyArray<string> }, TorchwireError | Socket.SocketError>
+  /** Hands every received checkpoint to `handler`, one connection at a time each. */
+  readonly serve: <E, R>(handler: (value: PyValue) => Effect.Effect<void, E, R>, options?: OpenOptions) => Effect.Effect<never, SocketServer.SocketServerError, R>
+}
+
+/**
+ * Listens on `host:port` (port 0 picks a free one). Closed with the Scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const listen = (at: Address): Effect.Effect<Listener, SocketServer.SocketServerError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const server = yield* NodeSocketServer.make({ host: at.host, port: at.port })
+    const bound = server.address
+    const address = bound._tag === "TcpAddress" ? { host: bound.hostname, port: bound.port } : at
+    const loadFrom = (socket: Socket.Socket, options?: OpenOptions) => Streaming.load(receiveBytes(socket), options)
+    const accept: Listener["accept"] = <A, E>(
+      handle: (bytes: Stream.Stream<Uint8Array, Socket.SocketError>) => Effect.Effect<A, E>,
+      options?: { readonly highWaterMark?: number }
+    ) =>
+      Effect.gen(function*() {
+        const result = yield* Deferred.make<A, E | Socket.SocketError>()
+        const running = yield* Effect.fork(server.run((socket) =>
+          Deferred.isDone(result).pipe(
+            // One connection only: later ones are closed at once.
+            Effect.flatMap((done) => done ? Effect.void : Effect.flatMap(Effect.exit(handle(receiveBytes(socket, options ?? {}))), (exit) => Deferred.done(result, exit)))
+          )
+        ))
+        return yield* Deferred.await(result).pipe(Effect.ensuring(running.interruptAsFork(running.id())))
+      })
+    return {
+      address,
+      accept,
+      receive: (options) => accept((bytes) => Streaming.load(bytes, options)),
+      serve: (handler, options) => server.run((socket) => Effect.flatMap(loadFrom(socket, options), (r) => handler(r.value)))
+    }
+  })
