@@ -10,7 +10,10 @@ import * as Checkpoint from "@torchwire/core/Checkpoint"
 import { CheckpointError, isTorchwireError } from "@torchwire/core/Errors"
 import * as Effect from "effect/Effect"
 import * as Inspect from "./Inspect.js"
+import * as Streaming from "@torchwire/core/Streaming"
+import type { PyValue } from "@torchwire/core/Value"
 import * as NodeSave from "./NodeSave.js"
+import * as NodeStreaming from "./NodeStreaming.js"
 import * as NodeSource from "./NodeSource.js"
 
 /**
@@ -27,7 +30,12 @@ Usage:
   torchwire dis FILE [--record R]   disassemble a pickle (like python -m pickletools)
   torchwire convert IN OUT [--protocol N]
                                     load any supported checkpoint and write OUT as the
-                                    format its extension names (.pt/.pth: torch.save zip)
+                                    format its extension names (.pt/.pth: torch.save zip;
+                                    .stream: the _streaming_save format)
+  torchwire send FILE --to HOST:PORT
+                                    send a checkpoint over TCP in the streaming format
+  torchwire receive --listen HOST:PORT --out FILE
+                                    receive one checkpoint over TCP and write it to FILE
   torchwire --help | --version
 
 Nothing in a file is ever executed; unknown globals are shown as opaque objects.
@@ -43,6 +51,8 @@ export type Command =
   | { readonly _tag: "Inspect"; readonly file: string; readonly json: boolean }
   | { readonly _tag: "Dis"; readonly file: string; readonly record: string | undefined }
   | { readonly _tag: "Convert"; readonly input: string; readonly output: string; readonly protocol: number }
+  | { readonly _tag: "Send"; readonly file: string; readonly to: NodeStreaming.Address }
+  | { readonly _tag: "Receive"; readonly listen: NodeStreaming.Address; readonly out: string }
   | { readonly _tag: "Help" }
   | { readonly _tag: "Version" }
   | { readonly _tag: "Usage"; readonly error: string }
@@ -62,12 +72,24 @@ export const parse = (args: ReadonlyArray<string>): Command => {
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!
     if (a === "--json") flags.set("json", true)
-    else if (a === "--record" || a === "--protocol") {
+    else if (a === "--record" || a === "--protocol" || a === "--to" || a === "--listen" || a === "--out") {
       const v = rest[++i]
       if (v === undefined) return { _tag: "Usage", error: `${a} needs a value` }
       flags.set(a.slice(2), v)
     } else if (a.startsWith("--")) return { _tag: "Usage", error: `unknown option ${a}` }
     else positional.push(a)
+  }
+  if (command === "send" || command === "receive") {
+    const flag = command === "send" ? "to" : "listen"
+    const address = NodeStreaming.parseAddress(String(flags.get(flag) ?? ""))
+    if (address === undefined) return { _tag: "Usage", error: `${command} needs --${flag} HOST:PORT` }
+    if (command === "send") {
+      if (positional.length !== 1) return { _tag: "Usage", error: "send takes exactly one FILE" }
+      return { _tag: "Send", file: positional[0]!, to: address }
+    }
+    const out = flags.get("out")
+    if (typeof out !== "string" || positional.length !== 0) return { _tag: "Usage", error: "receive takes --listen HOST:PORT --out FILE" }
+    return { _tag: "Receive", listen: address, out }
   }
   if (command === "convert") {
     if (positional.length !== 2) return { _tag: "Usage", error: "convert takes IN and OUT" }
@@ -133,15 +155,29 @@ export const run = (
     case "Convert":
       return Effect.scoped(Effect.gen(function*() {
         const format = outputFormat(command.output)
-        if (format === undefined) return yield* Effect.fail(new CheckpointError({ reason: "UnsupportedFormat", offset: 0, record: command.output, detail: "the output extension names no format torchwire writes (use .pt or .pth)" }))
+        if (format === undefined) return yield* Effect.fail(new CheckpointError({ reason: "UnsupportedFormat", offset: 0, record: command.output, detail: "the output extension names no format torchwire writes (use .pt, .pth or .stream)" }))
         const source = yield* NodeSource.open(command.input)
         const checkpoint = yield* Checkpoint.open(source, { weightsOnly: false })
-        const storages = new Set(Checkpoint.tensors(checkpoint.value).flatMap(([, t]) => (t.storage ? [t.storage] : [])))
-        const total = [...storages].reduce((n, s) => n + s.nbytes, 0)
-        const bar = progress === undefined ? undefined : progressReporter(progress, "writing")
-        const report = bar === undefined ? undefined : (done: number) => bar(Math.min(done, total), total)
-        const written = yield* NodeSave.save(checkpoint.value, command.output, { protocol: command.protocol, ...(report ? { onProgress: report } : {}) })
+        const report = writeProgress(checkpoint.value, progress)
+        const options = { protocol: command.protocol, ...(report ? { onProgress: report } : {}) }
+        const written = format === "stream"
+          ? yield* NodeSave.writeAtomically(Streaming.encode(checkpoint.value, options), command.output, options)
+          : yield* NodeSave.save(checkpoint.value, command.output, options)
         return `${command.output}: ${checkpoint.format} → ${format}, ${Inspect.formatBytes(written)}\n`
+      })).pipe(finish(out, err))
+    case "Send":
+      return Effect.scoped(Effect.gen(function*() {
+        const checkpoint = yield* Checkpoint.open(yield* NodeSource.open(command.file), { weightsOnly: false })
+        yield* NodeStreaming.send(checkpoint.value, command.to)
+        return `${command.file}: sent to ${command.to.host}:${command.to.port}\n`
+      })).pipe(finish(out, err))
+    case "Receive":
+      return Effect.scoped(Effect.gen(function*() {
+        const listener = yield* NodeStreaming.listen(command.listen)
+        err(`listening on ${listener.address.host}:${listener.address.port}\n`)
+        const { value } = yield* listener.receive({ weightsOnly: false })
+        const written = yield* NodeSave.save(value, command.out, {})
+        return `${command.out}: received, ${Inspect.formatBytes(written)}\n`
       })).pipe(finish(out, err))
     case "Inspect":
     case "Dis":
@@ -168,4 +204,14 @@ const finish = (out: (text: string) => void, err: (text: string) => void) => <E 
  * @since 0.1.0
  * @category parsing
  */
-export const outputFormat = (path: string): "zip" | undefined => (/\.(pt|pth|bin|ckpt)$/i.test(path) ? "zip" : undefined)
+export const outputFormat = (path: string): "zip" | "stream" | undefined =>
+  /\.stream$/i.test(path) ? "stream" : /\.(pt|pth|bin|ckpt)$/i.test(path) ? "zip" : undefined
+
+/** Progress of writing a value's storages, if there is a place to report it. */
+const writeProgress = (value: PyValue, progress: ((text: string) => void) | undefined) => {
+  if (progress === undefined) return undefined
+  const storages = new Set(Checkpoint.tensors(value).flatMap(([, t]) => (t.storage ? [t.storage] : [])))
+  const total = [...storages].reduce((n, s) => n + s.nbytes, 0)
+  const bar = progressReporter(progress, "writing")
+  return (done: number) => bar(Math.min(done, total), total)
+}

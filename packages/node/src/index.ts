@@ -7,6 +7,8 @@
 /** @since 0.1.0 */
 export * as NodeSave from "./NodeSave.js"
 /** @since 0.1.0 */
+export * as NodeStreaming from "./NodeStreaming.js"
+/** @since 0.1.0 */
 export * as NodeSource from "./NodeSource.js"
 /** @since 0.1.0 */
 export * as Inspect from "./Inspect.js"
