@@ -9,7 +9,11 @@
  *
  * @since 0.1.0
  */
-import { NodeSocket, NodeSocketServer } from "@effect/platform-node"
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { NodeHttpClient, NodeHttpServer, NodeSocket, NodeSocketServer } from "@effect/platform-node"
 import * as Socket from "@effect/platform/Socket"
 import type * as SocketServer from "@effect/platform/SocketServer"
 import type { OpenOptions } from "@torchwire/core/Checkpoint"
@@ -24,6 +28,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { createServer } from "node:http"
 import type * as Net from "node:net"
 
 /**
@@ -100,7 +105,13 @@ export const sendBytes = <E>(socket: Socket.Socket, bytes: Stream.Stream<Uint8Ar
   Effect.gen(function*() {
     const closed = yield* Deferred.make<void, Socket.SocketError>()
     yield* Effect.forkScoped(Effect.flatMap(Effect.exit(socket.run(() => Effect.void)), (exit) => Deferred.done(closed, exit)))
-    yield* Effect.scoped(Effect.flatMap(socket.writer, (write) => Stream.runForEach(bytes, write)))
+    const writing = Effect.scoped(Effect.flatMap(socket.writer, (write) => Stream.runForEach(bytes, write)))
+    // If the connection fails to open or ends first, the writer would wait for it forever.
+    const endedFirst = Effect.flatMap(Effect.exit(Deferred.await(closed)), (exit) =>
+      Exit.isFailure(exit)
+        ? Effect.failCause(exit.cause)
+        : Effect.fail(new Socket.SocketGenericError({ reason: "Write", cause: new Error("the peer closed the connection before the stream was sent") })))
+    yield* Effect.raceFirst(writing, endedFirst)
     yield* Deferred.await(closed).pipe(Effect.catchTag("SocketError", (e) => (e.reason === "Close" ? Effect.void : Effect.fail(e))))
   }).pipe(Effect.scoped)
 
@@ -170,3 +181,37 @@ export const listen = (at: Address): Effect.Effect<Listener, SocketServer.Socket
       serve: (handler, options) => server.run((socket) => Effect.flatMap(loadFrom(socket, options), (r) => handler(r.value)))
     }
   })
+
+/**
+ * Serves a value in the streaming format over HTTP: every GET receives the
+ * stream as an `application/octet-stream` body, encoded as it is sent
+ * (storages read from their sources chunk by chunk). Runs until the Scope
+ * closes; returns the bound address (port 0 picks a free one).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const serveHttp = (value: PyValue, at: Address, options: { readonly protocol?: number } = {}): Effect.Effect<Address, HttpServerError.ServeError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const server = yield* NodeHttpServer.make(() => createServer(), { host: at.host, port: at.port })
+    yield* server.serve(Effect.sync(() =>
+      HttpServerResponse.stream(Streaming.encode(value, options), { contentType: "application/octet-stream" })
+    ))
+    const bound = server.address
+    return bound._tag === "TcpAddress" ? { host: bound.hostname, port: bound.port } : at
+  })
+
+/**
+ * Fetches a checkpoint in the streaming format from a URL and loads it
+ * (the body is decoded as it arrives). A non-2xx status, a connection cut
+ * mid-body, or a malformed stream is a typed failure.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fetchHttp = (url: string, options: OpenOptions = {}): Effect.Effect<{ readonly value: PyValue; readonly records: ReadonlyArray<string> }, TorchwireError | HttpClientError.HttpClientError> =>
+  Effect.gen(function*() {
+    const client = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatusOk)
+    const response = yield* client.get(url)
+    return yield* Streaming.load(response.stream, options)
+  }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layer))

@@ -2,13 +2,13 @@
  * The CLI's commands, exit statuses and messages.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Deferred, Effect, Fiber } from "effect"
 import { spawnSync } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Cli from "@torchwire/node/Cli"
-import { firstDifference, fixtureBytes, fixturePath, truthOf } from "@torchwire/test-utils"
+import { firstDifference, fixtureBytes, fixturePath, type Json, truthOf } from "@torchwire/test-utils"
 
 const run = (...args: Array<string>) =>
   Effect.gen(function*() {
@@ -91,6 +91,25 @@ describe("CLI", () => {
         "\rhashing [############.............] 50% (50 B of 100 B)",
         "\rhashing [#########################] 100% (100 B of 100 B)\n"
       ])
+    }))
+
+  it.live("send and receive move a checkpoint over TCP; receive writes it as a .pt", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-cli-"))
+      const out = join(dir, "received.pt")
+      const port = yield* Deferred.make<number>()
+      const receiving = yield* Effect.fork(Cli.run(Cli.parse(["receive", "--listen", "127.0.0.1:0", "--out", out]), () => {}, (t) => {
+        const m = /listening on [^:]+:(\d+)/.exec(t)
+        if (m) Deferred.unsafeDone(port, Effect.succeed(Number(m[1])))
+      }))
+      const p = yield* Deferred.await(port)
+      const sent = yield* run("send", fixturePath("training_checkpoint.pt"), "--to", `127.0.0.1:${p}`)
+      assert.strictEqual(sent.code, 0, sent.err)
+      assert.strictEqual(yield* Fiber.join(receiving), 0)
+      const { out: json } = yield* run("inspect", "--json", out)
+      assert.strictEqual(firstDifference(JSON.parse(json).value, (truthOf("training_checkpoint.pt") as { value: Json }).value), undefined)
+      assert.strictEqual((yield* run("send", fixturePath("linear.pt"), "--to", "nowhere")).code, 2)
+      assert.strictEqual((yield* run("send", fixturePath("linear.pt"), "--to", "127.0.0.1:1")).code, 1)
     }))
 
   it.effect("usage errors exit 2", () =>

@@ -9,6 +9,9 @@ import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
 import * as Streaming from "@torchwire/core/Streaming"
 import * as Summary from "@torchwire/core/Summary"
+import { SourceError } from "@torchwire/core/Errors"
+import * as Torch from "@torchwire/core/Torch"
+import { OrderedDict } from "@torchwire/core/Value"
 import * as NodeStreaming from "@torchwire/node/NodeStreaming"
 import { NodeSocket } from "@effect/platform-node"
 import { firstDifference, fixtureBytes, truthOf } from "@torchwire/test-utils"
@@ -75,5 +78,25 @@ describe("NodeStreaming", () => {
       // Without backpressure the sender runs the whole 64 MiB ahead (measured: 65 MB, done in
       // 0.2 s); with it, the receiver's 1 MiB high-water mark plus the kernel's socket buffers.
       assert.isBelow(maxLead, 24 << 20, `sender ran ${maxLead} bytes ahead`)
+    })))
+
+  it.live("serves a checkpoint over HTTP and fetches it", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const address = yield* NodeStreaming.serveHttp(yield* fixtureValue("training_checkpoint.pt"), loopback)
+      const { value } = yield* NodeStreaming.fetchHttp(`http://127.0.0.1:${address.port}/checkpoint`, { weightsOnly: false })
+      const summary = yield* Summary.summarize(value)
+      assert.strictEqual(firstDifference({ format: "zip", value: summary }, truthOf("training_checkpoint.pt")), undefined)
+    })))
+
+  it.live("an HTTP body cut short, or an error status, is a typed failure", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const f32 = Torch.dtypes.get("float32")!
+      const failing = new Torch.Storage("0", f32, "cpu", 1 << 20, "broken", Effect.fail(new SourceError({ reason: "ReadFailed", source: "disk", offset: 0 })))
+      const value = new OrderedDict([["ok", Torch.tensor(new Float32Array(1 << 16))], ["bad", new Torch.Tensor(f32, [1 << 18], [1], 0, failing, false)]])
+      const address = yield* NodeStreaming.serveHttp(value, loopback)
+      const cut = yield* Effect.flip(NodeStreaming.fetchHttp(`http://127.0.0.1:${address.port}/`))
+      assert.include(["CheckpointError", "ResponseError", "RequestError"], cut._tag)
+      const missing = yield* Effect.flip(NodeStreaming.fetchHttp(`http://127.0.0.1:1/`))
+      assert.strictEqual(missing._tag, "RequestError")
     })))
 })

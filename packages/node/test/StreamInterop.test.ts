@@ -86,6 +86,19 @@ describe("streaming interop with real torch", () => {
       }
     }))
 
+  it.live("Python fetches a checkpoint torchwire serves over HTTP", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const address = yield* NodeStreaming.serveHttp(yield* fixtureValue("training_checkpoint.pt"), { host: "127.0.0.1", port: 0 })
+      const output = yield* Effect.async<string, Error>((resume) => {
+        const child = spawn(python, [peer, "fetch", `http://127.0.0.1:${address.port}/model`], { stdio: ["ignore", "pipe", "inherit"] })
+        let text = ""
+        child.stdout.on("data", (d) => (text += d))
+        child.on("exit", (code) => resume(code === 0 ? Effect.succeed(text) : Effect.fail(new Error(`peer exited ${code}`))))
+      })
+      const summary = JSON.parse(output).summary as Json
+      assert.strictEqual(firstDifference(summary, { format: "zip", value: valueTruth("training_checkpoint.pt") }), undefined)
+    })))
+
   it.effect("convert writes .stream files the peer loads, and reads the peer's", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "torchwire-stream-"))

@@ -6,6 +6,7 @@ module path so the wire names the same class.
   stream_peer.py send HOST PORT FILE      torch.load FILE, _streaming_save it to HOST:PORT
   stream_peer.py receive HOST PORT        listen (PORT 0: any; prints {"port": N} first), accept one
                                           connection, _streaming_load it, print its summary
+  stream_peer.py fetch URL                GET URL and _streaming_load the body, print its summary
   stream_peer.py save FILE OUT            torch.load FILE, _streaming_save it into the file OUT
   stream_peer.py load FILE                _streaming_load the file FILE, print its summary
 
@@ -162,6 +163,11 @@ def main():
             with conn, conn.makefile("rb") as f:
                 value = _streaming_load(f)
         print(json.dumps({"summary": {"format": "zip", "value": summarize(value)}}), flush=True)
+    elif cmd == "fetch":
+        import urllib.request
+        with urllib.request.urlopen(args[0]) as response:
+            value = _streaming_load(response)
+        print(json.dumps({"summary": {"format": "zip", "value": summarize(value)}}))
     elif cmd == "save":
         _, value = load_any(args[0])
         with open(args[1], "wb") as f:
