@@ -9,7 +9,8 @@ import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
 import * as NodeSource from "@torchwire/node/NodeSource"
 import { Effect } from "effect"
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
+import { createInterface } from "node:readline"
 import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs"
 import { cpus, tmpdir, totalmem } from "node:os"
 import { join } from "node:path"
@@ -60,6 +61,30 @@ const main = Effect.gen(function*() {
   }
   const saveRow = (name: string, r: { seconds: number; peakRssMiB: number; bytes: number }) =>
     `| ${name} | ${r.seconds.toFixed(2)} s | ${(r.bytes / 2 ** 20 / r.seconds).toFixed(0)} MiB/s | ${r.peakRssMiB.toFixed(0)} MiB |`
+  log("streaming over loopback TCP, four directions ...")
+  const peer = join(here, "..", "..", "test-utils", "python", "stream_peer.py")
+  const streamWorker = join(here, "stream_worker.ts")
+  const receivers = { torchwire: [tsx, streamWorker, "receive"], python: [python, peer, "receive-bench", "127.0.0.1", "0"] }
+  const senders = { torchwire: (port: number) => [tsx, streamWorker, "send", String(port), file], python: (port: number) => [python, peer, "send", "127.0.0.1", String(port), file] }
+  const transfer = (from: keyof typeof senders, to: keyof typeof receivers) =>
+    new Promise<{ seconds: number; bytes: number; peakRssMiB: number }>((resolve, reject) => {
+      const [cmd, ...args] = receivers[to]
+      const receiver = spawn(cmd!, args, { stdio: ["ignore", "pipe", "inherit"] })
+      const lines = createInterface({ input: receiver.stdout })
+      lines.on("line", (line) => {
+        const msg = JSON.parse(line)
+        if ("port" in msg) {
+          const [scmd, ...sargs] = senders[from](msg.port)
+          const sender = spawn(scmd!, sargs, { stdio: ["ignore", "ignore", "inherit"] })
+          sender.on("exit", (code) => code !== 0 && reject(new Error(`${from} sender exited ${code}`)))
+        } else resolve(msg)
+      })
+      receiver.on("exit", (code) => code !== 0 && reject(new Error(`${to} receiver exited ${code}`)))
+    })
+  const streams = []
+  for (const [from, to] of [["torchwire", "torchwire"], ["python", "torchwire"], ["torchwire", "python"], ["python", "python"]] as const) {
+    streams.push({ from, to, ...(yield* Effect.promise(() => transfer(from, to))) })
+  }
   const tw = median(ours.map((r) => r.seconds))
   const tl = median(theirs.times)
   const rows = [
@@ -99,6 +124,17 @@ ${saveRow("plain sequential write of the same number of bytes (1 MiB buffers)", 
 torchwire writes at **${(100 * saves.plain.seconds / saves.torchwireNew.seconds).toFixed(0)}%** of the plain write's speed, CRC-32 and zip records included.
 Re-saving an opened checkpoint never holds more than a chunk of a storage: its peak RSS stays near the
 plain write's while the in-memory writers hold the whole state_dict.
+
+## The same state_dict through the streaming format over loopback TCP
+
+\`_streaming_save\` / \`_streaming_load\` format. The Python peer is real torch 1.13 with an emulation of torch 2.x's
+\`torch.distributed._serialization\` (packages/test-utils/python/stream_peer.py). Receivers time from the first byte
+(Python: from \`accept\`) to the loaded value, so the sender's start-up is not counted; both receivers hold the whole
+checkpoint in memory, as \`_streaming_load\` does.
+
+| sender → receiver | time | throughput | receiver peak RSS |
+| --- | ---: | ---: | ---: |
+${streams.map((r) => `| ${r.from} → ${r.to} | ${r.seconds.toFixed(2)} s | ${(r.bytes / 2 ** 20 / r.seconds).toFixed(0)} MiB/s | ${r.peakRssMiB.toFixed(0)} MiB |`).join("\n")}
 `
   writeFileSync(join(here, "..", "..", "..", "BENCHMARKS.md"), report)
   process.stdout.write(report)

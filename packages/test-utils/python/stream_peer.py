@@ -6,6 +6,7 @@ module path so the wire names the same class.
   stream_peer.py send HOST PORT FILE      torch.load FILE, _streaming_save it to HOST:PORT
   stream_peer.py receive HOST PORT        listen (PORT 0: any; prints {"port": N} first), accept one
                                           connection, _streaming_load it, print its summary
+  stream_peer.py receive-bench HOST PORT  like receive, but prints {"seconds", "bytes", "peakRssMiB"} (timed from accept)
   stream_peer.py fetch URL                GET URL and _streaming_load the body, print its summary
   stream_peer.py save FILE OUT            torch.load FILE, _streaming_save it into the file OUT
   stream_peer.py load FILE                _streaming_load the file FILE, print its summary
@@ -163,6 +164,21 @@ def main():
             with conn, conn.makefile("rb") as f:
                 value = _streaming_load(f)
         print(json.dumps({"summary": {"format": "zip", "value": summarize(value)}}), flush=True)
+    elif cmd == "receive-bench":
+        import resource
+        import time
+        host, port = args[0], int(args[1])
+        with socket.create_server((host, port)) as server:
+            print(json.dumps({"port": server.getsockname()[1]}), flush=True)
+            conn, _ = server.accept()
+            t0 = time.perf_counter()
+            with conn, conn.makefile("rb") as f:
+                zip_file = _PseudoZipFile()
+                zip_file.read_from(f)
+                torch.serialization._load(zip_file, None, pickle, encoding="utf-8")
+            seconds = time.perf_counter() - t0
+        total = sum(n for _, n in zip_file.records.values())
+        print(json.dumps({"seconds": seconds, "bytes": total, "peakRssMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
     elif cmd == "fetch":
         import urllib.request
         with urllib.request.urlopen(args[0]) as response:
