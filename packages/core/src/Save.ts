@@ -14,6 +14,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { CheckpointError, isTorchwireError, PickleError, type TorchwireError } from "./Errors.js"
+import { concatBytes } from "./internal/bytes.js"
 import { crc32 as tableCrc32 } from "./internal/crc32.js"
 import { storageData } from "./internal/storageStream.js"
 import { pickleCheckpoint, type StorageRecord } from "./internal/torchPickle.js"
@@ -153,13 +154,4 @@ export const toStream = (value: PyValue, options: SaveOptions = {}): Stream.Stre
  * @category constructors
  */
 export const toBytes = (value: PyValue, options: SaveOptions = {}): Effect.Effect<Uint8Array, TorchwireError> =>
-  Effect.map(Stream.runCollect(toStream(value, options)), (chunks) => {
-    const parts = Chunk.toReadonlyArray(chunks)
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-    let at = 0
-    for (const p of parts) {
-      out.set(p, at)
-      at += p.length
-    }
-    return out
-  })
+  Effect.map(Stream.runCollect(toStream(value, options)), (chunks) => concatBytes(Chunk.toReadonlyArray(chunks)))

@@ -13,18 +13,10 @@ import * as Summary from "@torchwire/core/Summary"
 import * as Torch from "@torchwire/core/Torch"
 import { OrderedDict } from "@torchwire/core/Value"
 import { encodeHeader } from "../src/internal/streamingFormat.js"
+import { concatBytes } from "../src/internal/bytes.js"
 import { firstDifference, fixtureBytes, fixtures, truthOf } from "@torchwire/test-utils"
 
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
-const encodeBytes = (value: Parameters<typeof Streaming.encode>[0]) => Effect.map(Stream.runCollect(Streaming.encode(value)), (c) => concat(Chunk.toReadonlyArray(c)))
+const encodeBytes = (value: Parameters<typeof Streaming.encode>[0]) => Effect.map(Stream.runCollect(Streaming.encode(value)), (c) => concatBytes(Chunk.toReadonlyArray(c)))
 const split = (bytes: Uint8Array, sizes: ReadonlyArray<number>): Array<Uint8Array> => {
   const out: Array<Uint8Array> = []
   for (let at = 0, i = 0; at < bytes.length; i++) {
@@ -68,7 +60,7 @@ describe("Streaming", () => {
           fc.asyncProperty(fc.integer({ min: 0, max: encoded.length - 1 }), fc.array(fc.integer({ min: 1, max: 4096 }), { minLength: 1, maxLength: 20 }), async (which, sizes) => {
             const input = Stream.fromIterable(split(encoded[which]!, sizes))
             const relayed = await Effect.runPromise(Stream.runCollect(input.pipe(Streaming.parts(), Streaming.fromParts)))
-            assert.deepStrictEqual(concat(Chunk.toReadonlyArray(relayed)), encoded[which])
+            assert.deepStrictEqual(concatBytes(Chunk.toReadonlyArray(relayed)), encoded[which])
             const { value } = await Effect.runPromise(Streaming.load(input, { weightsOnly: false }))
             assert.deepStrictEqual(await Effect.runPromise(Summary.summarize(value)), expected[which])
           }),
@@ -102,18 +94,18 @@ describe("Streaming", () => {
   it.effect("trailing bytes, a missing data.pkl, and a storage of the wrong size are typed errors", () =>
     Effect.gen(function*() {
       const bytes = yield* encodeBytes(yield* fixtureValue("linear.pt"))
-      const trailing = yield* loadError(concat([bytes, new Uint8Array([1, 2, 3])]))
+      const trailing = yield* loadError(concatBytes([bytes, new Uint8Array([1, 2, 3])]))
       assert.strictEqual(trailing._tag === "CheckpointError" && trailing.reason, "TrailingBytes")
       assert.strictEqual(trailing.offset, bytes.length)
 
-      const noPickle = concat([encodeHeader([{ key: "byteorder", isStorage: false, length: 6 }]), new TextEncoder().encode("little")])
+      const noPickle = concatBytes([encodeHeader([{ key: "byteorder", isStorage: false, length: 6 }]), new TextEncoder().encode("little")])
       assert.strictEqual((yield* loadError(noPickle))._tag === "CheckpointError" && (yield* loadError(noPickle)).reason, "MissingRecord")
 
       // Re-frame the same records with data/0 four bytes longer than data.pkl says.
       const records = new Map<string, Uint8Array>()
       yield* Stream.runForEach(Stream.make(bytes).pipe(Streaming.parts()), (p) => Effect.sync(() => void (p._tag === "Record" && records.set(p.entry.key, p.bytes))))
-      records.set("data/0", concat([records.get("data/0")!, new Uint8Array(4)]))
-      const reframed = concat([encodeHeader([...records].map(([key, b]) => ({ key, isStorage: key.startsWith("data/"), length: b.length }))), ...records.values()])
+      records.set("data/0", concatBytes([records.get("data/0")!, new Uint8Array(4)]))
+      const reframed = concatBytes([encodeHeader([...records].map(([key, b]) => ({ key, isStorage: key.startsWith("data/"), length: b.length }))), ...records.values()])
       const wrong = yield* loadError(reframed)
       assert.strictEqual(wrong._tag === "CheckpointError" && wrong.reason, "BadRecord")
       assert.include(wrong.message, "data/0")

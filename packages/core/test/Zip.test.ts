@@ -8,17 +8,9 @@ import * as Checkpoint from "@torchwire/core/Checkpoint"
 import * as Pickle from "@torchwire/core/Pickle"
 import * as Zip from "@torchwire/core/Zip"
 import { parseCentralDirectory } from "../src/internal/zipFormat.js"
+import { concatBytes } from "../src/internal/bytes.js"
 import { fixtureBytes } from "@torchwire/test-utils"
 
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
 
 describe("Zip", () => {
   it.effect("lists torch's records with 64-byte aligned data", () =>
@@ -33,7 +25,7 @@ describe("Zip", () => {
   it.effect("reads an archive that starts after a prefix (concatenated or self-extracting files)", () =>
     Effect.gen(function*() {
       const original = fixtureBytes("linear.pt")
-      const prefixed = concat([new Uint8Array(1000).fill(7), original])
+      const prefixed = concatBytes([new Uint8Array(1000).fill(7), original])
       const archive = yield* Zip.open(ByteSource.fromUint8Array(prefixed))
       const plain = yield* Zip.open(ByteSource.fromUint8Array(original))
       for (let i = 0; i < archive.entries.length; i++) {
@@ -49,7 +41,7 @@ describe("Zip", () => {
       assert.strictEqual(pkl.method, 8)
       const whole = yield* archive.read(pkl)
       const chunks = yield* Stream.runCollect(archive.stream(pkl, { chunkSize: 7 }))
-      assert.deepStrictEqual(concat(Chunk.toReadonlyArray(chunks)), whole)
+      assert.deepStrictEqual(concatBytes(Chunk.toReadonlyArray(chunks)), whole)
       const checkpoint = yield* Checkpoint.open(ByteSource.fromUint8Array(fixtureBytes("deflated.pt")), { checkCrc: true })
       assert.strictEqual(Checkpoint.tensors(checkpoint.value).length, 2)
     }))

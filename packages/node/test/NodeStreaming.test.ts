@@ -3,7 +3,7 @@
  * transfers, cut connections, and backpressure.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Effect, Stream } from "effect"
+import { Chunk, Effect, Queue, Stream } from "effect"
 import { connect } from "node:net"
 import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
@@ -30,12 +30,21 @@ describe("NodeStreaming", () => {
       }
     })))
 
+  it.live("serve hands every received checkpoint to an Effect handler", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const listener = yield* NodeStreaming.listen(loopback)
+      const received = yield* Queue.unbounded<string>()
+      yield* Effect.forkScoped(listener.serve((value) => Queue.offer(received, Checkpoint.tensors(value).map(([k]) => k).join(",")), { weightsOnly: false }))
+      yield* NodeStreaming.send(yield* fixtureValue("linear.pt"), listener.address)
+      yield* NodeStreaming.send(yield* fixtureValue("parameters.pt"), listener.address)
+      assert.strictEqual(yield* Queue.take(received), "weight,bias")
+      assert.strictEqual(yield* Queue.take(received), "trainable,frozen,leaf_requires_grad,plain")
+    })))
+
   it.live("a connection cut mid-stream is a typed error and yields no checkpoint", () =>
     Effect.scoped(Effect.gen(function*() {
       const listener = yield* NodeStreaming.listen(loopback)
-      const bytes = Chunk.toReadonlyArray(yield* Stream.runCollect(Streaming.encode(yield* fixtureValue("linear.pt"))))
-      const all = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0))
-      bytes.reduce((at, b) => (all.set(b, at), at + b.length), 0)
+      const all = Buffer.concat(Chunk.toReadonlyArray(yield* Stream.runCollect(Streaming.encode(yield* fixtureValue("linear.pt")))))
       const cut = (destroy: boolean) =>
         Effect.sync(() => {
           const client = connect(listener.address.port, listener.address.host, () => {
