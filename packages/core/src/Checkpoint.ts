@@ -188,7 +188,9 @@ export const open = (source: ByteSource, options: OpenOptions = {}): Effect.Effe
         return yield* new CheckpointError({
           reason: "UnsupportedFormat",
           offset: 0,
-          detail: `${format} files are not supported by Checkpoint.open yet`
+          detail: format === "torchscript" || format === "mobile"
+            ? `a ${format} archive holds a module, not a torch.save checkpoint: open it with Module.open (torch.load refuses these too)`
+            : `${format} files are not supported yet`
         })
     }
   })

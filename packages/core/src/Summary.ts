@@ -8,6 +8,8 @@
  */
 import * as Effect from "effect/Effect"
 import type { Checkpoint } from "./Checkpoint.js"
+import * as Module from "./Module.js"
+import type { ScriptArchive } from "./Module.js"
 import { CheckpointError, type TorchwireError } from "./Errors.js"
 import { bytes, Device, DType, Parameter, TorchSize, Tensor, toTypedArray } from "./Torch.js"
 import {
@@ -161,3 +163,33 @@ export const base64 = (b: Uint8Array): string => {
   }
   return out
 }
+
+/**
+ * The module summary of a TorchScript archive:
+ * `{format, value: {module: {type, parameters, buffers, methods}}}`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const ofModule = (archive: ScriptArchive, options: SummaryOptions = {}): Effect.Effect<Json, TorchwireError> =>
+  Effect.gen(function*() {
+    const tensors = (list: ReadonlyArray<readonly [string, Tensor]>) =>
+      Effect.forEach(list, ([name, t]) =>
+        Effect.map(tensorFields(t), (f): Json => {
+          options.onTensor?.(t.nbytes)
+          const { requires_grad: _, ...fields } = f
+          return [name, { tensor: fields }]
+        }))
+    const m = archive.module
+    return {
+      format: archive.format,
+      value: {
+        module: {
+          type: m.type,
+          parameters: yield* tensors(Module.namedParameters(m)),
+          buffers: yield* tensors(Module.namedBuffers(m)),
+          methods: [...m.methods].sort()
+        }
+      }
+    }
+  })

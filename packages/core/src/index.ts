@@ -11,6 +11,8 @@ export * as Checkpoint from "./Checkpoint.js"
 /** @since 0.1.0 */
 export * as Errors from "./Errors.js"
 /** @since 0.1.0 */
+export * as Module from "./Module.js"
+/** @since 0.1.0 */
 export * as Pickle from "./Pickle.js"
 /** @since 0.1.0 */
 export * as Save from "./Save.js"

@@ -7,11 +7,12 @@ import { Effect } from "effect"
 import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
 import * as Summary from "@torchwire/core/Summary"
-import { firstDifference, fixtureBytes, fixtures, truthOf } from "@torchwire/test-utils"
+import * as Module from "@torchwire/core/Module"
+import { checkpointFixtures, firstDifference, fixtureBytes, fixtures, moduleFixtures, truthOf } from "@torchwire/test-utils"
 
 describe("conformance with real torch", () => {
   assert.isAtLeast(fixtures.length, 20)
-  for (const fixture of fixtures) {
+  for (const fixture of checkpointFixtures) {
     it.effect(`${fixture.file} (${fixture.format}, truth: ${fixture.truth})`, () =>
       Effect.gen(function*() {
         const source = ByteSource.fromUint8Array(fixtureBytes(fixture.file), fixture.file)
@@ -34,4 +35,19 @@ describe("conformance with real torch", () => {
         }
       }))
   }
+
+  for (const fixture of moduleFixtures) {
+    it.effect(`${fixture.file} (${fixture.format} module)`, () =>
+      Effect.gen(function*() {
+        const archive = yield* Module.open(ByteSource.fromUint8Array(fixtureBytes(fixture.file), fixture.file))
+        assert.strictEqual(firstDifference(yield* Summary.ofModule(archive), truthOf(fixture.file)), undefined)
+      }))
+    it.effect(`${fixture.file} is refused by Checkpoint.open, as torch.load refuses TorchScript`, () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(Checkpoint.open(ByteSource.fromUint8Array(fixtureBytes(fixture.file))))
+        assert.strictEqual(error._tag === "CheckpointError" && error.reason, "UnsupportedFormat")
+        assert.include(error.message, "Module.open")
+      }))
+  }
+  assert.strictEqual(checkpointFixtures.length + moduleFixtures.length, fixtures.length)
 })

@@ -11,7 +11,7 @@ import * as Summary from "@torchwire/core/Summary"
 import * as Torch from "@torchwire/core/Torch"
 import { OrderedDict } from "@torchwire/core/Value"
 import * as Zip from "@torchwire/core/Zip"
-import { firstDifference, fixtureBytes, fixtures, truthOf } from "@torchwire/test-utils"
+import { checkpointFixtures, firstDifference, fixtureBytes, fixtures, truthOf } from "@torchwire/test-utils"
 
 const open = (bytes: Uint8Array) => Checkpoint.open(ByteSource.fromUint8Array(bytes), { weightsOnly: false })
 const protocolOf = (file: string) => Number(/protocol(\d)/.exec(file)?.[1] ?? 2)
@@ -53,7 +53,7 @@ describe("Save", () => {
 
   it.effect("every fixture survives load → save → load with its summary, and a second save is identical", () =>
     Effect.gen(function*() {
-      for (const f of fixtures.filter((x) => x.format !== "pickle")) {
+      for (const f of checkpointFixtures.filter((x) => x.format !== "pickle")) {
         const first = yield* Save.toBytes((yield* open(fixtureBytes(f.file))).value)
         const reloaded = yield* open(first)
         assert.strictEqual(reloaded.format, "zip")

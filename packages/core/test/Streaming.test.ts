@@ -14,7 +14,7 @@ import * as Torch from "@torchwire/core/Torch"
 import { OrderedDict } from "@torchwire/core/Value"
 import { encodeHeader } from "../src/internal/streamingFormat.js"
 import { concatBytes } from "../src/internal/bytes.js"
-import { firstDifference, fixtureBytes, fixtures, truthOf } from "@torchwire/test-utils"
+import { checkpointFixtures, firstDifference, fixtureBytes, truthOf } from "@torchwire/test-utils"
 
 const encodeBytes = (value: Parameters<typeof Streaming.encode>[0]) => Effect.map(Stream.runCollect(Streaming.encode(value)), (c) => concatBytes(Chunk.toReadonlyArray(c)))
 const split = (bytes: Uint8Array, sizes: ReadonlyArray<number>): Array<Uint8Array> => {
@@ -32,7 +32,7 @@ const loadError = (bytes: Uint8Array, options: Parameters<typeof Streaming.load>
 describe("Streaming", () => {
   it.effect("every fixture round-trips through the streaming format", () =>
     Effect.gen(function*() {
-      for (const f of fixtures) {
+      for (const f of checkpointFixtures) {
         const bytes = yield* encodeBytes(yield* fixtureValue(f.file))
         const { value, records } = yield* Streaming.load(Stream.make(bytes), { weightsOnly: false })
         assert.deepStrictEqual(records.slice(0, 4), ["data.pkl", ".format_version", ".storage_alignment", "byteorder"])

@@ -32,7 +32,7 @@ import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fixture_classes import Point  # noqa: E402
-from summarize import summarize, load as torch_load_any  # noqa: E402
+from summarize import module_summary, summarize, load as torch_load_any  # noqa: E402
 
 warnings.filterwarnings("ignore")
 OUT = sys.argv[1] if len(sys.argv) > 1 else "fixtures"
@@ -45,7 +45,8 @@ def record(name, truth_value=None, *, truth="torch", weights_only=True, fmt=None
     path = os.path.join(OUT, name)
     if truth == "torch":
         fmt, value = torch_load_any(path)
-    summary = {"format": fmt, "value": summarize(truth_value if truth != "torch" else value)}
+    v = truth_value if truth != "torch" else value
+    summary = {"format": fmt, "value": module_summary(v) if fmt in ("torchscript", "mobile") else summarize(v)}
     with open(path + ".truth.json", "w") as f:
         json.dump(summary, f, indent=1, sort_keys=False)
         f.write("\n")
@@ -393,6 +394,33 @@ with open(os.path.join(OUT, "v3_dtypes.pt.truth.json"), "w") as f:
     f.write("\n")
 manifest.append({"file": "v3_dtypes.pt", "format": "zip", "truth": "emulated", "weightsOnly": True,
                  "note": "_rebuild_tensor_v3 with uint16/32/64 and float8 dtypes (torch >= 2.1/2.3), pickled under torch's names"})
+
+# ---------------------------------------------------------------- TorchScript (torch.jit.save), mobile zip
+from fixture_classes import Custom, Stateful, WithConstant  # noqa: E402
+from torchvision.models.resnet import BasicBlock  # noqa: E402
+
+torch.manual_seed(0)
+torch.jit.script(Custom()).save(os.path.join(OUT, "script_custom.pt"))
+record("script_custom.pt", weights_only=False, note="scripted module: submodules, parameter, buffer, str/int/float/bool/List/Dict/Tuple/Optional attributes, tensor attribute, exported method")
+torch.manual_seed(0)
+torch.jit.script(Stateful()).save(os.path.join(OUT, "script_stateful.pt"))
+record("script_stateful.pt", weights_only=False, note="scripted module with __getstate__/__setstate__")
+torch.manual_seed(0)
+torch.jit.script(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 2))).save(os.path.join(OUT, "script_sequential.pt"))
+record("script_sequential.pt", weights_only=False, note="scripted nn.Sequential (module names 0, 1, ...)")
+torch.manual_seed(0)
+resnet_like = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), BasicBlock(8, 8), BasicBlock(8, 8)).eval()
+torch.jit.trace(resnet_like, torch.randn(1, 3, 8, 8)).save(os.path.join(OUT, "trace_resblocks.pt"))
+record("trace_resblocks.pt", weights_only=False, note="traced stack of torchvision ResNet BasicBlocks (a traced ResNet-18 is 45 MB)")
+torch.manual_seed(0)
+torch.jit.trace(WithConstant(), torch.randn(2, 4)).save(os.path.join(OUT, "trace_constant.pt"))
+record("trace_constant.pt", weights_only=False, note="traced module with a tensor constant (constants.pkl, constants/0)")
+torch.manual_seed(0)
+torch.jit.script(torchvision.models.mobilenet_v2(width_mult=0.25, num_classes=10)).save(os.path.join(OUT, "script_mobilenet_v2_w025.pt"))
+record("script_mobilenet_v2_w025.pt", weights_only=False, note="scripted torchvision MobileNetV2 (width 0.25)")
+torch.manual_seed(0)
+torch.jit.script(Custom())._save_for_lite_interpreter(os.path.join(OUT, "mobile_custom.ptl"))
+record("mobile_custom.ptl", weights_only=False, note="_save_for_lite_interpreter zip (bytecode.pkl)")
 
 with open(os.path.join(OUT, "manifest.json"), "w") as f:
     json.dump(manifest, f, indent=1)

@@ -76,11 +76,12 @@ def main():
         for path in args:
             print(json.dumps({"file": path, "text": dis_text(path)}))
         return
-    from summarize import load, summarize
+    from summarize import load, module_summary, summarize
     if cmd == "summarize":
         for path in args:
             fmt, value = load(path)
-            print(json.dumps({"file": path, "summary": {"format": fmt, "value": summarize(value)}}))
+            v = module_summary(value) if fmt in ("torchscript", "mobile") else summarize(value)
+            print(json.dumps({"file": path, "summary": {"format": fmt, "value": v}}))
         return
     if cmd == "random":
         import torch

@@ -100,11 +100,28 @@ def summarize(v):
     return {"object": f"{t.__module__}.{t.__qualname__}"}
 
 
+def module_summary(m):
+    """The module summary of a torch.jit.load-ed module (requires_grad is not compared there)."""
+    def fields(t):
+        f = tensor_fields(t, False)
+        f.pop("requires_grad", None)
+        return {"tensor": f}
+    return {"module": {
+        "type": m._c._type().qualified_name(),
+        "parameters": [[n, fields(t)] for n, t in m.named_parameters()],
+        "buffers": [[n, fields(t)] for n, t in m.named_buffers()],
+        "methods": sorted(m._c._method_names()),
+    }}
+
+
 def detect_format(path):
     with open(path, "rb") as f:
         head = f.read(512)
     if head[:4] == b"PK\x03\x04":
-        return "zip"
+        import zipfile
+        with zipfile.ZipFile(path) as z:
+            names = {n.split("/", 1)[1] for n in z.namelist() if "/" in n}
+        return "mobile" if "bytecode.pkl" in names else "torchscript" if "constants.pkl" in names else "zip"
     if head[257:262] == b"ustar":
         return "tar"
     try:
@@ -119,6 +136,8 @@ def detect_format(path):
 
 def load(path):
     fmt = detect_format(path)
+    if fmt in ("torchscript", "mobile"):
+        return fmt, torch.jit.load(path, map_location="cpu")
     if fmt == "pickle":
         import pickle
         with open(path, "rb") as f:
@@ -129,4 +148,4 @@ def load(path):
 if __name__ == "__main__":
     for path in sys.argv[1:]:
         fmt, value = load(path)
-        print(json.dumps({"file": path, "summary": {"format": fmt, "value": summarize(value)}}))
+        print(json.dumps({"file": path, "summary": {"format": fmt, "value": module_summary(value) if fmt in ("torchscript", "mobile") else summarize(value)}}))

@@ -29,6 +29,15 @@ export interface Fixture {
 /** Every fixture, in generation order. */
 export const fixtures: ReadonlyArray<Fixture> = JSON.parse(readFileSync(join(fixturesDir, "manifest.json"), "utf8"))
 
+/** TorchScript and mobile archives (loaded with Module.open, summarized as modules). */
+export const isModuleFixture = (f: Fixture): boolean => f.format === "torchscript" || f.format === "mobile"
+
+/** Fixtures torch.load reads: everything but TorchScript and mobile archives. */
+export const checkpointFixtures: ReadonlyArray<Fixture> = fixtures.filter((f) => !isModuleFixture(f))
+
+/** TorchScript and mobile fixtures. */
+export const moduleFixtures: ReadonlyArray<Fixture> = fixtures.filter(isModuleFixture)
+
 /** Absolute path of a fixture. */
 export const fixturePath = (file: string): string => join(fixturesDir, file)
 

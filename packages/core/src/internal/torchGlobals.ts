@@ -224,7 +224,22 @@ const torchCallables: ReadonlyArray<CallableGlobal> = [
     return new Layout(args[0].replace(/^torch\./, ""))
   })
 ]
-const callablesByName = new Map(torchCallables.map((c) => [c.qualifiedName, c]))
+/** The C++ pickler's helpers (torch/jit/_pickle.py): each returns its first argument. */
+const jitPickleHelpers = ["build_intlist", "build_tensorlist", "build_doublelist", "build_boollist", "build_tensor_from_id", "restore_type_tag"]
+  .map((name) => new CallableGlobal("torch.jit._pickle", name, (args) => args[0] ?? null))
+
+const callablesByName = new Map([...torchCallables, ...jitPickleHelpers].map((c) => [c.qualifiedName, c]))
+
+/** c10::ScalarType names the C++ pickler uses for storages (`torch UInt16Storage`). */
+const scalarTypeDtypes: Record<string, string> = {
+  Byte: "uint8", Char: "int8", Short: "int16", Int: "int32", Long: "int64", Half: "float16", Float: "float32",
+  Double: "float64", ComplexHalf: "complex32", ComplexFloat: "complex64", ComplexDouble: "complex128", Bool: "bool",
+  QInt8: "qint8", QUInt8: "quint8", QInt32: "qint32", BFloat16: "bfloat16", QUInt4x2: "quint4x2", QUInt2x4: "quint2x4",
+  Bits1x8: "bits1x8", Bits2x4: "bits2x4", Bits4x2: "bits4x2", Bits8: "bits8", Bits16: "bits16",
+  Float8_e5m2: "float8_e5m2", Float8_e4m3fn: "float8_e4m3fn", Float8_e5m2fnuz: "float8_e5m2fnuz",
+  Float8_e4m3fnuz: "float8_e4m3fnuz", UInt16: "uint16", UInt32: "uint32", UInt64: "uint64",
+  Float8_e8m0fnu: "float8_e8m0fnu", Float4_e2m1fn_x2: "float4_e2m1fn_x2"
+}
 
 /** The untyped storage class, counted in bytes. */
 const UNTYPED = new StorageType("UntypedStorage", dtypes.get("uint8")!, true)
@@ -238,7 +253,7 @@ export const torchGlobal = (module: string, name: string): PyValue | undefined =
   const qualified = `${module}.${name}`
   const callable = callablesByName.get(qualified)
   if (callable !== undefined) return callable
-  const legacy = legacyStorageDtypes.get(name)
+  const legacy = legacyStorageDtypes.get(name) ?? (name.endsWith("Storage") ? scalarTypeDtypes[name.slice(0, -7)] : undefined)
   if (legacy !== undefined) return new StorageType(name, dtypes.get(legacy)!, false)
   if (name === "UntypedStorage" && module.startsWith("torch")) return UNTYPED
   if (module === "torch") {

@@ -81,23 +81,30 @@ export const readZipInfo = (archive: ZipArchive) =>
   })
 
 /**
- * Loads `data.pkl` of a torch.save archive. Storages become lazy reads of
- * `data/<key>`; nothing but data.pkl and the small records is read.
+ * Unpickles one pickle record of a torch archive, its storages lazy reads
+ * of `<storageDir><key>` (`data/` for data.pkl, `constants/` for a
+ * TorchScript archive's constants.pkl).
  *
  * @internal
  */
-export const loadZipCheckpoint = (ctx: LoadContext, archive: ZipArchive): Effect.Effect<{ readonly value: PyValue; readonly info: ZipCheckpointInfo }, TorchwireError> =>
+export const loadArchivePickle = (
+  ctx: LoadContext,
+  archive: ZipArchive,
+  records: ReadonlyMap<string, ZipEntry>,
+  info: { readonly prefix: string; readonly byteOrder: "little" | "big" },
+  pickleName: string,
+  storageDir: string
+): Effect.Effect<PyValue, TorchwireError> =>
   Effect.gen(function*() {
-    const { records, ...info } = yield* readZipInfo(archive)
-    const pklEntry = records.get("data.pkl")
-    if (pklEntry === undefined) return yield* fail("MissingRecord", 0, "archive has no data.pkl", `${info.prefix}/data.pkl`)
+    const pklEntry = records.get(pickleName)
+    if (pklEntry === undefined) return yield* fail("MissingRecord", 0, `archive has no ${pickleName}`, `${info.prefix}/${pickleName}`)
     if (pklEntry.uncompressedSize > ctx.maxPickleBytes) {
-      return yield* fail("BadRecord", pklEntry.localHeaderOffset, `data.pkl is ${pklEntry.uncompressedSize} bytes, over the ${ctx.maxPickleBytes}-byte limit`, pklEntry.name)
+      return yield* fail("BadRecord", pklEntry.localHeaderOffset, `${pickleName} is ${pklEntry.uncompressedSize} bytes, over the ${ctx.maxPickleBytes}-byte limit`, pklEntry.name)
     }
     const pickle = yield* archive.read(pklEntry)
     const persistentLoad = storagePersistentLoad(
       (key) => {
-        const entry = records.get(`data/${key}`)
+        const entry = records.get(`${storageDir}${key}`)
         return entry === undefined ? undefined : {
           name: entry.name,
           size: entry.uncompressedSize,
@@ -106,8 +113,21 @@ export const loadZipCheckpoint = (ctx: LoadContext, archive: ZipArchive): Effect
           stream: archive.stream(entry)
         }
       },
-      { pickleRecord: pklEntry.name, missingName: (key) => `${info.prefix}/data/${key}`, byteOrder: info.byteOrder }
+      { pickleRecord: pklEntry.name, missingName: (key) => `${info.prefix}/${storageDir}${key}`, byteOrder: info.byteOrder }
     )
     const { value } = yield* runUnpickle(pickle, 0, pickleOptions(ctx, pklEntry.name, persistentLoad))
+    return value
+  })
+
+/**
+ * Loads `data.pkl` of a torch.save archive. Storages become lazy reads of
+ * `data/<key>`; nothing but data.pkl and the small records is read.
+ *
+ * @internal
+ */
+export const loadZipCheckpoint = (ctx: LoadContext, archive: ZipArchive): Effect.Effect<{ readonly value: PyValue; readonly info: ZipCheckpointInfo }, TorchwireError> =>
+  Effect.gen(function*() {
+    const { records, ...info } = yield* readZipInfo(archive)
+    const value = yield* loadArchivePickle(ctx, archive, records, info, "data.pkl", "data/")
     return { value, info: { ...info, records: [...records.keys()] } }
   })

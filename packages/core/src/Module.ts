@@ -1,0 +1,184 @@
+/**
+ * TorchScript archives (`torch.jit.save`) as a `Module`: the module tree of
+ * data.pkl (qualified types, attributes, submodules), parameters and
+ * buffers told apart as torch does (the `__parameters__` / `__buffers__`
+ * declarations of each class's printed source), methods with their source,
+ * the constants table, `extra/` files, and the `code/` sources. Nothing in
+ * the archive is compiled or executed.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import type { ByteSource } from "./ByteSource.js"
+import { CheckpointError, type TorchwireError } from "./Errors.js"
+import type { LoadContext } from "./internal/loadContext.js"
+import { parseClasses, type ScriptClass } from "./internal/scriptSource.js"
+import { loadArchivePickle, readZipInfo } from "./internal/zipCheckpoint.js"
+import { Tensor } from "./Torch.js"
+import { OrderedDict, PyObject, PyTuple, type PyValue } from "./Value.js"
+import * as Zip from "./Zip.js"
+
+/**
+ * A TorchScript module.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Module {
+  /** Qualified type: `__torch__.MyModule`, `__torch__.torch.nn.modules.linear.Linear`. */
+  readonly type: string
+  /** Every attribute as pickled, in declaration order (parameters, buffers and submodules included). */
+  readonly attributes: ReadonlyMap<string, PyValue>
+  /** Direct submodules, by attribute name (Sequential's "0", "1", ...). */
+  readonly submodules: ReadonlyArray<readonly [string, Module]>
+  /** Direct parameters, by attribute name. */
+  readonly parameters: ReadonlyArray<readonly [string, Tensor]>
+  /** Direct buffers, by attribute name. */
+  readonly buffers: ReadonlyArray<readonly [string, Tensor]>
+  /** Method names of the class, in source order. */
+  readonly methods: ReadonlyArray<string>
+  /** The class's printed source, when the archive has it. */
+  readonly source: string | undefined
+  /** The pickled object the module was built from. */
+  readonly object: PyObject
+}
+
+/**
+ * An opened TorchScript archive.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ScriptArchive {
+  readonly format: "torchscript" | "mobile"
+  readonly module: Module
+  /** The constants table (`CONSTANTS.c0`, ... in the code). */
+  readonly constants: PyValue
+  /** `code/` sources by path (`code/__torch__/a.py`). */
+  readonly code: ReadonlyMap<string, string>
+  /** `extra/` files by name. */
+  readonly extra: ReadonlyMap<string, Uint8Array>
+  /** Every class defined by the sources, by qualified name. */
+  readonly classes: ReadonlyMap<string, ScriptClassInfo>
+  /** `version` or `.data/version`. */
+  readonly version: number
+  readonly prefix: string
+}
+
+/**
+ * A class of the archive's code.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ScriptClassInfo = ScriptClass
+
+const utf8 = new TextDecoder()
+
+/**
+ * Builds the module tree from the pickled root object and the class table.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromObject = (object: PyObject, classes: ReadonlyMap<string, ScriptClass>): Module => {
+  const type = object.cls.qualifiedName
+  const cls = classes.get(type)
+  const attributes = new Map<string, PyValue>()
+  if (object.state instanceof Map) {
+    for (const [k, v] of object.state) if (typeof k === "string") attributes.set(k, v)
+  } else if (object.state instanceof PyTuple) {
+    // __getstate__ output: mapped to attributes by the class's __setstate__ assignments.
+    for (const [name, i] of cls?.setstateSlots ?? []) {
+      const v = object.state.items[i]
+      if (v !== undefined) attributes.set(name, v)
+    }
+  }
+  const isModule = (v: PyValue): v is PyObject => v instanceof PyObject && classes.get(v.cls.qualifiedName)?.base === "Module"
+  const pick = (names: ReadonlyArray<string>) =>
+    names.flatMap((n) => {
+      const v = attributes.get(n)
+      return v instanceof Tensor ? [[n, v] as const] : []
+    })
+  return {
+    type,
+    attributes,
+    submodules: [...attributes].flatMap(([n, v]) => (isModule(v) ? [[n, fromObject(v, classes)] as const] : [])),
+    parameters: pick(cls?.parameters ?? []),
+    buffers: pick(cls?.buffers ?? []),
+    methods: cls?.methods ?? [],
+    source: cls?.source,
+    object
+  }
+}
+
+const named = (m: Module, which: "parameters" | "buffers", prefix = ""): Array<readonly [string, Tensor]> => [
+  ...m[which].map(([n, t]) => [prefix + n, t] as const),
+  ...m.submodules.flatMap(([n, sub]) => named(sub, which, `${prefix}${n}.`))
+]
+
+/**
+ * Every parameter of the tree with its dotted name, as `named_parameters()`.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const namedParameters = (m: Module): Array<readonly [string, Tensor]> => named(m, "parameters")
+
+/**
+ * Every buffer of the tree with its dotted name, as `named_buffers()`.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const namedBuffers = (m: Module): Array<readonly [string, Tensor]> => named(m, "buffers")
+
+/**
+ * The module's `state_dict()`: parameters and buffers, each module's
+ * parameters before its buffers, then its submodules'.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const stateDict = (m: Module, prefix = ""): OrderedDict => {
+  const out = new OrderedDict()
+  const walk = (mod: Module, p: string) => {
+    for (const [n, t] of mod.parameters) out.set(p + n, t)
+    for (const [n, t] of mod.buffers) out.set(p + n, t)
+    for (const [n, sub] of mod.submodules) walk(sub, `${p}${n}.`)
+  }
+  walk(m, prefix)
+  return out
+}
+
+/**
+ * Opens a TorchScript archive (`torch.jit.save`, or a lite-interpreter zip
+ * with bytecode.pkl): reads its code, constants and data.pkl; tensors stay
+ * lazy, read from the source on demand.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const open = (source: ByteSource): Effect.Effect<ScriptArchive, TorchwireError> =>
+  Effect.gen(function*() {
+    const archive = yield* Zip.open(source)
+    const { records, prefix, byteOrder, version, kind } = yield* readZipInfo(archive)
+    if (kind === "checkpoint") {
+      return yield* new CheckpointError({ reason: "UnsupportedFormat", offset: 0, record: `${prefix}/constants.pkl`, detail: "not a TorchScript archive (no constants.pkl); open it with Checkpoint.open" })
+    }
+    const code = new Map<string, string>()
+    const extra = new Map<string, Uint8Array>()
+    for (const [name, entry] of records) {
+      if (name.startsWith("code/") && name.endsWith(".py")) code.set(name, utf8.decode(yield* archive.read(entry)))
+      if (name.startsWith("extra/")) extra.set(name.slice(6), yield* archive.read(entry))
+    }
+    const classes = new Map([...code].flatMap(([path, text]) => parseClasses(path, text)).map((c) => [c.qualifiedName, c]))
+    const ctx: LoadContext = { source, weightsOnly: false, allowGlobals: new Set(), encoding: "utf-8", checkCrc: false, maxPickleBytes: 1 << 30 }
+    const info = { prefix, byteOrder }
+    const constants = yield* loadArchivePickle(ctx, archive, records, info, "constants.pkl", "constants/")
+    const root = yield* loadArchivePickle(ctx, archive, records, info, "data.pkl", "data/")
+    if (!(root instanceof PyObject)) {
+      return yield* new CheckpointError({ reason: "BadRecord", offset: 0, record: `${prefix}/data.pkl`, detail: "data.pkl does not hold a module object" })
+    }
+    return { format: kind, module: fromObject(root, classes), constants, code, extra, classes, version, prefix }
+  })
