@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import * as Checkpoint from "@torchwire/core/Checkpoint"
+import * as Module from "@torchwire/core/Module"
 import { CheckpointError, isTorchwireError } from "@torchwire/core/Errors"
 import * as Effect from "effect/Effect"
 import * as Inspect from "./Inspect.js"
@@ -28,6 +29,7 @@ Usage:
   torchwire inspect FILE            tree of keys, dtypes, shapes, element counts and totals
   torchwire inspect --json FILE     the canonical JSON summary (tensor data hashed)
   torchwire dis FILE [--record R]   disassemble a pickle (like python -m pickletools)
+  torchwire code FILE [CLASS]       print the TorchScript source of a class (or of all of code/)
   torchwire convert IN OUT [--protocol N]
                                     load any supported checkpoint and write OUT as the
                                     format its extension names (.pt/.pth: torch.save zip;
@@ -50,6 +52,7 @@ Nothing in a file is ever executed; unknown globals are shown as opaque objects.
 export type Command =
   | { readonly _tag: "Inspect"; readonly file: string; readonly json: boolean }
   | { readonly _tag: "Dis"; readonly file: string; readonly record: string | undefined }
+  | { readonly _tag: "Code"; readonly file: string; readonly className: string | undefined }
   | { readonly _tag: "Convert"; readonly input: string; readonly output: string; readonly protocol: number }
   | { readonly _tag: "Send"; readonly file: string; readonly to: NodeStreaming.Address }
   | { readonly _tag: "Receive"; readonly listen: NodeStreaming.Address; readonly out: string }
@@ -97,6 +100,10 @@ export const parse = (args: ReadonlyArray<string>): Command => {
     if (!Number.isInteger(protocol) || protocol < 1 || protocol > 5) return { _tag: "Usage", error: "--protocol must be 1 to 5" }
     if (flags.has("json") || flags.has("record")) return { _tag: "Usage", error: "convert takes only --protocol" }
     return { _tag: "Convert", input: positional[0]!, output: positional[1]!, protocol }
+  }
+  if (command === "code") {
+    if (positional.length < 1 || positional.length > 2 || flags.size > 0) return { _tag: "Usage", error: "code takes FILE [CLASS]" }
+    return { _tag: "Code", file: positional[0]!, className: positional[1] }
   }
   if (flags.has("protocol")) return { _tag: "Usage", error: `${command} has no --protocol option` }
   if (positional.length !== 1) return { _tag: "Usage", error: `${command} takes exactly one FILE` }
@@ -181,10 +188,14 @@ export const run = (
       })).pipe(finish(out, err))
     case "Inspect":
     case "Dis":
+    case "Code":
       return Effect.scoped(Effect.gen(function*() {
         const source = yield* NodeSource.open(command.file)
         if (command._tag === "Dis") return yield* Inspect.dis(source, command.record)
+        if (command._tag === "Code") return yield* Inspect.code(yield* Module.open(source), command.className)
         if (command.json) return yield* Inspect.json(source, progress === undefined ? undefined : progressReporter(progress, "hashing tensors"))
+        const format = yield* Checkpoint.detect(source)
+        if (format === "torchscript" || format === "mobile") return Inspect.moduleReport(yield* Module.open(source), source.name, source.size)
         return Inspect.report(yield* Inspect.openForInspect(source))
       })).pipe(finish(out, err))
   }

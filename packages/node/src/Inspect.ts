@@ -9,6 +9,7 @@
 import type { ByteSource } from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
 import { CheckpointError, type TorchwireError } from "@torchwire/core/Errors"
+import * as Module from "@torchwire/core/Module"
 import * as Pickle from "@torchwire/core/Pickle"
 import * as Summary from "@torchwire/core/Summary"
 import { Device, DType, Parameter, Tensor, TorchSize } from "@torchwire/core/Torch"
@@ -208,6 +209,18 @@ export const openForInspect = (source: ByteSource) => Checkpoint.open(source, { 
  * @category constructors
  */
 export const json = (source: ByteSource, progress?: (done: number, total: number) => void): Effect.Effect<string, TorchwireError> =>
+  Effect.flatMap(Checkpoint.detect(source), (format) =>
+    format === "torchscript" || format === "mobile"
+      ? Effect.flatMap(Module.open(source), (archive) => {
+        const tensors = [...Module.namedParameters(archive.module), ...Module.namedBuffers(archive.module)]
+        const total = tensors.reduce((n, [, t]) => n + t.nbytes, 0)
+        let done = 0
+        const onTensor = progress === undefined ? undefined : (nbytes: number) => progress((done += nbytes), total)
+        return Effect.map(Summary.ofModule(archive, onTensor === undefined ? {} : { onTensor }), (s) => JSON.stringify(s, null, 2) + "\n")
+      })
+      : checkpointJson(source, progress))
+
+const checkpointJson = (source: ByteSource, progress?: (done: number, total: number) => void): Effect.Effect<string, TorchwireError> =>
   Effect.flatMap(openForInspect(source), (c) => {
     const total = progress === undefined ? 0 : Checkpoint.tensors(c.value).reduce((n, [, t]) => n + t.nbytes, 0)
     let done = 0
@@ -256,3 +269,51 @@ export const dis = (source: ByteSource, record?: string): Effect.Effect<string, 
     }
     return yield* run(bytes, "pickle")
   })
+
+/**
+ * The `inspect` report for a TorchScript archive: the module tree with each
+ * module's type, parameters, buffers and methods.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const moduleReport = (archive: Module.ScriptArchive, sourceName: string, size: number): string => {
+  const lines: Array<string> = [`${sourceName}: ${archive.format} archive, ${formatBytes(size)}, archive "${archive.prefix}", version ${archive.version}`]
+  const walk = (m: Module.Module, name: string, indent: string, last: boolean, root: boolean) => {
+    const head = root ? "" : `${indent}${last ? "└─ " : "├─ "}`
+    lines.push(`${head}${root ? "" : `${name}: `}${m.type}${m.methods.length ? `  methods: ${m.methods.join(", ")}` : ""}`)
+    const inner = root ? "" : indent + (last ? "   " : "│  ")
+    const items: Array<readonly [string, string] | readonly [string, Module.Module]> = [
+      ...m.parameters.map(([n, t]) => [n, `parameter ${tensorLine(t).replace(/^(tensor|parameter) /, "")}`] as const),
+      ...m.buffers.map(([n, t]) => [n, `buffer ${tensorLine(t).replace(/^(tensor|parameter) /, "")}`] as const),
+      ...m.submodules
+    ]
+    items.forEach(([n, v], i) => {
+      const isLast = i === items.length - 1
+      if (typeof v === "string") lines.push(`${inner}${isLast ? "└─ " : "├─ "}${n}: ${v}`)
+      else walk(v, n, inner, isLast, false)
+    })
+  }
+  walk(archive.module, "", "", true, true)
+  const params = Module.namedParameters(archive.module)
+  const buffers = Module.namedBuffers(archive.module)
+  const count = (ts: ReadonlyArray<readonly [string, Tensor]>) => ts.reduce((n, [, t]) => n + t.numel, 0)
+  lines.push(`${group(params.length)} parameters (${group(count(params))} elements), ${group(buffers.length)} buffers (${group(count(buffers))} elements), ${archive.classes.size} classes in code/`)
+  return lines.join("\n") + "\n"
+}
+
+/**
+ * `code FILE [CLASS]`: the printed source of a class (by qualified or short
+ * name), or of every class.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const code = (archive: Module.ScriptArchive, className?: string): Effect.Effect<string, TorchwireError> => {
+  const classes = [...archive.classes.values()]
+  if (className === undefined) return Effect.succeed([...archive.code].map(([path, text]) => `# ${path}\n${text}`).join("\n"))
+  const found = classes.filter((c) => c.qualifiedName === className || c.qualifiedName.endsWith(`.${className}`))
+  return found.length === 0
+    ? Effect.fail(new CheckpointError({ reason: "MissingRecord", offset: 0, record: "code/", detail: `no class ${className}; classes: ${classes.map((c) => c.qualifiedName).join(", ")}` }))
+    : Effect.succeed(found.map((c) => `# ${c.qualifiedName}\n${c.source}`).join("\n"))
+}

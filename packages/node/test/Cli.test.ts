@@ -48,6 +48,26 @@ describe("CLI", () => {
       }
     }))
 
+  it.effect("inspect shows TorchScript module trees; --json gives the module summary; code prints sources", () =>
+    Effect.gen(function*() {
+      const tree = yield* run("inspect", fixturePath("script_sequential.pt"))
+      assert.strictEqual(tree.code, 0)
+      assert.include(tree.out, "torchscript archive")
+      assert.include(tree.out, "├─ 1: __torch__.torch.nn.modules.batchnorm.BatchNorm2d")
+      assert.include(tree.out, "running_mean: buffer float32 [4]")
+      for (const file of ["script_custom.pt", "mobile_custom.ptl"]) {
+        const { code, out } = yield* run("inspect", "--json", fixturePath(file))
+        assert.strictEqual(code, 0)
+        assert.strictEqual(firstDifference(JSON.parse(out), truthOf(file)), undefined, file)
+      }
+      const source = yield* run("code", fixturePath("script_custom.pt"), "Inner")
+      assert.strictEqual(source.code, 0)
+      assert.match(source.out, /^# __torch__\.fixture_classes\.Inner\nclass Inner\(Module\):\n {2}__parameters__ = \[\]\n {2}__buffers__ = \["running", \]/)
+      const missing = yield* run("code", fixturePath("script_custom.pt"), "Nope")
+      assert.strictEqual(missing.code, 1)
+      assert.include(missing.err, "classes: __torch__.fixture_classes.Custom")
+    }))
+
   it.effect("dis disassembles data.pkl, other records, tar members and legacy pickles", () =>
     Effect.gen(function*() {
       const zip = yield* run("dis", fixturePath("linear.pt"))

@@ -1,0 +1,59 @@
+/**
+ * TorchScript archives as modules; the expected values are what
+ * torch.jit.load reports for the same fixtures (see the generator).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as ByteSource from "@torchwire/core/ByteSource"
+import * as Module from "@torchwire/core/Module"
+import * as Torch from "@torchwire/core/Torch"
+import { PyFloat, PyTuple } from "@torchwire/core/Value"
+import { fixtureBytes } from "@torchwire/test-utils"
+
+const open = (file: string) => Module.open(ByteSource.fromUint8Array(fixtureBytes(file), file))
+
+describe("Module", () => {
+  it.effect("attributes keep their TorchScript values; state_dict follows torch's order", () =>
+    Effect.gen(function*() {
+      const { module: m } = yield* open("script_custom.pt")
+      const a = m.attributes
+      assert.strictEqual(a.get("name"), "custom")
+      assert.strictEqual(a.get("k"), 3)
+      assert.strictEqual((a.get("ratio") as PyFloat).value, 0.5)
+      assert.strictEqual(a.get("flag"), true)
+      assert.deepStrictEqual(a.get("ids"), [1, 2, 3])
+      assert.deepStrictEqual(a.get("names"), ["a", "b"])
+      assert.deepStrictEqual([...(a.get("counts") as Map<string, number>)], [["a", 1], ["b", 2]])
+      assert.deepStrictEqual((a.get("pair") as PyTuple).items, [1, "x"])
+      assert.strictEqual(a.get("maybe"), null)
+      assert.deepStrictEqual(Array.from((yield* Torch.toTypedArray(a.get("table") as Torch.Tensor)) as Float32Array), [0, 1, 2, 3])
+      // torch: list(m.state_dict().keys())
+      assert.deepStrictEqual([...Module.stateDict(m).keys()], ["scale", "inner.running", "inner.lin.weight", "inner.lin.bias", "seq.0.weight", "seq.0.bias"])
+      assert.deepStrictEqual(m.submodules.map(([n, s]) => [n, s.type]), [["inner", "__torch__.fixture_classes.Inner"], ["seq", "__torch__.torch.nn.modules.container.Sequential"]])
+      assert.include(m.source!, "def helper(self: __torch__.fixture_classes.Custom")
+    }))
+
+  it.effect("__getstate__ tuples map to attributes through __setstate__'s assignments", () =>
+    Effect.gen(function*() {
+      const { module: m } = yield* open("script_stateful.pt")
+      assert.strictEqual(m.attributes.get("note"), "saved")
+      assert.deepStrictEqual([...Module.stateDict(m).keys()], ["weight"])
+    }))
+
+  it.effect("constants, code and the mobile flavour", () =>
+    Effect.gen(function*() {
+      const traced = yield* open("trace_constant.pt")
+      const [constant] = (traced.constants as PyTuple).items as [Torch.Tensor]
+      assert.deepStrictEqual(Array.from((yield* Torch.toTypedArray(constant)) as Float32Array), [1, 2, 3, 4])
+      assert.isAbove(traced.code.size, 0)
+      const mobile = yield* open("mobile_custom.ptl")
+      assert.strictEqual(mobile.format, "mobile")
+      assert.deepStrictEqual(mobile.module.methods, ["forward", "helper"])
+    }))
+
+  it.effect("a torch.save checkpoint is not a module", () =>
+    Effect.gen(function*() {
+      const e = yield* Effect.flip(open("linear.pt"))
+      assert.strictEqual(e._tag === "CheckpointError" && e.reason, "UnsupportedFormat")
+    }))
+})
