@@ -9,12 +9,16 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import type { ByteSource } from "./ByteSource.js"
 import { CheckpointError, type TorchwireError } from "./Errors.js"
+import { type ArchiveRecord, archiveStream } from "./internal/archiveWriter.js"
+import { crc32 as tableCrc32 } from "./internal/crc32.js"
 import type { LoadContext } from "./internal/loadContext.js"
 import { parseClasses, type ScriptClass } from "./internal/scriptSource.js"
 import { loadArchivePickle, readZipInfo } from "./internal/zipCheckpoint.js"
-import { Tensor } from "./Torch.js"
+import * as Torch from "./Torch.js"
+import { contiguousStrides, Tensor } from "./Torch.js"
 import { OrderedDict, PyObject, PyTuple, type PyValue } from "./Value.js"
 import * as Zip from "./Zip.js"
 
@@ -63,6 +67,9 @@ export interface ScriptArchive {
   /** `version` or `.data/version`. */
   readonly version: number
   readonly prefix: string
+  /** The zip archive it was read from, and its records by name (without the folder). */
+  readonly zip: Zip.ZipArchive
+  readonly records: ReadonlyMap<string, Zip.ZipEntry>
 }
 
 /**
@@ -180,5 +187,60 @@ export const open = (source: ByteSource): Effect.Effect<ScriptArchive, Torchwire
     if (!(root instanceof PyObject)) {
       return yield* new CheckpointError({ reason: "BadRecord", offset: 0, record: `${prefix}/data.pkl`, detail: "data.pkl does not hold a module object" })
     }
-    return { format: kind, module: fromObject(root, classes), constants, code, extra, classes, version, prefix }
+    return { format: kind, module: fromObject(root, classes), constants, code, extra, classes, version, prefix, zip: archive, records }
   })
+
+/**
+ * Options of `save`.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface SaveOptions {
+  /**
+   * New values for parameters and buffers, by dotted name. Each must have
+   * the dtype and shape of the tensor it replaces.
+   */
+  readonly replace?: ReadonlyMap<string, Tensor>
+  /** CRC-32 implementation (Node passes zlib.crc32). */
+  readonly crc32?: (data: Uint8Array, crc: number) => number
+}
+
+/**
+ * Writes an opened TorchScript archive back, as a Stream of bytes that
+ * torch.jit.load accepts: every record copied (code/, constants, extra/,
+ * data.pkl unchanged; deflated records stored), with replaced parameters
+ * and buffers written into their storage records. A tensor that does not
+ * span its whole storage, or whose storage another tensor shares, cannot be
+ * replaced this way (a typed error says which).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const save = (archive: ScriptArchive, options: SaveOptions = {}): Stream.Stream<Uint8Array, TorchwireError> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const tensors = [...namedParameters(archive.module), ...namedBuffers(archive.module)]
+    const byName = new Map(tensors)
+    const users = new Map<unknown, number>()
+    for (const [, t] of tensors) users.set(t.storage, (users.get(t.storage) ?? 0) + 1)
+    const replaced = new Map<string, Effect.Effect<Uint8Array, TorchwireError>>()
+    for (const [name, t] of options.replace ?? []) {
+      const old = byName.get(name)
+      const bad = (detail: string) => new CheckpointError({ reason: "BadTensor", offset: 0, record: name, detail })
+      if (old === undefined) return yield* new CheckpointError({ reason: "MissingRecord", offset: 0, record: name, detail: "no parameter or buffer of that name" })
+      if (old.dtype !== t.dtype || old.shape.join() !== t.shape.join()) {
+        return yield* bad(`replacement is ${t.dtype.name} [${t.shape}], the module has ${old.dtype.name} [${old.shape}]`)
+      }
+      const storage = old.storage
+      if (storage === undefined || old.storageOffset !== 0 || old.nbytes !== storage.nbytes || old.stride.join() !== contiguousStrides(old.shape).join()) {
+        return yield* bad("the tensor does not span its whole storage")
+      }
+      if ((users.get(storage) ?? 0) > 1) return yield* bad("the storage is shared with another parameter or buffer")
+      replaced.set(storage.record.slice(archive.prefix.length + 1), Torch.bytes(t))
+    }
+    const records: Array<ArchiveRecord> = [...archive.records].map(([name, entry]) => {
+      const replacement = replaced.get(name)
+      return { name, size: entry.uncompressedSize, data: replacement === undefined ? archive.zip.stream(entry) : Stream.fromEffect(replacement) }
+    })
+    return archiveStream(archive.prefix, records, { alignment: 64, crc32: options.crc32 ?? tableCrc32 })
+  }))

@@ -18,7 +18,8 @@ import { concatBytes } from "./internal/bytes.js"
 import { crc32 as tableCrc32 } from "./internal/crc32.js"
 import { storageData } from "./internal/storageStream.js"
 import { pickleCheckpoint, type StorageRecord } from "./internal/torchPickle.js"
-import { centralDirectory, dataDescriptor, localHeader, serializationId, type WrittenEntry } from "./internal/zipWriter.js"
+import { type ArchiveRecord, archiveStream } from "./internal/archiveWriter.js"
+import { serializationId, type WrittenEntry } from "./internal/zipWriter.js"
 import type { PyValue } from "./Value.js"
 
 /**
@@ -59,21 +60,16 @@ export const prefixFor = (path: string): string => {
   return stem !== "" && /^[\x00-\x7f]*$/.test(path) ? stem : "archive"
 }
 
-interface RecordSpec {
-  readonly name: string
-  readonly size: number
-  readonly data: Stream.Stream<Uint8Array, TorchwireError>
-}
 
 const utf8 = new TextEncoder()
-const textRecord = (name: string, text: string): RecordSpec => {
+const textRecord = (name: string, text: string): ArchiveRecord => {
   const bytes = utf8.encode(text)
   return { name, size: bytes.length, data: Stream.make(bytes) }
 }
 
-const recordsFor = (pickle: Uint8Array, storages: ReadonlyArray<StorageRecord>, layout: "latest" | "1.13", alignment: number): Array<RecordSpec> => {
-  const storageRecords = storages.map((r): RecordSpec => ({ name: `data/${r.key}`, size: r.storage.nbytes, data: storageData(r) }))
-  const pkl: RecordSpec = { name: "data.pkl", size: pickle.length, data: Stream.make(pickle) }
+const recordsFor = (pickle: Uint8Array, storages: ReadonlyArray<StorageRecord>, layout: "latest" | "1.13", alignment: number): Array<ArchiveRecord> => {
+  const storageRecords = storages.map((r): ArchiveRecord => ({ name: `data/${r.key}`, size: r.storage.nbytes, data: storageData(r) }))
+  const pkl: ArchiveRecord = { name: "data.pkl", size: pickle.length, data: Stream.make(pickle) }
   if (layout === "1.13") {
     return [pkl, ...storageRecords.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)), textRecord("version", "3\n")]
   }
@@ -108,43 +104,12 @@ export const toStream = (value: PyValue, options: SaveOptions = {}): Stream.Stre
     const crc32 = options.crc32 ?? tableCrc32
     const { pickle, storages } = yield* Effect.try({ try: () => pickleCheckpoint(value, options.protocol ?? 2), catch: toError })
     const records = recordsFor(pickle, storages, layout, alignment)
-    let cursor = 0
-    const entries: Array<WrittenEntry> = []
-    const emit = (spec: RecordSpec): Stream.Stream<Uint8Array, TorchwireError> =>
-      Stream.suspend(() => {
-        const headerOffset = cursor
-        const header = localHeader(headerOffset, `${prefix}/${spec.name}`, spec.size, alignment)
-        cursor += header.bytes.length
-        let crc = 0
-        let written = 0
-        const body = spec.data.pipe(Stream.map((chunk) => {
-          crc = crc32(chunk, crc)
-          written += chunk.length
-          cursor += chunk.length
-          return chunk
-        }))
-        const trailer = Stream.suspend(() => {
-          if (written !== spec.size) {
-            return Stream.fail(new CheckpointError({ reason: "StorageTooShort", offset: headerOffset, record: `${prefix}/${spec.name}`, detail: `record produced ${written} bytes, expected ${spec.size}` }))
-          }
-          const entry: WrittenEntry = { name: header.name, size: spec.size, crc, headerOffset }
-          entries.push(entry)
-          const descriptor = dataDescriptor(entry)
-          cursor += descriptor.length
-          return Stream.make(descriptor)
-        })
-        return Stream.concat(Stream.concat(Stream.make(header.bytes), body), trailer)
-      })
-    const idRecord: RecordSpec = {
+    const idRecord = (entries: () => ReadonlyArray<WrittenEntry>): ArchiveRecord => ({
       name: ".data/serialization_id",
       size: 40,
-      data: Stream.suspend(() => Stream.make(utf8.encode(serializationId(records.map((r) => r.name), entries.map((e) => e.crc)))))
-    }
-    const all = layout === "latest" ? [...records, idRecord] : records
-    return Stream.concat(
-      Stream.concatAll(Chunk.fromIterable(all.map(emit))),
-      Stream.suspend(() => Stream.make(centralDirectory(entries, cursor)))
-    ).pipe(Stream.filter((b) => b.length > 0))
+      data: Stream.suspend(() => Stream.make(utf8.encode(serializationId(records.map((r) => r.name), entries().map((e) => e.crc)))))
+    })
+    return archiveStream(prefix, records, { alignment, crc32, ...(layout === "latest" ? { trailer: idRecord } : {}) })
   }))
 
 /**

@@ -3,12 +3,14 @@
  * torch.jit.load reports for the same fixtures (see the generator).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Chunk, Effect, Stream } from "effect"
 import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Module from "@torchwire/core/Module"
+import * as Summary from "@torchwire/core/Summary"
 import * as Torch from "@torchwire/core/Torch"
 import { PyFloat, PyTuple } from "@torchwire/core/Value"
 import { fixtureBytes } from "@torchwire/test-utils"
+import { concatBytes } from "../src/internal/bytes.js"
 
 const open = (file: string) => Module.open(ByteSource.fromUint8Array(fixtureBytes(file), file))
 
@@ -55,5 +57,27 @@ describe("Module", () => {
     Effect.gen(function*() {
       const e = yield* Effect.flip(open("linear.pt"))
       assert.strictEqual(e._tag === "CheckpointError" && e.reason, "UnsupportedFormat")
+    }))
+
+  it.effect("save without replacements reloads the same module: code, constants, attributes", () =>
+    Effect.gen(function*() {
+      for (const file of ["script_custom.pt", "trace_constant.pt", "mobile_custom.ptl"]) {
+        const a = yield* open(file)
+        const bytes = concatBytes(Chunk.toReadonlyArray(yield* Stream.runCollect(Module.save(a))))
+        const b = yield* Module.open(ByteSource.fromUint8Array(bytes))
+        assert.deepStrictEqual([...b.code], [...a.code], file)
+        assert.deepStrictEqual(yield* Summary.summarize(b.constants), yield* Summary.summarize(a.constants), file)
+        assert.deepStrictEqual(yield* Summary.summarize(b.module.object), yield* Summary.summarize(a.module.object), file)
+        assert.deepStrictEqual(yield* Summary.ofModule(b), yield* Summary.ofModule(a), file)
+      }
+    }))
+
+  it.effect("replacements must match dtype and shape, and own their storage", () =>
+    Effect.gen(function*() {
+      const a = yield* open("script_custom.pt")
+      const fail = (name: string, t: Torch.Tensor) => Effect.flip(Stream.runDrain(Module.save(a, { replace: new Map([[name, t]]) })))
+      assert.include((yield* fail("inner.lin.weight", Torch.tensor(new Float32Array(4), { shape: [2, 2] }))).message, "replacement is float32 [2,2]")
+      assert.include((yield* fail("inner.lin.weight", Torch.tensor(new Float64Array(6), { shape: [2, 3] }))).message, "float64")
+      assert.strictEqual((yield* fail("nope", Torch.tensor(new Float32Array(1)))).message.includes("no parameter or buffer"), true)
     }))
 })

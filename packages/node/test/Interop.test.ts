@@ -5,9 +5,11 @@
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
 import * as Module from "@torchwire/core/Module"
 import * as Summary from "@torchwire/core/Summary"
@@ -110,6 +112,31 @@ describe("interop with real torch", () => {
       const [line] = oracle("summarize", path)
       const ours = yield* summarizeFile(path)
       assert.strictEqual(firstDifference(ours, line!.summary as Json), undefined)
+      rmSync(dir, { recursive: true })
+    }))
+
+  it.effect("a TorchScript module re-saved with replaced weights loads in torch.jit.load and computes what torch computes", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-jit-"))
+      const cases = [
+        { file: "script_custom.pt", input: [2, 3], names: ["inner.lin.weight", "scale", "inner.running"] },
+        { file: "trace_resblocks.pt", input: [1, 3, 8, 8], names: ["1.conv1.weight", "2.bn2.running_mean"] }
+      ]
+      for (const { file, input, names } of cases) {
+        const archive = yield* Module.open(ByteSource.fromUint8Array(new Uint8Array(readFileSync(fixturePath(file)))))
+        const current = new Map([...Module.namedParameters(archive.module), ...Module.namedBuffers(archive.module)])
+        const replacements: Record<string, Array<number>> = {}
+        const replace = new Map(names.map((name, k) => {
+          const old = current.get(name)!
+          const values = Array.from({ length: old.numel }, (_, i) => Math.round(Math.sin(i + k) * 1000) / 1000)
+          replacements[name] = values
+          return [name, Torch.tensor(new Float32Array(values), { shape: old.shape })] as const
+        }))
+        const out = join(dir, file)
+        yield* NodeSave.writeAtomically(Module.save(archive, { replace }), out)
+        const [result] = oracle("jit-compare", fixturePath(file), out, JSON.stringify(replacements), JSON.stringify(input))
+        assert.deepStrictEqual(result, { equal: true, max_abs_diff: 0, state_equal: true }, file)
+      }
       rmSync(dir, { recursive: true })
     }))
 

@@ -7,6 +7,10 @@
   oracle.py zipcheck FILE...      one JSON line per file: {"file", "crc_ok", "aligned", "names"}: Python's
                                   zipfile verifies every CRC, and every record's data offset is checked
                                   to be a multiple of 64
+  oracle.py jit-compare ORIG RESAVED REPLACEMENTS_JSON INPUT_SHAPE_JSON
+                                  loads ORIG with torch.jit.load and sets the replaced parameters/buffers
+                                  in place, loads RESAVED, runs both on the same input; prints
+                                  {"equal": bool, "max_abs_diff": float, "state_equal": bool}
   oracle.py random OUT SEED N     writes N random checkpoints with torch.save into OUT
                                   (zip and legacy formats, pickle protocols 2-4, random dtypes,
                                   shapes, views, parameters and nesting), one JSON line each
@@ -71,6 +75,25 @@ def main():
                     n, m = struct.unpack("<HH", f.read(4))
                     offsets.append(info.header_offset + 30 + n + m)
                 print(json.dumps({"file": path, "crc_ok": bad is None, "aligned": all(o % 64 == 0 for o in offsets), "names": z.namelist()}))
+        return
+    if cmd == "jit-compare":
+        import torch
+        orig, resaved, replacements, shape = args[0], args[1], json.loads(args[2]), json.loads(args[3])
+        m0, m1 = torch.jit.load(orig), torch.jit.load(resaved)
+        tensors = dict(m0.named_parameters())
+        tensors.update(dict(m0.named_buffers()))
+        with torch.no_grad():
+            for name, values in replacements.items():
+                t = tensors[name]
+                t.copy_(torch.tensor(values, dtype=t.dtype).reshape(t.shape))
+        m0.eval()
+        m1.eval()
+        torch.manual_seed(0)
+        x = torch.randn(shape)
+        y0, y1 = m0(x), m1(x)
+        s0, s1 = m0.state_dict(), m1.state_dict()
+        print(json.dumps({"equal": bool(torch.equal(y0, y1)), "max_abs_diff": float((y0 - y1).abs().max()),
+                          "state_equal": list(s0) == list(s1) and all(torch.equal(s0[k], s1[k]) for k in s0)}))
         return
     if cmd == "dis":
         for path in args:
