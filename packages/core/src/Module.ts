@@ -11,6 +11,7 @@
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type { ByteSource } from "./ByteSource.js"
+import * as Bytecode from "./Bytecode.js"
 import { CheckpointError, type TorchwireError } from "./Errors.js"
 import { type ArchiveRecord, archiveStream } from "./internal/archiveWriter.js"
 import { crc32 as tableCrc32 } from "./internal/crc32.js"
@@ -70,6 +71,8 @@ export interface ScriptArchive {
   /** The zip archive it was read from, and its records by name (without the folder). */
   readonly zip: Zip.ZipArchive
   readonly records: ReadonlyMap<string, Zip.ZipEntry>
+  /** The decoded bytecode.pkl of a mobile (lite-interpreter) archive. */
+  readonly bytecode: Bytecode.Bytecode | undefined
 }
 
 /**
@@ -187,7 +190,11 @@ export const open = (source: ByteSource): Effect.Effect<ScriptArchive, Torchwire
     if (!(root instanceof PyObject)) {
       return yield* new CheckpointError({ reason: "BadRecord", offset: 0, record: `${prefix}/data.pkl`, detail: "data.pkl does not hold a module object" })
     }
-    return { format: kind, module: fromObject(root, classes), constants, code, extra, classes, version, prefix, zip: archive, records }
+    const bytecode = kind !== "mobile" ? undefined : yield* Effect.flatMap(
+      loadArchivePickle(ctx, archive, records, info, "bytecode.pkl", "constants/"),
+      (v) => Effect.try({ try: () => Bytecode.decode(v), catch: (e) => e as CheckpointError })
+    )
+    return { format: kind, module: fromObject(root, classes), constants, code, extra, classes, version, prefix, zip: archive, records, bytecode }
   })
 
 /**

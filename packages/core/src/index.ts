@@ -5,6 +5,8 @@
  */
 
 /** @since 0.1.0 */
+export * as Bytecode from "./Bytecode.js"
+/** @since 0.1.0 */
 export * as ByteSource from "./ByteSource.js"
 /** @since 0.1.0 */
 export * as Checkpoint from "./Checkpoint.js"

@@ -4,6 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
+import * as Bytecode from "@torchwire/core/Bytecode"
 import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Module from "@torchwire/core/Module"
 import * as Summary from "@torchwire/core/Summary"
@@ -80,4 +81,19 @@ describe("Module", () => {
       assert.include((yield* fail("inner.lin.weight", Torch.tensor(new Float64Array(6), { shape: [2, 3] }))).message, "float64")
       assert.strictEqual((yield* fail("nope", Torch.tensor(new Float32Array(1)))).message.includes("no parameter or buffer"), true)
     }))
+
+  it("bytecode with a wrong table name or an unknown opcode is a typed error", () => {
+    const method = (op: string, table = "instructions") =>
+      new PyTuple(["m", new PyTuple([
+        new PyTuple([table, new PyTuple([new PyTuple([op, 0, 0])])]),
+        new PyTuple(["operators", new PyTuple([])]),
+        new PyTuple(["constants", new PyTuple([])]),
+        new PyTuple(["types", new PyTuple([])]),
+        new PyTuple(["register_size", 1])
+      ])])
+    assert.strictEqual(Bytecode.decode(new PyTuple([8, method("RET")])).methods[0]!.instructions[0]!.op, "RET")
+    assert.throws(() => Bytecode.decode(new PyTuple([8, method("RET", "instrs")])), /expected instructions, found instrs/)
+    assert.throws(() => Bytecode.decode(new PyTuple([8, method("JUMP_AROUND")])), /JUMP_AROUND/)
+    assert.throws(() => Bytecode.decode(new PyTuple([3, method("RET")])), /between 4 and 9|4/)
+  })
 })

@@ -140,6 +140,22 @@ describe("interop with real torch", () => {
       rmSync(dir, { recursive: true })
     }))
 
+  it.effect("bytecode.pkl decodes to what Python's pickle reads", () =>
+    Effect.gen(function*() {
+      const [expected] = oracle("bytecode", fixturePath("mobile_custom.ptl"))
+      const archive = yield* Module.open(ByteSource.fromUint8Array(new Uint8Array(readFileSync(fixturePath("mobile_custom.ptl")))))
+      const bytecode = archive.bytecode!
+      assert.strictEqual(bytecode.version, expected!.version)
+      assert.deepStrictEqual(bytecode.methods.map((m) => ({
+        name: m.name,
+        instructions: m.instructions.map((i) => [i.op, i.x, i.n]),
+        operators: m.operators.map((o) => (o.numArgs === undefined ? [o.name, o.overloadName] : [o.name, o.overloadName, o.numArgs])),
+        types: m.types,
+        register_size: m.registerSize
+      })), expected!.methods)
+      assert.strictEqual(bytecode.methods[0]!.schema!.arguments[0]!.name, "self")
+    }))
+
   it.effect("dis prints exactly what pickletools.dis prints", () =>
     Effect.gen(function*() {
       const files = fixtures.filter((f) => f.format === "zip" || f.format === "pickle").map((f) => fixturePath(f.file))

@@ -11,6 +11,9 @@
                                   loads ORIG with torch.jit.load and sets the replaced parameters/buffers
                                   in place, loads RESAVED, runs both on the same input; prints
                                   {"equal": bool, "max_abs_diff": float, "state_equal": bool}
+  oracle.py bytecode FILE          bytecode.pkl of a mobile zip, read with Python's pickle (torch.jit._pickle
+                                  helpers; storages stubbed): {"version", "methods": [{"name", "instructions",
+                                  "operators", "types", "register_size"}]}
   oracle.py random OUT SEED N     writes N random checkpoints with torch.save into OUT
                                   (zip and legacy formats, pickle protocols 2-4, random dtypes,
                                   shapes, views, parameters and nesting), one JSON line each
@@ -94,6 +97,24 @@ def main():
         s0, s1 = m0.state_dict(), m1.state_dict()
         print(json.dumps({"equal": bool(torch.equal(y0, y1)), "max_abs_diff": float((y0 - y1).abs().max()),
                           "state_equal": list(s0) == list(s1) and all(torch.equal(s0[k], s1[k]) for k in s0)}))
+        return
+    if cmd == "bytecode":
+        import pickle
+        import torch  # noqa: F401  (torch.jit._pickle, torch._utils)
+
+        class U(pickle.Unpickler):
+            def persistent_load(self, pid):
+                return torch.UntypedStorage(0)
+        with zipfile.ZipFile(args[0]) as z:
+            data = z.read(next(n for n in z.namelist() if n.endswith("/bytecode.pkl")))
+        try:
+            value = U(io.BytesIO(data)).load()
+        except Exception:  # tensor constants need real storages; fall back to structure only
+            value = None
+        version, *methods = value
+        out = [{"name": m[0], "instructions": [list(i) for i in m[1][0][1]], "operators": [list(o) for o in m[1][1][1]],
+                "types": list(m[1][3][1]), "register_size": m[1][4][1]} for m in methods]
+        print(json.dumps({"version": version, "methods": out}))
         return
     if cmd == "dis":
         for path in args:
