@@ -188,8 +188,8 @@ export const open = (source: ByteSource, options: OpenOptions = {}): Effect.Effe
         return yield* new CheckpointError({
           reason: "UnsupportedFormat",
           offset: 0,
-          detail: format === "torchscript" || format === "mobile"
-            ? `a ${format} archive holds a module, not a torch.save checkpoint: open it with Module.open (torch.load refuses these too)`
+          detail: format === "torchscript" || format === "mobile" || format === "flatbuffer"
+            ? `a ${format} file holds a module, not a torch.save checkpoint: open it with Module.open (torch.load refuses these too)`
             : `${format} files are not supported yet`
         })
     }

@@ -17,6 +17,7 @@ import { type ArchiveRecord, archiveStream } from "./internal/archiveWriter.js"
 import { crc32 as tableCrc32 } from "./internal/crc32.js"
 import type { LoadContext } from "./internal/loadContext.js"
 import { parseClasses, type ScriptClass } from "./internal/scriptSource.js"
+import { decodeFlatbuffer } from "./internal/fbModule.js"
 import { loadArchivePickle, readZipInfo } from "./internal/zipCheckpoint.js"
 import * as Torch from "./Torch.js"
 import { contiguousStrides, Tensor } from "./Torch.js"
@@ -55,7 +56,7 @@ export interface Module {
  * @category models
  */
 export interface ScriptArchive {
-  readonly format: "torchscript" | "mobile"
+  readonly format: "torchscript" | "mobile" | "flatbuffer"
   readonly module: Module
   /** The constants table (`CONSTANTS.c0`, ... in the code). */
   readonly constants: PyValue
@@ -68,9 +69,9 @@ export interface ScriptArchive {
   /** `version` or `.data/version`. */
   readonly version: number
   readonly prefix: string
-  /** The zip archive it was read from, and its records by name (without the folder). */
-  readonly zip: Zip.ZipArchive
-  readonly records: ReadonlyMap<string, Zip.ZipEntry>
+  /** The zip archive it was read from, and its records by name (without the folder); none for flatbuffers. */
+  readonly zip: Zip.ZipArchive | undefined
+  readonly records: ReadonlyMap<string, Zip.ZipEntry> | undefined
   /** The decoded bytecode.pkl of a mobile (lite-interpreter) archive. */
   readonly bytecode: Bytecode.Bytecode | undefined
 }
@@ -169,8 +170,12 @@ export const stateDict = (m: Module, prefix = ""): OrderedDict => {
  * @since 0.1.0
  * @category constructors
  */
-export const open = (source: ByteSource): Effect.Effect<ScriptArchive, TorchwireError> =>
+export const open = (source: ByteSource, options: { readonly maxFlatbufferBytes?: number } = {}): Effect.Effect<ScriptArchive, TorchwireError> =>
   Effect.gen(function*() {
+    const head = yield* source.read(0, Math.min(8, source.size))
+    if (head.length === 8 && String.fromCharCode(head[4]!, head[5]!, head[6]!, head[7]!) === "PTMF") {
+      return yield* openFlatbuffer(source, options.maxFlatbufferBytes ?? 4 * 2 ** 30)
+    }
     const archive = yield* Zip.open(source)
     const { records, prefix, byteOrder, version, kind } = yield* readZipInfo(archive)
     if (kind === "checkpoint") {
@@ -195,6 +200,31 @@ export const open = (source: ByteSource): Effect.Effect<ScriptArchive, Torchwire
       (v) => Effect.try({ try: () => Bytecode.decode(v), catch: (e) => e as CheckpointError })
     )
     return { format: kind, module: fromObject(root, classes), constants, code, extra, classes, version, prefix, zip: archive, records, bytecode }
+  })
+
+/** A flatbuffer module, read whole (verified before any access). */
+const openFlatbuffer = (source: ByteSource, limit: number): Effect.Effect<ScriptArchive, TorchwireError> =>
+  Effect.gen(function*() {
+    if (source.size > limit) {
+      return yield* new CheckpointError({ reason: "BadRecord", offset: 0, record: source.name, detail: `flatbuffer of ${source.size} bytes is over the ${limit}-byte limit` })
+    }
+    const bytes = yield* source.read(0, source.size)
+    const contents = yield* Effect.try({ try: () => decodeFlatbuffer(bytes), catch: (e) => (e instanceof CheckpointError ? e : new CheckpointError({ reason: "BadRecord", offset: 0, record: source.name, detail: String(e) })) })
+    const code = new Map([...contents.sources].map(([name, text]) => [name.startsWith("code/") ? name : `code/${name}`, text] as const))
+    const classes = new Map([...code].flatMap(([path, text]) => parseClasses(path, text)).map((c) => [c.qualifiedName, c]))
+    return {
+      format: "flatbuffer" as const,
+      module: fromObject(contents.root, classes),
+      constants: contents.constants,
+      code,
+      extra: contents.extra,
+      classes,
+      version: contents.bytecode.version,
+      prefix: "",
+      zip: undefined,
+      records: undefined,
+      bytecode: contents.bytecode
+    }
   })
 
 /**
@@ -245,9 +275,13 @@ export const save = (archive: ScriptArchive, options: SaveOptions = {}): Stream.
       if ((users.get(storage) ?? 0) > 1) return yield* bad("the storage is shared with another parameter or buffer")
       replaced.set(storage.record.slice(archive.prefix.length + 1), Torch.bytes(t))
     }
-    const records: Array<ArchiveRecord> = [...archive.records].map(([name, entry]) => {
+    const { zip, records: entries } = archive
+    if (zip === undefined || entries === undefined) {
+      return yield* new CheckpointError({ reason: "UnsupportedFormat", offset: 0, detail: "only zip TorchScript archives can be saved back (not flatbuffer modules)" })
+    }
+    const records: Array<ArchiveRecord> = [...entries].map(([name, entry]) => {
       const replacement = replaced.get(name)
-      return { name, size: entry.uncompressedSize, data: replacement === undefined ? archive.zip.stream(entry) : Stream.fromEffect(replacement) }
+      return { name, size: entry.uncompressedSize, data: replacement === undefined ? zip.stream(entry) : Stream.fromEffect(replacement) }
     })
     return archiveStream(archive.prefix, records, { alignment: 64, crc32: options.crc32 ?? tableCrc32 })
   }))

@@ -726,3 +726,26 @@ export const fromBytes = (
  * @category constructors
  */
 export const parameter = (t: Tensor, requiresGrad = true): Parameter => Parameter.of(t, requiresGrad)
+
+/**
+ * dtype names by c10::ScalarType number (the flatbuffer `scalar_type` byte,
+ * format-facts §7.3).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const scalarTypes: ReadonlyArray<string> = [
+  "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64", "complex32", "complex64", "complex128",
+  "bool", "qint8", "quint8", "qint32", "bfloat16", "quint4x2", "quint2x4", "bits1x8", "bits2x4", "bits4x2", "bits8",
+  "bits16", "float8_e5m2", "float8_e4m3fn", "float8_e5m2fnuz", "float8_e4m3fnuz", "uint16", "uint32", "uint64",
+  "uint1", "uint2", "uint3", "uint4", "uint5", "uint6", "uint7", "int1", "int2", "int3", "int4", "int5", "int6", "int7",
+  "float8_e8m0fnu", "float4_e2m1fn_x2"
+]
+
+/**
+ * c10::QScheme names by number.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const qschemes: ReadonlyArray<string> = ["per_tensor_affine", "per_channel_affine", "per_tensor_symmetric", "per_channel_symmetric", "per_channel_affine_float_qparams"]

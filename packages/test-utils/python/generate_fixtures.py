@@ -46,7 +46,7 @@ def record(name, truth_value=None, *, truth="torch", weights_only=True, fmt=None
     if truth == "torch":
         fmt, value = torch_load_any(path)
     v = truth_value if truth != "torch" else value
-    summary = {"format": fmt, "value": module_summary(v) if fmt in ("torchscript", "mobile") else summarize(v)}
+    summary = {"format": fmt, "value": module_summary(v) if fmt in ("torchscript", "mobile", "flatbuffer") else summarize(v)}
     with open(path + ".truth.json", "w") as f:
         json.dump(summary, f, indent=1, sort_keys=False)
         f.write("\n")
@@ -421,6 +421,12 @@ record("script_mobilenet_v2_w025.pt", weights_only=False, note="scripted torchvi
 torch.manual_seed(0)
 torch.jit.script(Custom())._save_for_lite_interpreter(os.path.join(OUT, "mobile_custom.ptl"))
 record("mobile_custom.ptl", weights_only=False, note="_save_for_lite_interpreter zip (bytecode.pkl)")
+torch.manual_seed(0)
+torch.jit.script(Custom())._save_for_lite_interpreter(os.path.join(OUT, "flatbuffer_custom.ff"), _use_flatbuffer=True)
+record("flatbuffer_custom.ff", weights_only=False, note="_save_for_lite_interpreter(_use_flatbuffer=True): PTMF flatbuffer module")
+torch.manual_seed(0)
+torch.jit.script(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()))._save_for_lite_interpreter(os.path.join(OUT, "flatbuffer_sequential.ff"), _use_flatbuffer=True)
+record("flatbuffer_sequential.ff", weights_only=False, note="flatbuffer module of a scripted nn.Sequential with BatchNorm buffers")
 
 with open(os.path.join(OUT, "manifest.json"), "w") as f:
     json.dump(manifest, f, indent=1)

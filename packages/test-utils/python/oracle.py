@@ -124,7 +124,7 @@ def main():
     if cmd == "summarize":
         for path in args:
             fmt, value = load(path)
-            v = module_summary(value) if fmt in ("torchscript", "mobile") else summarize(value)
+            v = module_summary(value) if fmt in ("torchscript", "mobile", "flatbuffer") else summarize(value)
             print(json.dumps({"file": path, "summary": {"format": fmt, "value": v}}))
         return
     if cmd == "random":

@@ -117,6 +117,8 @@ def module_summary(m):
 def detect_format(path):
     with open(path, "rb") as f:
         head = f.read(512)
+    if head[4:8] == b"PTMF":
+        return "flatbuffer"
     if head[:4] == b"PK\x03\x04":
         import zipfile
         with zipfile.ZipFile(path) as z:
@@ -136,7 +138,7 @@ def detect_format(path):
 
 def load(path):
     fmt = detect_format(path)
-    if fmt in ("torchscript", "mobile"):
+    if fmt in ("torchscript", "mobile", "flatbuffer"):
         return fmt, torch.jit.load(path, map_location="cpu")
     if fmt == "pickle":
         import pickle

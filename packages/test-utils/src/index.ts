@@ -29,8 +29,8 @@ export interface Fixture {
 /** Every fixture, in generation order. */
 export const fixtures: ReadonlyArray<Fixture> = JSON.parse(readFileSync(join(fixturesDir, "manifest.json"), "utf8"))
 
-/** TorchScript and mobile archives (loaded with Module.open, summarized as modules). */
-export const isModuleFixture = (f: Fixture): boolean => f.format === "torchscript" || f.format === "mobile"
+/** TorchScript, mobile and flatbuffer modules (loaded with Module.open, summarized as modules). */
+export const isModuleFixture = (f: Fixture): boolean => f.format === "torchscript" || f.format === "mobile" || f.format === "flatbuffer"
 
 /** Fixtures torch.load reads: everything but TorchScript and mobile archives. */
 export const checkpointFixtures: ReadonlyArray<Fixture> = fixtures.filter((f) => !isModuleFixture(f))
