@@ -35,6 +35,15 @@ import * as Zip from "./Zip.js"
 export type Format = "zip" | "legacy" | "tar" | "pickle" | "torchscript" | "mobile" | "flatbuffer" | "stream"
 
 /**
+ * True for formats that hold a module (open them with `Module.open`).
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isModuleFormat = (format: Format): format is "torchscript" | "mobile" | "flatbuffer" =>
+  format === "torchscript" || format === "mobile" || format === "flatbuffer"
+
+/**
  * Options of `open`.
  *
  * @since 0.1.0
@@ -188,7 +197,7 @@ export const open = (source: ByteSource, options: OpenOptions = {}): Effect.Effe
         return yield* new CheckpointError({
           reason: "UnsupportedFormat",
           offset: 0,
-          detail: format === "torchscript" || format === "mobile" || format === "flatbuffer"
+          detail: isModuleFormat(format)
             ? `a ${format} file holds a module, not a torch.save checkpoint: open it with Module.open (torch.load refuses these too)`
             : `${format} files are not supported yet`
         })

@@ -195,7 +195,7 @@ export const run = (
         if (command._tag === "Code") return yield* Inspect.code(yield* Module.open(source), command.className)
         if (command.json) return yield* Inspect.json(source, progress === undefined ? undefined : progressReporter(progress, "hashing tensors"))
         const format = yield* Checkpoint.detect(source)
-        if (format === "torchscript" || format === "mobile") return Inspect.moduleReport(yield* Module.open(source), source.name, source.size)
+        if (Checkpoint.isModuleFormat(format)) return Inspect.moduleReport(yield* Module.open(source), source.name, source.size)
         return Inspect.report(yield* Inspect.openForInspect(source))
       })).pipe(finish(out, err))
   }

@@ -210,7 +210,7 @@ export const openForInspect = (source: ByteSource) => Checkpoint.open(source, { 
  */
 export const json = (source: ByteSource, progress?: (done: number, total: number) => void): Effect.Effect<string, TorchwireError> =>
   Effect.flatMap(Checkpoint.detect(source), (format) =>
-    format === "torchscript" || format === "mobile"
+    Checkpoint.isModuleFormat(format)
       ? Effect.flatMap(Module.open(source), (archive) => {
         const tensors = [...Module.namedParameters(archive.module), ...Module.namedBuffers(archive.module)]
         const total = tensors.reduce((n, [, t]) => n + t.nbytes, 0)
@@ -278,7 +278,8 @@ export const dis = (source: ByteSource, record?: string): Effect.Effect<string, 
  * @category formatting
  */
 export const moduleReport = (archive: Module.ScriptArchive, sourceName: string, size: number): string => {
-  const lines: Array<string> = [`${sourceName}: ${archive.format} archive, ${formatBytes(size)}, archive "${archive.prefix}", version ${archive.version}`]
+  const where = archive.format === "flatbuffer" ? `bytecode version ${archive.version}` : `archive "${archive.prefix}", version ${archive.version}`
+  const lines: Array<string> = [`${sourceName}: ${archive.format} ${archive.format === "flatbuffer" ? "module" : "archive"}, ${formatBytes(size)}, ${where}`]
   const walk = (m: Module.Module, name: string, indent: string, last: boolean, root: boolean) => {
     const head = root ? "" : `${indent}${last ? "└─ " : "├─ "}`
     lines.push(`${head}${root ? "" : `${name}: `}${m.type}${m.methods.length ? `  methods: ${m.methods.join(", ")}` : ""}`)
@@ -298,6 +299,9 @@ export const moduleReport = (archive: Module.ScriptArchive, sourceName: string, 
   const params = Module.namedParameters(archive.module)
   const buffers = Module.namedBuffers(archive.module)
   const count = (ts: ReadonlyArray<readonly [string, Tensor]>) => ts.reduce((n, [, t]) => n + t.numel, 0)
+  if (archive.bytecode !== undefined) {
+    lines.push(`bytecode version ${archive.bytecode.version}: ${archive.bytecode.methods.map((m) => `${m.name} (${m.instructions.length} instructions)`).join(", ")}`)
+  }
   lines.push(`${group(params.length)} parameters (${group(count(params))} elements), ${group(buffers.length)} buffers (${group(count(buffers))} elements), ${archive.classes.size} classes in code/`)
   return lines.join("\n") + "\n"
 }

@@ -55,7 +55,10 @@ describe("CLI", () => {
       assert.include(tree.out, "torchscript archive")
       assert.include(tree.out, "├─ 1: __torch__.torch.nn.modules.batchnorm.BatchNorm2d")
       assert.include(tree.out, "running_mean: buffer float32 [4]")
-      for (const file of ["script_custom.pt", "mobile_custom.ptl"]) {
+      const flat = yield* run("inspect", fixturePath("flatbuffer_custom.ff"))
+      assert.include(flat.out, "flatbuffer module")
+      assert.include(flat.out, "bytecode version 9: __torch__.fixture_classes.Custom.forward (")
+      for (const file of ["script_custom.pt", "mobile_custom.ptl", "flatbuffer_sequential.ff"]) {
         const { code, out } = yield* run("inspect", "--json", fixturePath(file))
         assert.strictEqual(code, 0)
         assert.strictEqual(firstDifference(JSON.parse(out), truthOf(file)), undefined, file)
