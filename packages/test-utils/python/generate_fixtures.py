@@ -416,17 +416,18 @@ torch.manual_seed(0)
 torch.jit.trace(WithConstant(), torch.randn(2, 4)).save(os.path.join(OUT, "trace_constant.pt"))
 record("trace_constant.pt", weights_only=False, note="traced module with a tensor constant (constants.pkl, constants/0)")
 torch.manual_seed(0)
-torch.jit.script(torchvision.models.mobilenet_v2(width_mult=0.25, num_classes=10)).save(os.path.join(OUT, "script_mobilenet_v2_w025.pt"))
-record("script_mobilenet_v2_w025.pt", weights_only=False, note="scripted torchvision MobileNetV2 (width 0.25)")
-torch.manual_seed(0)
-torch.jit.script(Custom())._save_for_lite_interpreter(os.path.join(OUT, "mobile_custom.ptl"))
-record("mobile_custom.ptl", weights_only=False, note="_save_for_lite_interpreter zip (bytecode.pkl)")
-torch.manual_seed(0)
-torch.jit.script(Custom())._save_for_lite_interpreter(os.path.join(OUT, "flatbuffer_custom.ff"), _use_flatbuffer=True)
-record("flatbuffer_custom.ff", weights_only=False, note="_save_for_lite_interpreter(_use_flatbuffer=True): PTMF flatbuffer module")
-torch.manual_seed(0)
-torch.jit.script(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()))._save_for_lite_interpreter(os.path.join(OUT, "flatbuffer_sequential.ff"), _use_flatbuffer=True)
-record("flatbuffer_sequential.ff", weights_only=False, note="flatbuffer module of a scripted nn.Sequential with BatchNorm buffers")
+# torchvision's MobileNetV2, with fewer inverted-residual stages so each of its three files stays small.
+small_mobilenet = torchvision.models.mobilenet_v2(width_mult=0.25, num_classes=10, inverted_residual_setting=[[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 2, 2], [6, 64, 2, 2]])
+torch.jit.script(small_mobilenet).save(os.path.join(OUT, "script_mobilenet_v2_small.pt"))
+record("script_mobilenet_v2_small.pt", weights_only=False, note="scripted torchvision MobileNetV2 (width 0.25, four inverted-residual stages)")
+# The same modules in the lite-interpreter zip flavour (bytecode.pkl) and as flatbuffer (PTMF) modules.
+for stem in ["script_custom", "script_stateful", "script_sequential", "trace_resblocks", "trace_constant", "script_mobilenet_v2_small"]:
+    module = torch.jit.load(os.path.join(OUT, f"{stem}.pt"))
+    mobile, flat = stem.replace("script_", "mobile_").replace("trace_", "mobile_trace_") + ".ptl", stem.replace("script_", "flatbuffer_").replace("trace_", "flatbuffer_trace_") + ".ff"
+    module._save_for_lite_interpreter(os.path.join(OUT, mobile))
+    record(mobile, weights_only=False, note=f"{stem} saved with _save_for_lite_interpreter (zip with bytecode.pkl)")
+    module._save_for_lite_interpreter(os.path.join(OUT, flat), _use_flatbuffer=True)
+    record(flat, weights_only=False, note=f"{stem} saved as a flatbuffer module (PTMF)")
 
 with open(os.path.join(OUT, "manifest.json"), "w") as f:
     json.dump(manifest, f, indent=1)
