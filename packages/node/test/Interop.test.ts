@@ -140,6 +140,18 @@ describe("interop with real torch", () => {
       rmSync(dir, { recursive: true })
     }))
 
+  it.effect("a traced torchvision ResNet-18 (45 MB, made on the fly) reads like torch.jit.load in all three formats", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-resnet-"))
+      const files = oracle("resnet", dir).map((l) => l.file as string)
+      const truths = oracle("summarize", ...files)
+      for (const [i, file] of files.entries()) {
+        const ours = yield* Effect.scoped(Effect.flatMap(NodeSource.open(file), (s) => Effect.flatMap(Module.open(s), (a) => Summary.ofModule(a))))
+        assert.strictEqual(firstDifference(ours, truths[i]!.summary as Json), undefined, file)
+      }
+      rmSync(dir, { recursive: true })
+    }), 120_000)
+
   it.effect("bytecode.pkl decodes to what Python's pickle reads", () =>
     Effect.gen(function*() {
       const [expected] = oracle("bytecode", fixturePath("mobile_custom.ptl"))

@@ -14,6 +14,8 @@
   oracle.py bytecode FILE          bytecode.pkl of a mobile zip, read with Python's pickle (torch.jit._pickle
                                   helpers; storages stubbed): {"version", "methods": [{"name", "instructions",
                                   "operators", "types", "register_size"}]}
+  oracle.py resnet OUT             traces a randomly initialised torchvision resnet18 and writes it to OUT as
+                                  resnet18.pt (torch.jit.save), .ptl (lite zip) and .ff (flatbuffer); prints the paths
   oracle.py random OUT SEED N     writes N random checkpoints with torch.save into OUT
                                   (zip and legacy formats, pickle protocols 2-4, random dtypes,
                                   shapes, views, parameters and nesting), one JSON line each
@@ -115,6 +117,20 @@ def main():
         out = [{"name": m[0], "instructions": [list(i) for i in m[1][0][1]], "operators": [list(o) for o in m[1][1][1]],
                 "types": list(m[1][3][1]), "register_size": m[1][4][1]} for m in methods]
         print(json.dumps({"version": version, "methods": out}))
+        return
+    if cmd == "resnet":
+        import torch
+        import torchvision
+        out = args[0]
+        os.makedirs(out, exist_ok=True)
+        torch.manual_seed(0)
+        traced = torch.jit.trace(torchvision.models.resnet18().eval(), torch.randn(1, 3, 64, 64))
+        paths = [os.path.join(out, f"resnet18.{ext}") for ext in ("pt", "ptl", "ff")]
+        traced.save(paths[0])
+        traced._save_for_lite_interpreter(paths[1])
+        traced._save_for_lite_interpreter(paths[2], _use_flatbuffer=True)
+        for p in paths:
+            print(json.dumps({"file": p}))
         return
     if cmd == "dis":
         for path in args:
