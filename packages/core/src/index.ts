@@ -19,6 +19,8 @@ export * as Pickle from "./Pickle.js"
 /** @since 0.1.0 */
 export * as Save from "./Save.js"
 /** @since 0.1.0 */
+export * as Scan from "./Scan.js"
+/** @since 0.1.0 */
 export * as Streaming from "./Streaming.js"
 /** @since 0.1.0 */
 export * as Summary from "./Summary.js"

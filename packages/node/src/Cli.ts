@@ -8,6 +8,7 @@
  */
 import * as Checkpoint from "@torchwire/core/Checkpoint"
 import * as Module from "@torchwire/core/Module"
+import * as Scan from "@torchwire/core/Scan"
 import { CheckpointError, isTorchwireError } from "@torchwire/core/Errors"
 import * as Effect from "effect/Effect"
 import * as Inspect from "./Inspect.js"
@@ -30,6 +31,8 @@ Usage:
   torchwire inspect --json FILE     the canonical JSON summary (tensor data hashed)
   torchwire dis FILE [--record R]   disassemble a pickle (like python -m pickletools)
   torchwire code FILE [CLASS]       print the TorchScript source of a class (or of all of code/)
+  torchwire scan FILE [--json]      every global every pickle in FILE references, classed allowed /
+                                    unknown / dangerous; exit 0 safe, 1 suspicious or dangerous, 2 unreadable
   torchwire convert IN OUT [--protocol N]
                                     load any supported checkpoint and write OUT as the
                                     format its extension names (.pt/.pth: torch.save zip;
@@ -53,6 +56,7 @@ export type Command =
   | { readonly _tag: "Inspect"; readonly file: string; readonly json: boolean }
   | { readonly _tag: "Dis"; readonly file: string; readonly record: string | undefined }
   | { readonly _tag: "Code"; readonly file: string; readonly className: string | undefined }
+  | { readonly _tag: "Scan"; readonly file: string; readonly json: boolean }
   | { readonly _tag: "Convert"; readonly input: string; readonly output: string; readonly protocol: number }
   | { readonly _tag: "Send"; readonly file: string; readonly to: NodeStreaming.Address }
   | { readonly _tag: "Receive"; readonly listen: NodeStreaming.Address; readonly out: string }
@@ -112,6 +116,9 @@ export const parse = (args: ReadonlyArray<string>): Command => {
     case "inspect":
       if (flags.has("record")) return { _tag: "Usage", error: "inspect has no --record option" }
       return { _tag: "Inspect", file, json: flags.has("json") }
+    case "scan":
+      if (flags.has("record")) return { _tag: "Usage", error: "scan has no --record option" }
+      return { _tag: "Scan", file, json: flags.has("json") }
     case "dis":
       if (flags.has("json")) return { _tag: "Usage", error: "dis has no --json option" }
       return { _tag: "Dis", file, record: flags.get("record") as string | undefined }
@@ -172,6 +179,15 @@ export const run = (
           : yield* NodeSave.save(checkpoint.value, command.output, options)
         return `${command.output}: ${checkpoint.format} → ${format}, ${Inspect.formatBytes(written)}\n`
       })).pipe(finish(out, err))
+    case "Scan":
+      return Effect.scoped(Effect.gen(function*() {
+        const report = yield* Scan.scan(yield* NodeSource.open(command.file))
+        out(command.json ? JSON.stringify({ verdict: report.verdict, globals: report.globals.map(({ module, name, class: c, record, offset }) => ({ module, name, class: c, record, offset })) }, null, 2) + "\n" : Inspect.scanReport(command.file, report))
+        return report.verdict === "safe" ? 0 : 1
+      })).pipe(
+        Effect.catchAll((e) => Effect.sync(() => (err(`torchwire: ${e.message}\n`), 2))),
+        Effect.catchAllDefect((d) => Effect.sync(() => (err(`torchwire: internal error: ${String(d)}\n`), 2)))
+      )
     case "Send":
       return Effect.scoped(Effect.gen(function*() {
         const checkpoint = yield* Checkpoint.open(yield* NodeSource.open(command.file), { weightsOnly: false })

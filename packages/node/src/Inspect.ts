@@ -11,6 +11,7 @@ import * as Checkpoint from "@torchwire/core/Checkpoint"
 import { CheckpointError, type TorchwireError } from "@torchwire/core/Errors"
 import * as Module from "@torchwire/core/Module"
 import * as Pickle from "@torchwire/core/Pickle"
+import type * as Scan from "@torchwire/core/Scan"
 import * as Summary from "@torchwire/core/Summary"
 import { Device, DType, Parameter, Tensor, TorchSize } from "@torchwire/core/Torch"
 import {
@@ -320,4 +321,18 @@ export const code = (archive: Module.ScriptArchive, className?: string): Effect.
   return found.length === 0
     ? Effect.fail(new CheckpointError({ reason: "MissingRecord", offset: 0, record: "code/", detail: `no class ${className}; classes: ${classes.map((c) => c.qualifiedName).join(", ")}` }))
     : Effect.succeed(found.map((c) => `# ${c.qualifiedName}\n${c.source}`).join("\n"))
+}
+
+/**
+ * The `scan` report: one line per global, then the verdict.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const scanReport = (file: string, report: Scan.Report): string => {
+  const mark = { allowed: "  ok", unknown: "   ?", dangerous: "!!!!" } as const
+  const lines = report.globals.map((g) => `${mark[g.class]} ${g.class.padEnd(9)} ${g.module}.${g.name}  (${g.record}, byte ${g.offset})`)
+  for (const u of report.unreadable) lines.push(`   ? unreadable  ${u}`)
+  const counts = (["dangerous", "unknown", "allowed"] as const).map((c) => `${report.globals.filter((g) => g.class === c).length} ${c}`).join(", ")
+  return [`${file}: ${report.verdict.toUpperCase()} (${counts})`, ...lines].join("\n") + "\n"
 }

@@ -135,6 +135,22 @@ describe("CLI", () => {
       assert.strictEqual((yield* run("send", fixturePath("linear.pt"), "--to", "127.0.0.1:1")).code, 1)
     }))
 
+  it.effect("scan exits 0 safe, 1 dangerous or suspicious, 2 unreadable; --json has the documented shape", () =>
+    Effect.gen(function*() {
+      const safe = yield* run("scan", fixturePath("linear.pt"))
+      assert.strictEqual(safe.code, 0)
+      assert.match(safe.out, /SAFE \(0 dangerous, 0 unknown, 3 allowed\)/)
+      const bad = yield* run("scan", "--json", fixturePath("malicious/reduce_posix_system_p0.pkl"))
+      assert.strictEqual(bad.code, 1)
+      const report = JSON.parse(bad.out)
+      assert.strictEqual(report.verdict, "dangerous")
+      assert.deepStrictEqual(report.globals, [{ module: "posix", name: "system", class: "dangerous", record: "pickle", offset: 0 }])
+      assert.strictEqual((yield* run("scan", fixturePath("objects.pt"))).code, 1)
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-scan-"))
+      writeFileSync(join(dir, "junk.bin"), "\x01\x02 not a checkpoint")
+      assert.strictEqual((yield* run("scan", join(dir, "junk.bin"))).code, 2)
+    }))
+
   it.effect("usage errors exit 2", () =>
     Effect.gen(function*() {
       assert.strictEqual((yield* run("inspect")).code, 2)

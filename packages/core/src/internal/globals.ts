@@ -20,19 +20,21 @@ import {
 import { setTokens, tokensOf } from "./identity.js"
 import { CallableGlobal, type CallSite } from "./unpickler.js"
 
-/** Python 2 module names that Python 3 renamed (the subset pickles use). @internal */
+/** Python 2 module names that Python 3 renamed (what `pickle` applies with fix_imports). @internal */
 const IMPORT_MAPPING: Record<string, string> = {
-  __builtin__: "builtins",
-  copy_reg: "copyreg",
-  exceptions: "builtins",
-  UserDict: "collections",
-  UserList: "collections",
-  UserString: "collections",
-  Queue: "queue",
-  cPickle: "pickle",
-  _socket: "socket",
-  StringIO: "io",
-  cStringIO: "io"
+  __builtin__: "builtins", copy_reg: "copyreg", Queue: "queue", SocketServer: "socketserver", ConfigParser: "configparser",
+  repr: "reprlib", tkFileDialog: "tkinter.filedialog", tkSimpleDialog: "tkinter.simpledialog",
+  tkColorChooser: "tkinter.colorchooser", tkCommonDialog: "tkinter.commondialog", Dialog: "tkinter.dialog",
+  Tkdnd: "tkinter.dnd", tkFont: "tkinter.font", tkMessageBox: "tkinter.messagebox", ScrolledText: "tkinter.scrolledtext",
+  Tkconstants: "tkinter.constants", Tix: "tkinter.tix", ttk: "tkinter.ttk", Tkinter: "tkinter", markupbase: "_markupbase",
+  _winreg: "winreg", thread: "_thread", dummy_thread: "_dummy_thread", dbhash: "dbm.bsd", dumbdbm: "dbm.dumb",
+  dbm: "dbm.ndbm", gdbm: "dbm.gnu", xmlrpclib: "xmlrpc.client", SimpleXMLRPCServer: "xmlrpc.server", httplib: "http.client",
+  htmlentitydefs: "html.entities", HTMLParser: "html.parser", Cookie: "http.cookies", cookielib: "http.cookiejar",
+  BaseHTTPServer: "http.server", "test.test_support": "test.support", commands: "subprocess", urlparse: "urllib.parse",
+  robotparser: "urllib.robotparser", urllib2: "urllib.request", anydbm: "dbm", _abcoll: "collections.abc", cPickle: "pickle",
+  _elementtree: "xml.etree.ElementTree", FileDialog: "tkinter.filedialog", SimpleDialog: "tkinter.simpledialog",
+  DocXMLRPCServer: "xmlrpc.server", SimpleHTTPServer: "http.server", CGIHTTPServer: "http.server", UserDict: "collections",
+  UserList: "collections", UserString: "collections", whichdb: "dbm", StringIO: "io", cStringIO: "io", exceptions: "builtins"
 }
 
 /** Python 2 (module, name) pairs that Python 3 renamed. @internal */

@@ -1,0 +1,145 @@
+/**
+ * Finds every global a pickle references, without building any value:
+ * opcodes are decoded and only strings are tracked, through the stack and
+ * the memo, so STACK_GLOBAL is resolved from the strings it will really
+ * pop, however they got there (direct, memoized, DUP'd). Every pickle
+ * stored back to back in a record is scanned, not just the first.
+ *
+ * @internal
+ */
+import { isTorchwireError } from "../Errors.js"
+import { decodeOp, makeCursor, Op, OPCODES } from "./opcodes.js"
+
+/** A global found in a pickle. @internal */
+export interface FoundGlobal {
+  readonly module: string
+  readonly name: string
+  /** Byte offset of the opcode that names it, in the record. */
+  readonly offset: number
+  /** How it was named: GLOBAL, STACK_GLOBAL, INST, EXT. */
+  readonly via: string
+}
+
+const UNKNOWN = Symbol("unknown")
+const MARK = Symbol("mark")
+type Slot = string | typeof UNKNOWN
+
+/** Stack effect (pops, pushes) of opcodes that neither take a MARK nor name globals. */
+const effects: Record<string, readonly [number, number]> = {
+  POP: [1, 0], DUP: [1, 2], TUPLE1: [1, 1], TUPLE2: [2, 1], TUPLE3: [3, 1], APPEND: [1, 0], SETITEM: [2, 0],
+  BUILD: [1, 0], REDUCE: [2, 1], NEWOBJ: [2, 1], NEWOBJ_EX: [3, 1], BINPERSID: [1, 1], STOP: [1, 0]
+}
+
+/**
+ * Scans one record's bytes. Returns the globals found and, if the bytes
+ * stop decoding, the error (the globals before it are still reported).
+ *
+ * @internal
+ */
+export const scanPickles = (bytes: Uint8Array, record: string, maxPickles = Infinity): { readonly globals: Array<FoundGlobal>; readonly error: string | undefined; readonly end: number } => {
+  let pickles = 0
+  const globals: Array<FoundGlobal> = []
+  const c = makeCursor(bytes, 0, bytes.length, record)
+  let stack: Array<Slot | typeof MARK> = []
+  let memo = new Map<number, Slot>()
+  const pop = (): Slot => {
+    const v = stack.pop()
+    return v === undefined || v === MARK ? UNKNOWN : v
+  }
+  const popMark = () => {
+    const at = stack.lastIndexOf(MARK)
+    stack = at < 0 ? [] : stack.slice(0, at)
+  }
+  const top = (): Slot => {
+    const v = stack[stack.length - 1]
+    return v === undefined || v === MARK ? UNKNOWN : v
+  }
+  const found = (module: string, name: string, via: string) => globals.push({ module, name, offset: c.start, via })
+  try {
+    while (c.pos < c.end) {
+      if (!decodeOp(c)) return { globals, error: `${record}: pickle ends before STOP at byte ${c.pos}`, end: c.pos }
+      const name = OPCODES[c.code]!.name
+      const arg = c.arg
+      switch (c.code) {
+        case Op.MARK:
+          stack.push(MARK)
+          break
+        case Op.GLOBAL: {
+          const [module, n] = arg as readonly [string, string]
+          found(module, n, "GLOBAL")
+          stack.push(UNKNOWN)
+          break
+        }
+        case Op.INST: {
+          const [module, n] = arg as readonly [string, string]
+          found(module, n, "INST")
+          popMark()
+          stack.push(UNKNOWN)
+          break
+        }
+        case Op.STACK_GLOBAL: {
+          const n = pop()
+          const module = pop()
+          found(typeof module === "string" ? module : "?", typeof n === "string" ? n : "?", "STACK_GLOBAL")
+          stack.push(UNKNOWN)
+          break
+        }
+        case Op.EXT1:
+        case Op.EXT2:
+        case Op.EXT4:
+          found("copyreg extension", String(arg), "EXT")
+          stack.push(UNKNOWN)
+          break
+        case Op.BINUNICODE:
+        case Op.SHORT_BINUNICODE:
+        case Op.BINUNICODE8:
+        case Op.UNICODE:
+        case Op.STRING:
+          stack.push(arg as string)
+          break
+        case Op.BINSTRING:
+        case Op.SHORT_BINSTRING:
+          stack.push(new TextDecoder("latin1").decode(arg as Uint8Array))
+          break
+        case Op.PUT:
+        case Op.BINPUT:
+        case Op.LONG_BINPUT:
+          memo.set(Number(arg), top())
+          break
+        case Op.MEMOIZE:
+          memo.set(memo.size, top())
+          break
+        case Op.GET:
+        case Op.BINGET:
+        case Op.LONG_BINGET:
+          stack.push(memo.get(Number(arg)) ?? UNKNOWN)
+          break
+        case Op.PROTO:
+        case Op.FRAME:
+        case Op.READONLY_BUFFER:
+          break
+        default: {
+          if (OPCODES[c.code]!.popsMark) {
+            popMark()
+            // APPENDS, SETITEMS, ADDITEMS and POP_MARK leave nothing new; the others build one value.
+            if (!["APPENDS", "SETITEMS", "ADDITEMS", "POP_MARK"].includes(name)) stack.push(UNKNOWN)
+            break
+          }
+          const [pops, pushes] = effects[name] ?? [0, 1]
+          const kept = name === "DUP" ? top() : UNKNOWN
+          for (let i = 0; i < pops; i++) pop()
+          for (let i = 0; i < pushes; i++) stack.push(name === "DUP" ? kept : UNKNOWN)
+          if (c.code === Op.STOP) {
+            if (++pickles >= maxPickles) return { globals, error: undefined, end: c.pos }
+            // Another pickle may follow in the same record.
+            stack = []
+            memo = new Map()
+          }
+        }
+      }
+    }
+    return { globals, error: undefined, end: c.pos }
+  } catch (e) {
+    return { globals, error: isTorchwireError(e) ? e.message : String(e), end: c.start }
+  }
+}

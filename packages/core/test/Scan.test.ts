@@ -1,0 +1,52 @@
+/**
+ * scan: every malicious sample is flagged with its real global; every
+ * weights-only fixture scans safe; nothing benign is called dangerous.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as ByteSource from "@torchwire/core/ByteSource"
+import * as Scan from "@torchwire/core/Scan"
+import { fixtureBytes, fixtures, isModuleFixture, maliciousSamples } from "@torchwire/test-utils"
+
+const scan = (file: string) => Scan.scan(ByteSource.fromUint8Array(fixtureBytes(file), file))
+
+describe("Scan", () => {
+  assert.isAtLeast(maliciousSamples.length, 30)
+  for (const sample of maliciousSamples) {
+    it.effect(`flags ${sample.file}: ${sample.note}`, () =>
+      Effect.gen(function*() {
+        const report = yield* scan(`malicious/${sample.file}`)
+        assert.strictEqual(report.verdict, "dangerous")
+        const dangerous = report.globals.filter((g) => g.class === "dangerous").map((g) => `${g.module}.${g.name}`)
+        for (const expected of sample.expect) assert.include(dangerous, expected, JSON.stringify(report.globals))
+      }))
+  }
+
+  it.effect("every fixture torch's allowlist accepts scans safe; no benign fixture scans dangerous", () =>
+    Effect.gen(function*() {
+      for (const f of fixtures) {
+        const report = yield* scan(f.file)
+        assert.notStrictEqual(report.verdict, "dangerous", f.file)
+        if (f.weightsOnly || isModuleFixture(f)) assert.strictEqual(report.verdict, "safe", `${f.file}: ${JSON.stringify(report)}`)
+      }
+    }))
+
+  it.effect("reports the record and offset of each global", () =>
+    Effect.gen(function*() {
+      const report = yield* scan("malicious/nested_in_zip.pt")
+      const exec = report.globals.find((g) => g.name === "exec")!
+      assert.strictEqual(exec.record, "archive/data.pkl")
+      assert.isAbove(exec.offset, 0)
+      const hidden = yield* scan("malicious/hidden_record.pt")
+      assert.strictEqual(hidden.globals.find((g) => g.name === "execv")!.record, "archive/extra/evil.pkl")
+    }))
+
+  it("classes globals after Python 2 → 3 renames", () => {
+    assert.strictEqual(Scan.classify("__builtin__", "eval"), "dangerous")
+    assert.strictEqual(Scan.classify("collections", "OrderedDict"), "allowed")
+    assert.strictEqual(Scan.classify("torch._utils", "_rebuild_tensor_v2"), "allowed")
+    assert.strictEqual(Scan.classify("numpy", "dtype"), "unknown")
+    assert.strictEqual(Scan.classify("os.path", "join"), "dangerous")
+    assert.strictEqual(Scan.classify("?", "?"), "unknown")
+  })
+})
