@@ -134,10 +134,21 @@ const picklesOf = (source: ByteSource, format: Checkpoint.Format) =>
         }
         break
       }
-      case "legacy":
-        out.push({ record: "pickle", bytes: yield* head(1 << 30), max: 5 })
+      case "legacy": {
+        // The five pickles before the storages: read a window that grows until they fit.
+        let window = Math.min(source.size, 1 << 20)
+        for (;;) {
+          const bytes = yield* head(window)
+          const result = scanPickles(bytes, "pickle", 5)
+          if (result.error === undefined || window >= Math.min(source.size, 1 << 30)) {
+            out.push({ record: "pickle", bytes: bytes.subarray(0, result.error === undefined ? result.end : bytes.length), max: 5 })
+            break
+          }
+          window = Math.min(window * 4, source.size, 1 << 30)
+        }
         yield* Effect.ignore(zipRecords) // a zip hidden behind the pickles (a polyglot)
         break
+      }
       case "pickle":
         out.push({ record: "pickle", bytes: yield* head(1 << 30) })
         yield* Effect.ignore(zipRecords)

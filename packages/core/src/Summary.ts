@@ -43,6 +43,12 @@ export type Json = null | boolean | number | string | ReadonlyArray<Json> | { re
 export interface SummaryOptions {
   /** Deepest nesting summarized before failing (default 1000, Python's recursion limit). */
   readonly maxDepth?: number
+  /**
+   * Most values summarized before failing (default 10,000,000). Shared
+   * references are summarized at every place they appear, so a small
+   * pickle can describe an exponentially large tree ("billion laughs").
+   */
+  readonly maxNodes?: number
   /** Called after each tensor is read and hashed, with its size in bytes (for progress reports). */
   readonly onTensor?: (nbytes: number) => void
 }
@@ -95,9 +101,14 @@ const tensorFields = (t: Tensor): Effect.Effect<Record<string, Json>, TorchwireE
  */
 export const summarize = (value: PyValue, options: SummaryOptions = {}): Effect.Effect<Json, TorchwireError> => {
   const maxDepth = options.maxDepth ?? 1000
+  const maxNodes = options.maxNodes ?? 10_000_000
+  let nodes = 0
   const go = (v: PyValue, depth: number): Effect.Effect<Json, TorchwireError> => {
     if (depth > maxDepth) {
-      return Effect.fail(new CheckpointError({ reason: "BadRecord", offset: 0, detail: `value nests deeper than ${maxDepth} levels` }))
+      return Effect.fail(new CheckpointError({ reason: "LimitExceeded", offset: 0, detail: `value nests deeper than ${maxDepth} levels` }))
+    }
+    if (++nodes > maxNodes) {
+      return Effect.fail(new CheckpointError({ reason: "LimitExceeded", offset: 0, detail: `value expands to more than ${maxNodes} summarized values (shared references repeat)` }))
     }
     const all = (items: ReadonlyArray<PyValue>) => Effect.forEach(items, (x) => go(x, depth + 1))
     const pairs = (m: ReadonlyMap<PyValue, PyValue>) =>

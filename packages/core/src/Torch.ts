@@ -434,7 +434,7 @@ const fromFileOrder = (b: Uint8Array, order: "little" | "big", dtype: DType): Ui
  */
 export const bytes = (t: Tensor): Effect.Effect<Uint8Array, TorchwireError> => {
   if (t.numel === 0) return Effect.succeed(new Uint8Array(0))
-  if (!Number.isSafeInteger(t.nbytes) || t.nbytes > MAX_MATERIALIZED_BYTES) {
+  if (!Number.isSafeInteger(t.nbytes) || t.nbytes < 0 || t.nbytes > MAX_MATERIALIZED_BYTES) {
     // A stride-0 view of a small storage can claim any size; refuse to allocate it.
     return Effect.fail(
       new CheckpointError({ reason: "BadTensor", offset: 0, ...(t.storage ? { record: t.storage.record } : {}), detail: `materializing [${t.shape.join(", ")}] ${t.dtype.name} would take ${t.nbytes} bytes, over the ${MAX_MATERIALIZED_BYTES}-byte limit of one typed array` })

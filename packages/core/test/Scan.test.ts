@@ -5,6 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as ByteSource from "@torchwire/core/ByteSource"
+import * as Checkpoint from "@torchwire/core/Checkpoint"
 import * as Scan from "@torchwire/core/Scan"
 import { fixtureBytes, fixtures, isModuleFixture, maliciousSamples } from "@torchwire/test-utils"
 
@@ -21,6 +22,26 @@ describe("Scan", () => {
         for (const expected of sample.expect) assert.include(dangerous, expected, JSON.stringify(report.globals))
       }))
   }
+
+  it.effect("the default weights-only load refuses every malicious sample whose payload torch.load would reach", () =>
+    Effect.gen(function*() {
+      for (const sample of maliciousSamples) {
+        const result = yield* Effect.either(Checkpoint.open(ByteSource.fromUint8Array(fixtureBytes(`malicious/${sample.file}`), sample.file)))
+        assert.strictEqual(result._tag, sample.weightsOnlyLoads ? "Right" : "Left", sample.file)
+        if (result._tag === "Left" && result.left._tag === "PickleError" && result.left.reason === "ForbiddenGlobal") {
+          assert.match(result.left.message, /global [\w.]+ is not in the weights-only allowlist/)
+        }
+      }
+    }))
+
+  it.effect("allowGlobals lets a trusted class through weights-only loading", () =>
+    Effect.gen(function*() {
+      const source = () => ByteSource.fromUint8Array(fixtureBytes("objects.pt"))
+      const refused = yield* Effect.flip(Checkpoint.open(source()))
+      assert.include(refused.message, "fixture_classes.Point")
+      const opened = yield* Checkpoint.open(source(), { allowGlobals: ["fixture_classes.Point", "builtins.bytes"] })
+      assert.strictEqual((opened.value as Map<string, unknown>).size, 3)
+    }))
 
   it.effect("every fixture torch's allowlist accepts scans safe; no benign fixture scans dangerous", () =>
     Effect.gen(function*() {

@@ -112,6 +112,8 @@ export interface TreeOptions {
   readonly maxItems?: number
   /** Deepest level shown (default 12). */
   readonly maxDepth?: number
+  /** Most lines printed (default 5000): shared references would otherwise repeat without end. */
+  readonly maxLines?: number
 }
 
 /**
@@ -123,8 +125,10 @@ export interface TreeOptions {
 export const renderTree = (value: PyValue, options: TreeOptions = {}): Array<string> => {
   const maxItems = options.maxItems ?? 50
   const maxDepth = options.maxDepth ?? 12
+  const maxLines = options.maxLines ?? 5000
   const lines: Array<string> = []
   const walk = (v: PyValue, indent: string, depth: number) => {
+    if (lines.length >= maxLines) return
     const kids = children(v) ?? []
     const shown = kids.slice(0, maxItems)
     shown.forEach(([k, x], i) => {
@@ -148,6 +152,10 @@ export const renderTree = (value: PyValue, options: TreeOptions = {}): Array<str
   else {
     lines.push(header(value, top.length))
     walk(value, "", 0)
+  }
+  if (lines.length > maxLines) {
+    lines.length = maxLines
+    lines.push(`... (output stops at ${maxLines} lines)`)
   }
   return lines
 }

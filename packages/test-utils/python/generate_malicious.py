@@ -76,11 +76,14 @@ def loaded_names(data):
     return names
 
 
-def write(name, data, expect, note):
-    """expect=None: the global Python's Unpickler would import first (bare pickles)."""
+def write(name, data, expect, note, loads=False):
+    """expect=None: the global Python's Unpickler would import first (bare pickles).
+    loads=True: what torch.load unpickles is benign (the payload sits where nothing loads it), so a
+    weights-only load succeeds; scan must still flag the file."""
     with open(os.path.join(OUT, name), "wb") as f:
         f.write(data)
-    manifest.append({"file": name, "expect": loaded_names(data) if expect is None else expect, "verdict": "dangerous", "note": note})
+    manifest.append({"file": name, "expect": loaded_names(data) if expect is None else expect, "verdict": "dangerous",
+                     "weightsOnlyLoads": loads, "note": note})
 
 
 targets = [
@@ -129,7 +132,7 @@ with zipfile.ZipFile(zbuf, "w") as z:
     z.writestr("archive/data.pkl", pickle.dumps({"w": 1}, protocol=2))
     z.writestr("archive/extra/evil.pkl", pickle.dumps(Call(os.execv, "/bin/sh", ["sh"]), protocol=2))
     z.writestr("archive/version", "3\n")
-write("hidden_record.pt", zbuf.getvalue(), ["posix.execv"], "a malicious pickle in a record other than data.pkl")
+write("hidden_record.pt", zbuf.getvalue(), ["posix.execv"], "a malicious pickle in a record other than data.pkl", loads=True)
 
 with open(os.path.join(OUT, "manifest.json"), "w") as f:
     json.dump(manifest, f, indent=1)

@@ -104,6 +104,8 @@ export interface MaliciousSample {
   /** Dangerous globals (module.name, Python 3 names) a scanner must report. */
   readonly expect: ReadonlyArray<string>
   readonly verdict: "dangerous"
+  /** What torch.load unpickles is benign, so a weights-only load succeeds (scan still flags the file). */
+  readonly weightsOnlyLoads: boolean
   readonly note: string
 }
 

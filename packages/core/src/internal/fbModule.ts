@@ -10,7 +10,7 @@ import * as flatbuffers from "flatbuffers"
 import type { Bytecode } from "../Bytecode.js"
 import { OPCODES } from "../Bytecode.js"
 import { CheckpointError } from "../Errors.js"
-import { contiguousStrides, Device, dtypes, type Quantization, Storage, Tensor, qschemes, scalarTypes } from "../Torch.js"
+import { contiguousStrides, Device, dtypes, type Quantization, Storage, type Tensor, qschemes, scalarTypes } from "../Torch.js"
 import { PyComplex, PyFloat, PyGlobal, PyObject, PyTuple, type PyValue } from "../Value.js"
 import { BoolList } from "./fbs/torch/jit/mobile/serialization/bool-list.js"
 import { ComplexDouble } from "./fbs/torch/jit/mobile/serialization/complex-double.js"
@@ -32,6 +32,7 @@ import { Tuple } from "./fbs/torch/jit/mobile/serialization/tuple.js"
 import { Bool } from "./fbs/torch/jit/mobile/serialization/bool.js"
 import { TypeType } from "./fbs/torch/jit/mobile/serialization/type-type.js"
 import { toIntValue } from "./opcodes.js"
+import { makeTensor } from "./torchGlobals.js"
 import { verifyModule } from "./fbVerify.js"
 
 /** What a flatbuffer module holds. @internal */
@@ -81,12 +82,9 @@ export const decodeFlatbuffer = (bytes: Uint8Array): FlatbufferContents => {
         ? { scheme: "per_tensor_affine", scale: q.scale(), zeroPoint: q.zeroPoint() }
         : { scheme: "per_channel_affine", scales: tensorOf(scales), zeroPoints: tensorOf(zeroPoints), axis: q.axis() }
     }
-    const offset = t.storageOffset()
-    const need = (offset + 1 + shape.reduce((n, s, d) => n + (s - 1) * stride[d]!, 0)) * dtype.itemSize
-    if (shape.every((s) => s > 0) && (shape.some((s) => s < 0) || need > data.byteLength)) {
-      throw bad(`tensor [${shape}] needs ${need} bytes of storage ${index}, which has ${data.byteLength}`)
-    }
-    return new Tensor(dtype, shape, stride, offset, storage, t.requiresGrad(), quantization)
+    // The same checks as a pickled tensor: non-negative sizes, strides and offset, inside the storage.
+    return makeTensor({ offset: 0, record: `storage_data[${index}]` }, storage, dtype, t.storageOffset(), shape, stride, t.requiresGrad(), quantization)
+
   }
 
   const value = (i: number): PyValue => {

@@ -55,6 +55,7 @@ export interface PickleOptions {
 }
 
 const BATCH = 1000
+const MAX_DEPTH = 1000
 const FRAME_TARGET = 64 * 1024
 const FRAME_MIN = 4
 
@@ -266,7 +267,17 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
     }
   }
 
+  let depth = 0
   const save = (v: PyValue, token?: number): void => {
+    // Nesting is bounded (CPython's own pickler stops at its recursion limit, about 1000).
+    if (++depth > MAX_DEPTH) throw new PickleError({ reason: "LimitExceeded", offset: 0, record: "pickler", detail: `value nests deeper than ${MAX_DEPTH} levels` })
+    try {
+      saveAt(v, token)
+    } finally {
+      depth--
+    }
+  }
+  const saveAt = (v: PyValue, token?: number): void => {
     const pid = options.persistentId?.(v)
     if (pid !== undefined) {
       if (bin) {

@@ -1,0 +1,93 @@
+/**
+ * Hostile structures: each ends in a value or a typed error, quickly, and
+ * never in a JS stack overflow, a hang or an unbounded allocation.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as ByteSource from "@torchwire/core/ByteSource"
+import * as Checkpoint from "@torchwire/core/Checkpoint"
+import * as Module from "@torchwire/core/Module"
+import * as Pickle from "@torchwire/core/Pickle"
+import * as Summary from "@torchwire/core/Summary"
+import * as Zip from "@torchwire/core/Zip"
+import { fixtureBytes } from "@torchwire/test-utils"
+
+/** PROTO 2, `depth` empty lists each appended into the one below: a list nested `depth` deep. */
+const deepList = (depth: number): Uint8Array => {
+  const out = new Uint8Array(2 + 2 * depth)
+  out.set([0x80, 2])
+  out.fill(0x5d, 2, 2 + depth) // EMPTY_LIST
+  out.fill(0x61, 2 + depth, 1 + 2 * depth) // APPEND
+  out[1 + 2 * depth] = 0x2e // STOP
+  return out
+}
+
+/** A list holding the previous list twice, `levels` times: 2^levels leaves in a few hundred bytes. */
+const laughs = (levels: number): Uint8Array => {
+  const ops: Array<number> = [0x80, 2, 0x5d, 0x72, 0, 0, 0, 0] // EMPTY_LIST LONG_BINPUT 0
+  for (let i = 1; i <= levels; i++) {
+    ops.push(0x5d, 0x6a, i - 1, 0, 0, 0, 0x61, 0x6a, i - 1, 0, 0, 0, 0x61, 0x72, i, 0, 0, 0) // [] get get append append put
+  }
+  ops.push(0x2e)
+  return Uint8Array.from(ops)
+}
+
+describe("hostile input", () => {
+  it.effect("a million-deep nesting loads iteratively; summarizing and re-pickling it fail typed", () =>
+    Effect.gen(function*() {
+      const bytes = deepList(1_000_000)
+      const value = yield* Pickle.load(bytes)
+      assert.isTrue(Array.isArray(value))
+      const summary = yield* Effect.flip(Summary.summarize(value))
+      assert.strictEqual(summary._tag === "CheckpointError" && summary.reason, "LimitExceeded")
+      const dumped = yield* Effect.flip(Pickle.dump(value))
+      assert.strictEqual(dumped.reason, "LimitExceeded")
+      const opened = yield* Checkpoint.open(ByteSource.fromUint8Array(bytes), { weightsOnly: false })
+      assert.strictEqual((yield* Effect.flip(Summary.ofCheckpoint(opened)))._tag, "CheckpointError")
+    }))
+
+  it.effect("a billion-laughs pickle: shared references re-pickle compactly; summaries stop at their node budget", () =>
+    Effect.gen(function*() {
+      const bytes = laughs(60)
+      assert.isBelow(bytes.length, 1200)
+      const value = yield* Pickle.load(bytes)
+      const again = yield* Pickle.dump(value)
+      assert.isBelow(again.length, 2000, "memoized references stay references")
+      const started = Date.now()
+      const e = yield* Effect.flip(Summary.summarize(value, { maxNodes: 200_000 }))
+      assert.strictEqual(e._tag === "CheckpointError" && e.reason, "LimitExceeded")
+      assert.isBelow(Date.now() - started, 5000)
+    }))
+
+  it.effect("zip entries whose declared sizes lie: a bomb claim, too large, too small", () =>
+    Effect.gen(function*() {
+      const original = fixtureBytes("deflated.pt")
+      const entryOf = (bytes: Uint8Array) => Effect.map(Zip.open(ByteSource.fromUint8Array(bytes)), (a) => ({ a, e: a.entries.find((x) => x.name.endsWith("data.pkl"))! }))
+      const { e } = yield* entryOf(original)
+      const withSize = (size: number) => {
+        const b = original.slice()
+        new DataView(b.buffer).setUint32(e.centralOffset + 24, size, true)
+        return b
+      }
+      const bomb = yield* entryOf(withSize(1 << 30))
+      assert.strictEqual((yield* Effect.flip(bomb.a.read(bomb.e))).reason === "LimitExceeded", true)
+      const big = yield* entryOf(withSize(e.uncompressedSize + 10))
+      assert.strictEqual((yield* Effect.flip(big.a.read(big.e)))._tag, "ZipError")
+      const small = yield* entryOf(withSize(e.uncompressedSize - 10))
+      const tooSmall = yield* Effect.flip(small.a.read(small.e))
+      assert.strictEqual(tooSmall._tag === "ZipError" && tooSmall.reason, "InflateFailed")
+      // And the same through Checkpoint.open: a typed failure, no huge allocation.
+      const opened = yield* Effect.flip(Checkpoint.open(ByteSource.fromUint8Array(withSize(1 << 30))))
+      assert.strictEqual(opened._tag, "ZipError")
+    }))
+
+  it.effect("regression (found by pnpm fuzz): a flatbuffer tensor with a negative size is a typed BadTensor", () =>
+    Effect.gen(function*() {
+      const bytes = fixtureBytes("flatbuffer_trace_constant.ff").slice()
+      const n = Math.min(bytes.length, 4096)
+      bytes[1138586507 % n] = 128
+      bytes[38653578 % n] = 0
+      const e = yield* Effect.flip(Effect.flatMap(Module.open(ByteSource.fromUint8Array(bytes)), (a) => Summary.ofModule(a)))
+      assert.strictEqual(e._tag === "CheckpointError" && e.reason, "BadTensor")
+    }))
+})
