@@ -262,6 +262,9 @@ export interface LoadOptions {
   readonly extensions?: ReadonlyMap<number, readonly [string, string]>
   /** Resolves persistent ids; without it they are an error. */
   readonly persistentLoad?: (pid: PyValue) => PyValue
+  /** Most memo entries and stack values (defaults 5,000,000 and 10,000,000). */
+  readonly maxMemo?: number
+  readonly maxStack?: number
 }
 
 /**
@@ -281,7 +284,9 @@ export const load = (bytes: Uint8Array, options: LoadOptions = {}): Effect.Effec
         ...(options.persistentLoad === undefined ? {} : { persistentLoad: (pid: PyValue) => options.persistentLoad!(pid) }),
         ...(options.record === undefined ? {} : { record: options.record }),
         ...(options.encoding === undefined ? {} : { encoding: options.encoding }),
-        ...(options.extensions === undefined ? {} : { extensions: options.extensions })
+        ...(options.extensions === undefined ? {} : { extensions: options.extensions }),
+        ...(options.maxMemo === undefined ? {} : { maxMemo: options.maxMemo }),
+        ...(options.maxStack === undefined ? {} : { maxStack: options.maxStack })
       }).value,
     catch: (e) => (isTorchwireError(e) && e._tag === "PickleError" ? e : toPickleError(options.record)(e))
   })

@@ -59,6 +59,22 @@ describe("hostile input", () => {
       assert.isBelow(Date.now() - started, 5000)
     }))
 
+  it.effect("memo and stack bombs stop at their limits", () =>
+    Effect.gen(function*() {
+      // EMPTY_LIST, then BINPUT to a fresh key again and again.
+      const memo = [0x80, 2, 0x5d]
+      for (let i = 0; i < 1000; i++) memo.push(0x72, i & 255, i >> 8, 0, 0)
+      memo.push(0x2e)
+      const m = yield* Effect.flip(Pickle.load(Uint8Array.from(memo), { maxMemo: 500 }))
+      assert.strictEqual(m.reason, "LimitExceeded")
+      const dups = new Uint8Array(2003).fill(0x32) // DUP
+      dups.set([0x80, 2, 0x4e]) // PROTO 2, NONE
+      dups[2002] = 0x2e
+      const s = yield* Effect.flip(Pickle.load(dups, { maxStack: 1000 }))
+      assert.strictEqual(s.reason, "LimitExceeded")
+      assert.strictEqual(yield* Pickle.load(dups), null, "under the default limits the same pickle loads")
+    }))
+
   it.effect("zip entries whose declared sizes lie: a bomb claim, too large, too small", () =>
     Effect.gen(function*() {
       const original = fixtureBytes("deflated.pt")

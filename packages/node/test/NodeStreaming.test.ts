@@ -4,6 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Queue, Stream } from "effect"
+import { readdirSync } from "node:fs"
 import { connect } from "node:net"
 import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
@@ -52,6 +53,8 @@ describe("NodeStreaming", () => {
           })
           client.on("error", () => {})
         })
+      const fds = () => readdirSync("/proc/self/fd").length
+      const before = fds()
       for (const destroy of [false, true]) {
         const [result] = yield* Effect.all([Effect.either(listener.receive()), cut(destroy)], { concurrency: 2 })
         assert.strictEqual(result._tag, "Left")
@@ -60,6 +63,8 @@ describe("NodeStreaming", () => {
           if (!destroy) assert.include(result.left.message, "Truncated")
         }
       }
+      yield* Effect.sleep("50 millis")
+      assert.isAtMost(fds(), before, "the failed connections' sockets were released")
     })))
 
   it.live("a slow consumer slows the sender: the receiver buffers a bounded amount", () =>

@@ -67,6 +67,10 @@ export interface UnpickleOptions extends UnpickleHooks {
   readonly buffers?: Iterator<Uint8Array>
   /** Offset of `buf[0]` in the file, so error offsets are file offsets. */
   readonly base?: number
+  /** Most memo entries (default 5,000,000): a memo bomb would otherwise take gigabytes. */
+  readonly maxMemo?: number
+  /** Deepest stack (default 10,000,000 values): a run of DUPs would otherwise take gigabytes. */
+  readonly maxStack?: number
 }
 
 /** The outcome of one run: the value and where its STOP ended. @internal */
@@ -111,7 +115,10 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
     new PickleError({ reason, offset: c.base + c.start, detail, ...(options.record === undefined ? {} : { record: options.record }) })
   const site = (): CallSite => ({ offset: c.base + c.start, record: options.record })
   const floor = (): number => (marks.length === 0 ? 0 : marks[marks.length - 1]!)
+  const maxMemo = options.maxMemo ?? 5_000_000
+  const maxStack = options.maxStack ?? 10_000_000
   const push = (v: PyValue, token?: number) => {
+    if (stack.length >= maxStack) throw error("LimitExceeded", `the stack holds more than ${maxStack} values`)
     stack.push(v)
     toks.push(token)
   }
@@ -146,6 +153,7 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
     return v
   }
   const memoPut = (i: number) => {
+    if (memo.size >= maxMemo && !memo.has(i)) throw error("LimitExceeded", `the memo holds more than ${maxMemo} entries`)
     memo.set(i, top())
     memoTok.set(i, toks[toks.length - 1])
   }
