@@ -24,12 +24,16 @@ export const setTokens = (container: object, tokens: Tokens): void => {
   if (tokens.some((t) => t !== undefined)) registry.set(container, tokens)
 }
 
-/** Appends tokens for slots added to a container. @internal */
+/** Appends tokens for slots added to a container (in place: appends happen once per item). @internal */
 export const appendTokens = (container: object, before: number, tokens: Tokens): void => {
-  if (!tokens.some((t) => t !== undefined)) return
-  const existing = registry.get(container) ?? new Array<number | undefined>(before).fill(undefined)
+  let existing = registry.get(container)
+  if (existing === undefined) {
+    if (!tokens.some((t) => t !== undefined)) return
+    existing = new Array<number | undefined>(before).fill(undefined)
+    registry.set(container, existing)
+  }
   existing.length = before
-  registry.set(container, existing.concat(tokens))
+  for (const t of tokens) existing.push(t)
 }
 
 /** The tokens of a container's slots, if it was unpickled with any. @internal */

@@ -242,48 +242,47 @@ export const decodeOp = (c: OpCursor): boolean => {
   }
   let p = start + 1
   let arg: OpArg = null
-  const need = (n: number): boolean => p + n <= end
   switch (info!.arg) {
     case "none":
       break
     case "u8":
-      if (!need(1)) return false
+      if (p + 1 > end) return false
       arg = buf[p]!
       p += 1
       break
     case "u16":
-      if (!need(2)) return false
+      if (p + 2 > end) return false
       arg = buf[p]! | (buf[p + 1]! << 8)
       p += 2
       break
     case "i32":
-      if (!need(4)) return false
+      if (p + 4 > end) return false
       arg = c.view.getInt32(p, true)
       p += 4
       break
     case "u32":
-      if (!need(4)) return false
+      if (p + 4 > end) return false
       arg = c.view.getUint32(p, true)
       p += 4
       break
     case "u64":
-      if (!need(8)) return false
+      if (p + 8 > end) return false
       arg = toIntValue(c.view.getBigUint64(p, true))
       p += 8
       break
     case "f64be":
-      if (!need(8)) return false
+      if (p + 8 > end) return false
       arg = c.view.getFloat64(p, false)
       p += 8
       break
     case "long1":
     case "long4": {
       const wide = info!.arg === "long4"
-      if (!need(wide ? 4 : 1)) return false
+      if (p + (wide ? 4 : 1) > end) return false
       const n = wide ? c.view.getInt32(p, true) : buf[p]!
       p += wide ? 4 : 1
       if (n < 0) fail(c, "BadArgument", "LONG4 byte count is negative")
-      if (!need(n)) return false
+      if (p + n > end) return false
       arg = readLong(buf, p, n)
       p += n
       break
@@ -294,7 +293,7 @@ export const decodeOp = (c: OpCursor): boolean => {
     case "bytes8": {
       const k = info!.arg
       const width = k === "bytes1" ? 1 : k === "bytes8" ? 8 : 4
-      if (!need(width)) return false
+      if (p + width > end) return false
       let n: number
       if (k === "bytes1") n = buf[p]!
       else if (k === "bytes4") n = c.view.getUint32(p, true)
@@ -306,7 +305,7 @@ export const decodeOp = (c: OpCursor): boolean => {
         n = big > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(big)
       }
       p += width
-      if (!need(n)) return false
+      if (p + n > end) return false
       const bytes = buf.subarray(p, p + n)
       p += n
       arg = code === Op.BINUNICODE || code === Op.SHORT_BINUNICODE || code === Op.BINUNICODE8 ? decodeUtf8(bytes) : bytes

@@ -106,8 +106,10 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
   // String identity (see identity.ts): the token of each stack slot and memo entry.
   const toks: Tokens = []
   const marks: Array<number> = []
-  const memo = new Map<number, PyValue>()
-  const memoTok = new Map<number, number | undefined>()
+  // Memo keys are (almost always) dense small integers: arrays beat Maps by far.
+  const memo: Array<PyValue | undefined> = []
+  const memoTok: Array<number | undefined> = []
+  let memoCount = 0
   const decodePy2 = py2Decoder(options.encoding)
   let protocol = 0
 
@@ -148,14 +150,17 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
     return container
   }
   const memoGet = (i: number): PyValue => {
-    const v = memo.get(i)
+    const v = memo[i]
     if (v === undefined) throw error("MemoMissing", `memo key ${i} was never stored`)
     return v
   }
   const memoPut = (i: number) => {
-    if (memo.size >= maxMemo && !memo.has(i)) throw error("LimitExceeded", `the memo holds more than ${maxMemo} entries`)
-    memo.set(i, top())
-    memoTok.set(i, toks[toks.length - 1])
+    if (memo[i] === undefined) {
+      if (memoCount >= maxMemo) throw error("LimitExceeded", `the memo holds more than ${maxMemo} entries`)
+      memoCount++
+    }
+    memo[i] = top()
+    memoTok[i] = toks[toks.length - 1]
   }
   const findClass = (module: string, name: string): PyValue => options.findClass(module, name, site())
   const instantiate = (cls: PyValue, args: ReadonlyArray<PyValue>, how: PyObject["how"], kwargs?: PyValue): PyValue => {
@@ -220,58 +225,58 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
     }
     const arg = c.arg
     switch (c.code) {
-      case Op.PROTO:
+      case 0x80: // PROTO
         protocol = arg as number
         if (protocol > 5) throw error("BadArgument", `unsupported pickle protocol ${protocol}`)
         break
-      case Op.FRAME:
-      case Op.READONLY_BUFFER:
+      case 0x95: // FRAME
+      case 0x98: // READONLY_BUFFER
         break
-      case Op.STOP: {
+      case 0x2e: { // STOP
         const value = pop()
         return { value, end: c.pos, protocol }
       }
-      case Op.MARK:
+      case 0x28: // MARK
         marks.push(stack.length)
         break
-      case Op.POP:
+      case 0x30: // POP
         if (stack.length > floor()) popT()
         else popMark()
         break
-      case Op.POP_MARK:
+      case 0x31: // POP_MARK
         popMark()
         break
-      case Op.DUP:
+      case 0x32: // DUP
         push(top(), toks[toks.length - 1])
         break
-      case Op.NONE:
+      case 0x4e: // NONE
         push(null)
         break
-      case Op.NEWTRUE:
+      case 0x88: // NEWTRUE
         push(true)
         break
-      case Op.NEWFALSE:
+      case 0x89: // NEWFALSE
         push(false)
         break
-      case Op.INT:
-      case Op.LONG:
-      case Op.BININT:
-      case Op.BININT1:
-      case Op.BININT2:
-      case Op.LONG1:
-      case Op.LONG4:
+      case 0x49: // INT
+      case 0x4c: // LONG
+      case 0x4a: // BININT
+      case 0x4b: // BININT1
+      case 0x4d: // BININT2
+      case 0x8a: // LONG1
+      case 0x8b: // LONG4
         push(arg as number | bigint | boolean)
         break
-      case Op.FLOAT:
-      case Op.BINFLOAT:
+      case 0x46: // FLOAT
+      case 0x47: // BINFLOAT
         push(new PyFloat(arg as number))
         break
-      case Op.STRING:
+      case 0x53: // STRING
         if (options.encoding === "bytes") push(Uint8Array.from(arg as string, (ch) => ch.charCodeAt(0)))
         else push(arg as string, stringHere())
         break
-      case Op.BINSTRING:
-      case Op.SHORT_BINSTRING:
+      case 0x54: // BINSTRING
+      case 0x55: // SHORT_BINSTRING
         try {
           const v = decodePy2(arg as Uint8Array)
           push(v, typeof v === "string" ? stringHere() : undefined)
@@ -279,62 +284,67 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
           throw error("BadValue", `Python 2 string is not valid ${options.encoding ?? "utf-8"}`)
         }
         break
-      case Op.UNICODE:
-      case Op.BINUNICODE:
-      case Op.SHORT_BINUNICODE:
-      case Op.BINUNICODE8:
+      case 0x56: // UNICODE
+      case 0x58: // BINUNICODE
+      case 0x8c: // SHORT_BINUNICODE
+      case 0x8d: // BINUNICODE8
         push(arg as string, stringHere())
         break
-      case Op.BINBYTES:
-      case Op.SHORT_BINBYTES:
-      case Op.BINBYTES8:
+      case 0x42: // BINBYTES
+      case 0x43: // SHORT_BINBYTES
+      case 0x8e: // BINBYTES8
         push((arg as Uint8Array).slice())
         break
-      case Op.BYTEARRAY8:
+      case 0x96: // BYTEARRAY8
         push(new PyByteArray((arg as Uint8Array).slice()))
         break
-      case Op.NEXT_BUFFER: {
+      case 0x97: { // NEXT_BUFFER
         const next = options.buffers?.next()
         if (next === undefined || next.done) throw error("BadValue", "NEXT_BUFFER without an out-of-band buffer")
         push(next.value)
         break
       }
-      case Op.EMPTY_TUPLE:
+      case 0x29: // EMPTY_TUPLE
         push(new PyTuple([]))
         break
-      case Op.TUPLE1:
-      case Op.TUPLE2:
-      case Op.TUPLE3: {
-        const n = c.code - Op.TUPLE1! + 1
-        const popped = Array.from({ length: n }, popT).reverse()
-        push(new PyTuple(withTokens(popped.map((p) => p[0]), popped.map((p) => p[1]))))
+      case 0x85: // TUPLE1
+      case 0x86: // TUPLE2
+      case 0x87: { // TUPLE3
+        const n = c.code - 0x85 + 1 // TUPLE1..3
+        if (stack.length - n < floor()) throw error("StackUnderflow", `${opName(c.code)} needs ${n} values on the stack`)
+        const at = stack.length - n
+        const items = stack.slice(at)
+        const itemTokens = toks.slice(at)
+        stack.length = at
+        toks.length = at
+        push(new PyTuple(withTokens(items, itemTokens)))
         break
       }
-      case Op.TUPLE:
+      case 0x74: // TUPLE
         push(new PyTuple(withTokens(popMark(), markTokens)))
         break
-      case Op.EMPTY_LIST:
+      case 0x5d: // EMPTY_LIST
         push([])
         break
-      case Op.LIST:
+      case 0x6c: // LIST
         push(withTokens(popMark(), markTokens))
         break
-      case Op.EMPTY_DICT:
+      case 0x7d: // EMPTY_DICT
         push(new Map())
         break
-      case Op.DICT: {
+      case 0x64: { // DICT
         const d = new Map<PyValue, PyValue>()
         setItems(d, popMark(), markTokens)
         push(d)
         break
       }
-      case Op.EMPTY_SET:
+      case 0x8f: // EMPTY_SET
         push(new PySet([]))
         break
-      case Op.FROZENSET:
+      case 0x91: // FROZENSET
         push(new PyFrozenSet(withTokens(popMark(), markTokens)))
         break
-      case Op.ADDITEMS: {
+      case 0x90: { // ADDITEMS
         const items = popMark()
         const set = top()
         if (!(set instanceof PySet)) throw error("BadValue", `ADDITEMS on a ${describe(set)}`)
@@ -342,101 +352,101 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
         for (const i of items) set.items.push(i)
         break
       }
-      case Op.APPEND: {
+      case 0x61: { // APPEND
         const [v, t] = popT()
         appendItems(top(), [v], [t])
         break
       }
-      case Op.APPENDS: {
+      case 0x65: { // APPENDS
         const items = popMark()
         appendItems(top(), items, markTokens)
         break
       }
-      case Op.SETITEM: {
+      case 0x73: { // SETITEM
         const [v, tv] = popT()
         const [k, tk] = popT()
         setItems(top(), [k, v], [tk, tv])
         break
       }
-      case Op.SETITEMS: {
+      case 0x75: { // SETITEMS
         const items = popMark()
         setItems(top(), items, markTokens)
         break
       }
-      case Op.GET:
-      case Op.BINGET:
-      case Op.LONG_BINGET:
-        push(memoGet(Number(arg)), memoTok.get(Number(arg)))
+      case 0x67: // GET
+      case 0x68: // BINGET
+      case 0x6a: // LONG_BINGET
+        push(memoGet(Number(arg)), memoTok[Number(arg)])
         break
-      case Op.PUT:
-      case Op.BINPUT:
-      case Op.LONG_BINPUT:
+      case 0x70: // PUT
+      case 0x71: // BINPUT
+      case 0x72: // LONG_BINPUT
         if (typeof arg === "bigint" || (arg as number) < 0) throw error("BadArgument", "negative or huge memo key")
         memoPut(arg as number)
         break
-      case Op.MEMOIZE:
-        memoPut(memo.size)
+      case 0x94: // MEMOIZE
+        memoPut(memoCount)
         break
-      case Op.GLOBAL: {
+      case 0x63: { // GLOBAL
         const [module, name] = arg as readonly [string, string]
         push(findClass(module, name))
         break
       }
-      case Op.STACK_GLOBAL: {
+      case 0x93: { // STACK_GLOBAL
         const name = pop()
         const module = pop()
         if (typeof module !== "string" || typeof name !== "string") throw error("BadValue", "STACK_GLOBAL needs two strings")
         push(findClass(module, name))
         break
       }
-      case Op.EXT1:
-      case Op.EXT2:
-      case Op.EXT4: {
+      case 0x82: // EXT1
+      case 0x83: // EXT2
+      case 0x84: { // EXT4
         const entry = options.extensions?.get(arg as number)
         if (entry === undefined) throw error("Extension", `extension code ${arg} is not in the registry (pass one with the extensions option)`)
         push(findClass(entry[0], entry[1]))
         break
       }
-      case Op.REDUCE: {
+      case 0x52: { // REDUCE
         const args = tupleItems(pop(), "REDUCE arguments")
         const fn = pop()
         push(instantiate(fn, args, "reduce"))
         break
       }
-      case Op.NEWOBJ: {
+      case 0x81: { // NEWOBJ
         const args = tupleItems(pop(), "NEWOBJ arguments")
         const cls = pop()
         push(instantiate(cls, args, "newobj"))
         break
       }
-      case Op.NEWOBJ_EX: {
+      case 0x92: { // NEWOBJ_EX
         const kwargs = pop()
         const args = tupleItems(pop(), "NEWOBJ_EX arguments")
         const cls = pop()
         push(instantiate(cls, args, "newobj_ex", kwargs))
         break
       }
-      case Op.INST: {
+      case 0x69: { // INST
         const [module, name] = arg as readonly [string, string]
         const args = withTokens(popMark(), markTokens)
         push(instantiate(findClass(module, name), args, "inst"))
         break
       }
-      case Op.OBJ: {
+      case 0x6f: { // OBJ
         const [cls, ...args] = popMark()
         if (cls === undefined) throw error("StackUnderflow", "OBJ needs a class")
         push(instantiate(cls, withTokens(args, markTokens.slice(1)), "inst"))
         break
       }
-      case Op.BUILD: {
+      case 0x62: { // BUILD
         const state = pop()
         build(top(), state)
         break
       }
-      case Op.PERSID:
+      case 0x50: // PERSID
         push(persistent(arg as string))
         break
-      case Op.BINPERSID:
+      case 0x51: // BINPERSID
         push(persistent(pop()))
         break
       default:
