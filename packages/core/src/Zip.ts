@@ -219,7 +219,7 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, optio
     Stream.unwrap(Effect.gen(function*() {
       const at = yield* dataOffset(entry)
       yield* checkRatio(entry, at)
-      const chunkSize = Math.max(1, streamOptions.chunkSize ?? 1 << 20)
+      const chunkSize = Math.max(1, streamOptions.chunkSize ?? 4 << 20)
       const raw = Stream.paginateEffect(0, (pos: number) =>
         Effect.map(
           source.read(at + pos, Math.min(chunkSize, entry.compressedSize - pos)),

@@ -70,15 +70,20 @@ export const receiveBytes = (socket: Socket.Socket, options: { readonly highWate
     let buffered = 0
     let conn: Net.Socket | undefined
     let paused = false
+    const accept = (chunk: Uint8Array) => {
+      buffered += chunk.length
+      queue.unsafeOffer(chunk)
+      if (buffered > high && !paused && conn !== undefined) {
+        paused = true
+        conn.pause()
+      }
+    }
+    // The first chunk's handler is an Effect, to reach the raw socket (for pause/resume); later
+    // ones run synchronously, so no fiber is forked per `data` event.
     const onChunk = (chunk: Uint8Array) =>
-      Effect.map(Effect.serviceOption(NodeSocket.NetSocket), (raw) => {
+      conn !== undefined ? accept(chunk) : Effect.map(Effect.serviceOption(NodeSocket.NetSocket), (raw) => {
         conn ??= Option.getOrUndefined(raw)
-        buffered += chunk.length
-        queue.unsafeOffer(chunk)
-        if (buffered > high && !paused && conn !== undefined) {
-          paused = true
-          conn.pause()
-        }
+        accept(chunk)
       })
     yield* Effect.forkScoped(Effect.flatMap(Effect.exit(socket.run(onChunk)), (exit) => Queue.offer(queue, Exit.asVoid(exit))))
     return Stream.repeatEffectOption(Effect.flatMap(Queue.take(queue), (item) => {
