@@ -46,12 +46,6 @@ export interface PickleOptions {
   readonly persistentId?: (v: PyValue) => PyValue | undefined
   /** Returns a reduction for values the pickler does not know (tensors). */
   readonly reduce?: (v: PyValue) => Reduction | undefined
-  /**
-   * Strings that are distinct objects from equal user strings: `text(v)`
-   * returns the string for such a value (written and memoized under its own
-   * identity), or undefined.
-   */
-  readonly distinctString?: (v: unknown) => string | undefined
 }
 
 const BATCH = 1000
@@ -298,8 +292,6 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
 
   const saveValue = (v: PyValue, key: unknown): void => {
     if (v === null) return void w.byte(Op.NONE!)
-    const distinct = options.distinctString?.(v)
-    if (distinct !== undefined) return saveStr(distinct, v)
     if (typeof v === "boolean") {
       if (protocol >= 2) w.byte(v ? Op.NEWTRUE! : Op.NEWFALSE!)
       else w.byte(Op.INT!).ascii(v ? "01\n" : "00\n")

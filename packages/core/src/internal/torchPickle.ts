@@ -8,29 +8,17 @@
 import { PickleError } from "../Errors.js"
 import { DType, dtypes, legacyStorageDtypes, Parameter, QScheme, Storage, StorageType, swapWidth, Tensor } from "../Torch.js"
 import { OrderedDict, PyFloat, PyGlobal, PyTuple, type PyValue } from "../Value.js"
+import { setTokens } from "./identity.js"
 import { pickle, type Reduction } from "./pickler.js"
 
 /** A storage to write as `data/<key>`. @internal */
 export interface StorageRecord {
   readonly key: string
-  /** The key as pickled: one object per storage, shared by its persistent ids. */
-  readonly keyString: StorageKey
   readonly storage: Storage
   /** Word size to swap by when the source storage is big-endian. */
   readonly swapWidth: number
   /** The storage class it is pickled as (`FloatStorage`, `UntypedStorage`, ...). */
   readonly typeName: string
-}
-
-/**
- * A storage key string. torch makes each with `str(len(id_map))`, a fresh
- * object shared only by the persistent ids of the same storage, so it never
- * memo-matches an equal user string (a Sequential's module "0", say).
- *
- * @internal
- */
-export class StorageKey {
-  constructor(readonly key: string) {}
 }
 
 /** Legacy storage class name by dtype name (`float32` → `FloatStorage`). */
@@ -56,13 +44,18 @@ export const pickleCheckpoint = (value: PyValue, protocol: number): { readonly p
     if (how === undefined) throw fail("a storage can only be saved as part of a tensor")
     let record = keys.get(s)
     if (record === undefined) {
-      record = { key: String(keys.size), keyString: new StorageKey(String(keys.size)), storage: s, swapWidth: how.width, typeName: how.type.name }
+      record = { key: String(keys.size), storage: s, swapWidth: how.width, typeName: how.type.name }
       keys.set(s, record)
     } else if (record.typeName !== how.type.name) {
       throw fail(`Cannot save multiple tensors or storages that view the same data as different types (${record.typeName} and ${how.type.name})`)
     }
     const numel = how.type.untyped ? s.nbytes : s.nbytes / how.type.dtype.itemSize
-    return new PyTuple(["storage", how.type, record.keyString as unknown as PyValue, s.location, numel])
+    // torch makes each key with str(len(id_map)): a fresh string object shared only by the persistent ids of
+    // its storage, so it never memo-matches an equal user string (a Sequential's module "0"). Its own
+    // identity token says so (tokens read from files are byte offsets, >= 0; these are negative).
+    const items: Array<PyValue> = ["storage", how.type, record.key, s.location, numel]
+    setTokens(items, [undefined, undefined, -1 - Number(record.key), undefined, undefined])
+    return new PyTuple(items)
   }
 
   const storageArg = (t: Tensor): Storage => {
@@ -124,7 +117,6 @@ export const pickleCheckpoint = (value: PyValue, protocol: number): { readonly p
 
   const bytes = pickle(value, {
     protocol,
-    distinctString: (v) => (v instanceof StorageKey ? v.key : undefined),
     persistentId: (v) => (v instanceof Storage ? storagePid(v) : undefined),
     reduce
   })
