@@ -61,7 +61,8 @@ const NAME_MAPPING: Record<string, readonly [string, string]> = {
 export const translateGlobal = (module: string, name: string): readonly [string, string] =>
   NAME_MAPPING[`${module} ${name}`] ?? [IMPORT_MAPPING[module] ?? module, name]
 
-const bad = (site: CallSite, detail: string): PickleError =>
+/** A `PickleError(BadValue)` at a call site. @internal */
+export const badValue = (site: CallSite, detail: string): PickleError =>
   new PickleError({ reason: "BadValue", offset: site.offset, detail, ...(site.record === undefined ? {} : { record: site.record }) })
 
 /** Items of a list, tuple, set or frozenset argument. @internal */
@@ -69,7 +70,7 @@ export const iterableItems = (v: PyValue | undefined, site: CallSite): ReadonlyA
   if (v === undefined || v === null) return []
   if (Array.isArray(v)) return v
   if (v instanceof PyTuple || v instanceof PySet || v instanceof PyFrozenSet) return v.items
-  throw bad(site, "expected an iterable")
+  throw badValue(site, "expected an iterable")
 }
 
 /** An int or float argument as a number. @internal */
@@ -78,7 +79,7 @@ export const toNumber = (v: PyValue | undefined, site: CallSite, what: string): 
   if (typeof v === "boolean") return v ? 1 : 0
   if (typeof v === "bigint") return Number(v)
   if (v instanceof PyFloat) return v.value
-  throw bad(site, `${what} must be a number`)
+  throw badValue(site, `${what} must be a number`)
 }
 
 const encodeText = (text: string, encoding: string, site: CallSite): Uint8Array => {
@@ -87,14 +88,14 @@ const encodeText = (text: string, encoding: string, site: CallSite): Uint8Array 
     const out = new Uint8Array(text.length)
     for (let i = 0; i < text.length; i++) {
       const cp = text.charCodeAt(i)
-      if (cp > 255) throw bad(site, "latin-1 cannot encode a character above U+00FF")
+      if (cp > 255) throw badValue(site, "latin-1 cannot encode a character above U+00FF")
       out[i] = cp
     }
     return out
   }
   if (enc === "utf-8" || enc === "utf8") return new TextEncoder().encode(text)
   if (enc === "ascii") return encodeText(text, "latin1", site)
-  throw bad(site, `unsupported encoding ${encoding}`)
+  throw badValue(site, `unsupported encoding ${encoding}`)
 }
 
 const toBytes = (args: ReadonlyArray<PyValue>, site: CallSite): Uint8Array => {
@@ -121,7 +122,7 @@ const builtins: ReadonlyMap<string, CallableGlobal> = new Map(
       const d = new OrderedDict()
       for (const pair of iterableItems(args[0], site)) {
         const kv = iterableItems(pair, site)
-        if (kv.length !== 2) throw bad(site, "OrderedDict items must be pairs")
+        if (kv.length !== 2) throw badValue(site, "OrderedDict items must be pairs")
         d.set(kv[0]!, kv[1]!)
       }
       return d
@@ -133,12 +134,12 @@ const builtins: ReadonlyMap<string, CallableGlobal> = new Map(
     new CallableGlobal("builtins", "complex", (args, site) =>
       new PyComplex(args[0] === undefined ? 0 : toNumber(args[0], site, "real part"), args[1] === undefined ? 0 : toNumber(args[1], site, "imaginary part"))),
     new CallableGlobal("_codecs", "encode", (args, site) => {
-      if (typeof args[0] !== "string") throw bad(site, "_codecs.encode needs a str")
+      if (typeof args[0] !== "string") throw badValue(site, "_codecs.encode needs a str")
       return encodeText(args[0], typeof args[1] === "string" ? args[1] : "utf-8", site)
     }),
     new CallableGlobal("copyreg", "_reconstructor", (args, site) => {
       const cls = args[0]
-      if (!(cls instanceof PyGlobal)) throw bad(site, "_reconstructor needs a class")
+      if (!(cls instanceof PyGlobal)) throw badValue(site, "_reconstructor needs a class")
       return new PyObject(cls, [], "newobj")
     })
   ].map((g) => [g.qualifiedName, g])

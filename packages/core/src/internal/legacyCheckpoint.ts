@@ -9,10 +9,10 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import { CheckpointError, type TorchwireError } from "../Errors.js"
+import type { TorchwireError } from "../Errors.js"
 import { Storage } from "../Torch.js"
 import { PyGlobal, PyTuple, type PyValue } from "../Value.js"
-import { type LoadContext, pickleOptions } from "./loadContext.js"
+import { checkpointError, type LoadContext, pickleOptions } from "./loadContext.js"
 import { unpickleAt } from "./pickleAt.js"
 import { decodeRecord, LegacyStoragePid, pidItems } from "./records.js"
 import type { CallSite } from "./unpickler.js"
@@ -22,8 +22,6 @@ export const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn
 /** The legacy protocol version. @internal */
 export const LEGACY_PROTOCOL = 1001
 
-const fail = (reason: CheckpointError["reason"], offset: number, detail: string, record: string): CheckpointError =>
-  new CheckpointError({ reason, offset, detail, record })
 
 /** Where one storage's block lies, known once the key list is read. */
 interface Block {
@@ -43,10 +41,10 @@ export const loadLegacyCheckpoint = (ctx: LoadContext): Effect.Effect<{ readonly
     const { source } = ctx
     const plain = (record: string) => pickleOptions(ctx, record)
     const magic = yield* unpickleAt(source, 0, plain("magic number"), ctx.maxPickleBytes)
-    if (magic.value !== LEGACY_MAGIC) return yield* fail("UnknownFormat", 0, "Invalid magic number; corrupt file?", "magic number")
+    if (magic.value !== LEGACY_MAGIC) return yield* checkpointError("UnknownFormat", 0, "Invalid magic number; corrupt file?", "magic number")
     const protocol = yield* unpickleAt(source, magic.end, plain("protocol version"), ctx.maxPickleBytes)
     if (protocol.value !== LEGACY_PROTOCOL) {
-      return yield* fail("UnsupportedFormat", magic.end, `Invalid protocol version: ${String(protocol.value)}`, "protocol version")
+      return yield* checkpointError("UnsupportedFormat", magic.end, `Invalid protocol version: ${String(protocol.value)}`, "protocol version")
     }
     const sysInfo = yield* unpickleAt(source, protocol.end, plain("sys_info"), ctx.maxPickleBytes)
 
@@ -55,11 +53,11 @@ export const loadLegacyCheckpoint = (ctx: LoadContext): Effect.Effect<{ readonly
     const readBlock = (block: Block, record: string) =>
       Effect.suspend(() => {
         const at = block.at
-        if (at === undefined) return Effect.fail(fail("MissingRecord", 0, `storage ${block.key} is not in the storage key list`, record))
+        if (at === undefined) return Effect.fail(checkpointError("MissingRecord", 0, `storage ${block.key} is not in the storage key list`, record))
         return Effect.flatMap(source.read(at, 8 + block.nbytes), (b) => {
           const count = new DataView(b.buffer, b.byteOffset, 8).getBigInt64(0, true)
           return count * BigInt(block.itemSize) !== BigInt(block.nbytes)
-            ? Effect.fail(fail("BadRecord", at, `storage has wrong byte size: expected ${block.nbytes / block.itemSize} elements, got ${count}`, record))
+            ? Effect.fail(checkpointError("BadRecord", at, `storage has wrong byte size: expected ${block.nbytes / block.itemSize} elements, got ${count}`, record))
             : Effect.succeed(b.subarray(8))
         })
       })
@@ -87,7 +85,7 @@ export const loadLegacyCheckpoint = (ctx: LoadContext): Effect.Effect<{ readonly
       const start = offset * itemSize
       const end = start + size * itemSize
       if (end > root.nbytes) {
-        throw fail("StorageTooShort", site.offset, `view ${viewKey} [${offset}, ${offset + size}) exceeds storage ${key}`, "pickle")
+        throw checkpointError("StorageTooShort", site.offset, `view ${viewKey} [${offset}, ${offset + size}) exceeds storage ${key}`, "pickle")
       }
       const viewStorage = new Storage(viewKey, type.dtype, location, end - start, root.record, Effect.map(root.read, (b) => b.subarray(start, end)))
       storages.set(viewKey, viewStorage)
@@ -96,14 +94,14 @@ export const loadLegacyCheckpoint = (ctx: LoadContext): Effect.Effect<{ readonly
     const main = yield* unpickleAt(source, sysInfo.end, pickleOptions(ctx, "pickle", persistentLoad), ctx.maxPickleBytes)
     const keyList = yield* unpickleAt(source, main.end, plain("storage keys"), ctx.maxPickleBytes)
     if (!Array.isArray(keyList.value) || !keyList.value.every((k): k is string => typeof k === "string")) {
-      return yield* fail("BadRecord", main.end, "storage key list is not a list of strings", "storage keys")
+      return yield* checkpointError("BadRecord", main.end, "storage key list is not a list of strings", "storage keys")
     }
     let at = keyList.end
     for (const key of keyList.value) {
       const block = blocks.get(key)
-      if (block === undefined) return yield* fail("BadRecord", at, `storage key ${JSON.stringify(key)} is not used by the pickle`, "storage keys")
+      if (block === undefined) return yield* checkpointError("BadRecord", at, `storage key ${JSON.stringify(key)} is not used by the pickle`, "storage keys")
       if (at + 8 + block.nbytes > source.size) {
-        return yield* fail("StorageTooShort", at, `storage ${key} needs ${8 + block.nbytes} bytes, the file has ${source.size - at} left`, `storage ${key}`)
+        return yield* checkpointError("StorageTooShort", at, `storage ${key} needs ${8 + block.nbytes} bytes, the file has ${source.size - at} left`, `storage ${key}`)
       }
       block.at = at
       at += 8 + block.nbytes

@@ -5,6 +5,7 @@
  * @internal
  */
 import type { ByteSource } from "../ByteSource.js"
+import { CheckpointError } from "../Errors.js"
 import type { CallSite, UnpickleOptions } from "./unpickler.js"
 import { makeTorchFindClass } from "./torchGlobals.js"
 import type { PyValue } from "../Value.js"
@@ -45,3 +46,7 @@ export const pickleOptions = (
   findClass: makeTorchFindClass({ weightsOnly: ctx.weightsOnly, allowGlobals: ctx.allowGlobals }),
   ...(persistentLoad === undefined ? {} : { persistentLoad })
 })
+
+/** A `CheckpointError` from the loaders' usual arguments. @internal */
+export const checkpointError = (reason: CheckpointError["reason"], offset: number, detail: string, record?: string): CheckpointError =>
+  new CheckpointError({ reason, offset, detail, ...(record === undefined ? {} : { record }) })

@@ -12,14 +12,12 @@ import * as Effect from "effect/Effect"
 import { CheckpointError, type TorchwireError } from "../Errors.js"
 import { Storage, StorageType, type Tensor } from "../Torch.js"
 import { PyTuple, type PyValue } from "../Value.js"
-import { type LoadContext, pickleOptions } from "./loadContext.js"
+import { checkpointError, type LoadContext, pickleOptions } from "./loadContext.js"
 import { unpickleAt } from "./pickleAt.js"
 import { listTar, type TarMember } from "./tar.js"
 import { makeTensor } from "./torchGlobals.js"
 import type { CallSite } from "./unpickler.js"
 
-const fail = (reason: CheckpointError["reason"], offset: number, detail: string, record: string): CheckpointError =>
-  new CheckpointError({ reason, offset, detail, record })
 
 const intOf = (v: PyValue | undefined): number | undefined => (typeof v === "number" && Number.isSafeInteger(v) ? v : undefined)
 
@@ -37,13 +35,13 @@ export const loadTarCheckpoint = (ctx: LoadContext): Effect.Effect<{ readonly va
     const members = yield* listTar(source)
     const member = (name: string): Effect.Effect<TarMember, CheckpointError> => {
       const m = members.find((x) => x.name === name)
-      return m === undefined ? Effect.fail(fail("MissingRecord", 0, `tar archive has no ${name} member`, name)) : Effect.succeed(m)
+      return m === undefined ? Effect.fail(checkpointError("MissingRecord", 0, `tar archive has no ${name} member`, name)) : Effect.succeed(m)
     }
     const pickleIn = (m: TarMember, at: number, persistentLoad?: (pid: PyValue, site: CallSite) => PyValue) =>
       unpickleAt(source, at, pickleOptions(ctx, m.name, persistentLoad), Math.min(ctx.maxPickleBytes, m.offset + m.size - at))
     const int64s = (m: TarMember, at: number, count: number) =>
       at + 8 * count > m.offset + m.size
-        ? Effect.fail(fail("BadRecord", at, `${count} int64 values run past the end of the member`, m.name))
+        ? Effect.fail(checkpointError("BadRecord", at, `${count} int64 values run past the end of the member`, m.name))
         : Effect.map(source.read(at, 8 * count), (b) => {
           const view = new DataView(b.buffer, b.byteOffset, b.byteLength)
           return Array.from({ length: count }, (_, i) => Number(view.getBigInt64(8 * i, true)))
@@ -57,13 +55,13 @@ export const loadTarCheckpoint = (ctx: LoadContext): Effect.Effect<{ readonly va
       const entry = yield* pickleIn(storagesMember, at)
       const [key, location, type] = tupleOf(entry.value, 3) ?? []
       if (intOf(key) === undefined || typeof location !== "string" || !(type instanceof StorageType)) {
-        return yield* fail("BadRecord", at, "storage header must be (key, location, storage_type)", storagesMember.name)
+        return yield* checkpointError("BadRecord", at, "storage header must be (key, location, storage_type)", storagesMember.name)
       }
       const [elements] = yield* int64s(storagesMember, entry.end, 1)
       const nbytes = elements! * type.dtype.itemSize
       const dataAt = entry.end + 8
       if (elements! < 0 || dataAt + nbytes > storagesMember.offset + storagesMember.size) {
-        return yield* fail("StorageTooShort", entry.end, `storage ${key} of ${elements} elements runs past the end of the member`, storagesMember.name)
+        return yield* checkpointError("StorageTooShort", entry.end, `storage ${key} of ${elements} elements runs past the end of the member`, storagesMember.name)
       }
       objects.set(intOf(key)!, new Storage(String(key), type.dtype, location, nbytes, storagesMember.name, source.read(dataAt, nbytes)))
       at = dataAt + nbytes
@@ -73,10 +71,10 @@ export const loadTarCheckpoint = (ctx: LoadContext): Effect.Effect<{ readonly va
       const [target, rootKey, offset, numel] = (tupleOf(v, 4) ?? []).map(intOf)
       const root = objects.get(rootKey ?? -1)
       if (target === undefined || offset === undefined || numel === undefined || !(root instanceof Storage)) {
-        return yield* fail("BadRecord", at, "storage view must be (key, root_key, offset, numel) of a known storage", storagesMember.name)
+        return yield* checkpointError("BadRecord", at, "storage view must be (key, root_key, offset, numel) of a known storage", storagesMember.name)
       }
       const [start, end] = [offset * root.dtype.itemSize, (offset + numel) * root.dtype.itemSize]
-      if (start < 0 || end > root.nbytes) return yield* fail("StorageTooShort", at, `view ${target} exceeds storage ${rootKey}`, storagesMember.name)
+      if (start < 0 || end > root.nbytes) return yield* checkpointError("StorageTooShort", at, `view ${target} exceeds storage ${rootKey}`, storagesMember.name)
       objects.set(target, new Storage(String(target), root.dtype, root.location, end - start, root.record, Effect.map(root.read, (b) => b.subarray(start, end))))
     }
 
@@ -88,10 +86,10 @@ export const loadTarCheckpoint = (ctx: LoadContext): Effect.Effect<{ readonly va
       const [key, storageKey] = (tupleOf(entry.value, 3) ?? []).map(intOf)
       const storage = objects.get(storageKey ?? -1)
       if (key === undefined || !(storage instanceof Storage)) {
-        return yield* fail("BadRecord", at, "tensor header must be (key, storage_key, tensor_type) of a known storage", tensorsMember.name)
+        return yield* checkpointError("BadRecord", at, "tensor header must be (key, storage_key, tensor_type) of a known storage", tensorsMember.name)
       }
       const [ndim] = yield* Effect.map(source.read(entry.end, 4), (b) => [new DataView(b.buffer, b.byteOffset, 4).getInt32(0, true)])
-      if (ndim! < 0 || ndim! > 64) return yield* fail("BadTensor", entry.end, `invalid dimension count ${ndim}`, tensorsMember.name)
+      if (ndim! < 0 || ndim! > 64) return yield* checkpointError("BadTensor", entry.end, `invalid dimension count ${ndim}`, tensorsMember.name)
       const fields = yield* int64s(tensorsMember, entry.end + 8, 2 * ndim! + 1)
       const site = { offset: entry.end, record: tensorsMember.name }
       const tensor = yield* Effect.try({
@@ -107,7 +105,7 @@ export const loadTarCheckpoint = (ctx: LoadContext): Effect.Effect<{ readonly va
       if (pid instanceof PyTuple) return pid.items[0] ?? null
       const key = typeof pid === "string" ? Number(pid) : intOf(pid)
       const obj = objects.get(key ?? NaN)
-      if (obj === undefined) throw fail("BadPersistentId", site.offset, `persistent id ${String(pid)} names no tensor or storage`, pickleMember.name)
+      if (obj === undefined) throw checkpointError("BadPersistentId", site.offset, `persistent id ${String(pid)} names no tensor or storage`, pickleMember.name)
       return obj
     }
     const main = yield* pickleIn(pickleMember, pickleMember.offset, persistentLoad)

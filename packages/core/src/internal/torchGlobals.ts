@@ -23,7 +23,7 @@ import {
   TorchSize
 } from "../Torch.js"
 import type { PyValue } from "../Value.js"
-import { iterableItems, pythonGlobals, toNumber, translateGlobal } from "./globals.js"
+import { badValue, iterableItems, pythonGlobals, toNumber, translateGlobal } from "./globals.js"
 import { CallableGlobal, type CallSite, describe } from "./unpickler.js"
 
 const QSCHEMES = [
@@ -82,13 +82,11 @@ export const WEIGHTS_ONLY_ALLOWLIST: ReadonlySet<string> = new Set([
 /** Modules refused even when allowlisted, as torch does. */
 const ALWAYS_BLOCKED = new Set(["sys", "os", "posix", "nt"])
 
-const fail = (site: CallSite, detail: string): PickleError =>
-  new PickleError({ reason: "BadValue", offset: site.offset, detail, ...(site.record === undefined ? {} : { record: site.record }) })
 
 const intArg = (v: PyValue | undefined, site: CallSite, what: string): number => {
   if (typeof v === "number" && Number.isInteger(v)) return v
   if (typeof v === "boolean") return v ? 1 : 0
-  throw fail(site, `${what} must be an int, got ${v === undefined ? "nothing" : describe(v)}`)
+  throw badValue(site, `${what} must be an int, got ${v === undefined ? "nothing" : describe(v)}`)
 }
 
 const intTuple = (v: PyValue | undefined, site: CallSite, what: string): Array<number> => {
@@ -100,7 +98,7 @@ const boolArg = (v: PyValue | undefined): boolean => v === true || v === 1
 
 const storageArg = (v: PyValue | undefined, site: CallSite): Storage => {
   if (v instanceof Storage) return v
-  throw fail(site, `expected a storage, got ${v === undefined ? "nothing" : describe(v)}`)
+  throw badValue(site, `expected a storage, got ${v === undefined ? "nothing" : describe(v)}`)
 }
 
 const metadataArg = (v: PyValue | undefined): ReadonlyMap<string, boolean> | undefined => {
@@ -147,7 +145,7 @@ export const makeTensor = (
 const quantizationArg = (v: PyValue | undefined, site: CallSite): Quantization => {
   const items = iterableItems(v, site)
   const scheme = items[0]
-  if (!(scheme instanceof QScheme)) throw fail(site, "quantizer params must start with a qscheme")
+  if (!(scheme instanceof QScheme)) throw badValue(site, "quantizer params must start with a qscheme")
   if (scheme.name === "per_tensor_affine") {
     return { scheme: "per_tensor_affine", scale: toNumber(items[1], site, "scale"), zeroPoint: intArg(items[2], site, "zero_point") }
   }
@@ -156,7 +154,7 @@ const quantizationArg = (v: PyValue | undefined, site: CallSite): Quantization =
       x instanceof Tensor ? x : iterableItems(x, site).map((i) => toNumber(i, site, what))
     return { scheme: scheme.name, scales: vec(items[1], "scales"), zeroPoints: vec(items[2], "zero_points"), axis: intArg(items[3], site, "axis") }
   }
-  throw fail(site, `Can't deserialize quantized tensor with qscheme ${scheme.name}`)
+  throw badValue(site, `Can't deserialize quantized tensor with qscheme ${scheme.name}`)
 }
 
 const rebuildV2 = (args: ReadonlyArray<PyValue>, site: CallSite): Tensor => {
@@ -167,13 +165,13 @@ const rebuildV2 = (args: ReadonlyArray<PyValue>, site: CallSite): Tensor => {
 const rebuildV3 = (args: ReadonlyArray<PyValue>, site: CallSite): Tensor => {
   const storage = storageArg(args[0], site)
   const dtype = args[6]
-  if (!(dtype instanceof DType)) throw fail(site, "_rebuild_tensor_v3 needs a dtype")
+  if (!(dtype instanceof DType)) throw badValue(site, "_rebuild_tensor_v3 needs a dtype")
   return makeTensor(site, storage, dtype, intArg(args[1], site, "storage_offset"), intTuple(args[2], site, "size"), intTuple(args[3], site, "stride"), boolArg(args[4]), undefined, metadataArg(args[7]))
 }
 
 const tensorArg = (v: PyValue | undefined, site: CallSite): Tensor => {
   if (v instanceof Tensor) return v
-  throw fail(site, `expected a tensor, got ${v === undefined ? "nothing" : describe(v)}`)
+  throw badValue(site, `expected a tensor, got ${v === undefined ? "nothing" : describe(v)}`)
 }
 
 const withState = (t: Tensor, state: PyValue | undefined): Tensor => {
@@ -197,14 +195,14 @@ const torchCallables: ReadonlyArray<CallableGlobal> = [
   }),
   new CallableGlobal("torch._utils", "_rebuild_meta_tensor_no_storage", (args, site) => {
     const dtype = args[0]
-    if (!(dtype instanceof DType)) throw fail(site, "_rebuild_meta_tensor_no_storage needs a dtype")
+    if (!(dtype instanceof DType)) throw badValue(site, "_rebuild_meta_tensor_no_storage needs a dtype")
     return makeTensor(site, undefined, dtype, 0, intTuple(args[1], site, "size"), intTuple(args[2], site, "stride"), boolArg(args[3]))
   }),
   new CallableGlobal("torch._utils", "_rebuild_device_tensor_from_cpu_tensor", (args, site) => tensorArg(args[0], site)),
   new CallableGlobal("torch._tensor", "_rebuild_from_type_v2", (args, site) => {
     const [fn, , fnArgs, state] = args
     if (!(fn instanceof CallableGlobal)) {
-      throw fail(site, `_rebuild_from_type_v2 with unsupported function ${fn === undefined ? "nothing" : describe(fn)}`)
+      throw badValue(site, `_rebuild_from_type_v2 with unsupported function ${fn === undefined ? "nothing" : describe(fn)}`)
     }
     const result = fn.call(iterableItems(fnArgs, site), site)
     return result instanceof Tensor ? withState(result, state) : result
@@ -214,13 +212,13 @@ const torchCallables: ReadonlyArray<CallableGlobal> = [
   new CallableGlobal("torch", "Size", (args, site) => new TorchSize(intTuple(args[0], site, "torch.Size dims"))),
   new CallableGlobal("torch", "device", (args, site) => {
     const [type, index] = args
-    if (typeof type !== "string") throw fail(site, "torch.device needs a string")
+    if (typeof type !== "string") throw badValue(site, "torch.device needs a string")
     const m = /^([^:]+)(?::(\d+))?$/.exec(type)
-    if (m === null) throw fail(site, `invalid device string ${JSON.stringify(type)}`)
+    if (m === null) throw badValue(site, `invalid device string ${JSON.stringify(type)}`)
     return new Device(m[1]!, index === undefined || index === null ? (m[2] === undefined ? null : Number(m[2])) : intArg(index, site, "device index"))
   }),
   new CallableGlobal("torch.serialization", "_get_layout", (args, site) => {
-    if (typeof args[0] !== "string") throw fail(site, "_get_layout needs a string")
+    if (typeof args[0] !== "string") throw badValue(site, "_get_layout needs a string")
     return new Layout(args[0].replace(/^torch\./, ""))
   })
 ]

@@ -10,7 +10,7 @@ import type * as Schema from "effect/Schema"
 import { CheckpointError, type TorchwireError } from "../Errors.js"
 import type { PyValue } from "../Value.js"
 import type { ZipArchive, ZipEntry } from "../Zip.js"
-import { type LoadContext, pickleOptions } from "./loadContext.js"
+import { checkpointError, type LoadContext, pickleOptions } from "./loadContext.js"
 import { runUnpickle } from "./pickleAt.js"
 import { ArchiveVersion, ByteOrder, DecimalRecord, decodeRecord, text } from "./records.js"
 import { storagePersistentLoad } from "./storages.js"
@@ -27,8 +27,6 @@ export interface ZipCheckpointInfo {
   readonly kind: "checkpoint" | "torchscript" | "mobile"
 }
 
-const fail = (reason: CheckpointError["reason"], offset: number, detail: string, record?: string): CheckpointError =>
-  new CheckpointError({ reason, offset, detail, ...(record === undefined ? {} : { record }) })
 
 /**
  * Maps an archive's entries to record names, checking the prefix rules torch
@@ -39,14 +37,14 @@ const fail = (reason: CheckpointError["reason"], offset: number, detail: string,
 export const torchRecords = (archive: ZipArchive): Effect.Effect<{ readonly prefix: string; readonly records: Map<string, ZipEntry> }, CheckpointError> =>
   Effect.suspend(() => {
     const first = archive.entries[0]
-    if (first === undefined) return Effect.fail(fail("BadRecord", 0, "archive does not contain any files"))
+    if (first === undefined) return Effect.fail(checkpointError("BadRecord", 0, "archive does not contain any files"))
     const slash = first.name.indexOf("/")
-    if (slash < 0) return Effect.fail(fail("BadRecord", first.centralOffset, "file in archive is not in a subdirectory", first.name))
+    if (slash < 0) return Effect.fail(checkpointError("BadRecord", first.centralOffset, "file in archive is not in a subdirectory", first.name))
     const prefix = first.name.slice(0, slash)
     const records = new Map<string, ZipEntry>()
     for (const e of archive.entries) {
       if (!e.name.startsWith(prefix + "/")) {
-        return Effect.fail(fail("BadRecord", e.centralOffset, `record is not under the archive folder ${JSON.stringify(prefix)}`, e.name))
+        return Effect.fail(checkpointError("BadRecord", e.centralOffset, `record is not under the archive folder ${JSON.stringify(prefix)}`, e.name))
       }
       const name = e.name.slice(prefix.length + 1)
       if (!records.has(name)) records.set(name, e)
@@ -58,7 +56,7 @@ const readText = (archive: ZipArchive, entry: ZipEntry | undefined): Effect.Effe
   entry === undefined
     ? Effect.succeed(undefined)
     : entry.uncompressedSize > 4096
-    ? Effect.fail(fail("BadRecord", entry.localHeaderOffset, `${entry.uncompressedSize}-byte record where a short text was expected`, entry.name))
+    ? Effect.fail(checkpointError("BadRecord", entry.localHeaderOffset, `${entry.uncompressedSize}-byte record where a short text was expected`, entry.name))
     : Effect.map(archive.read(entry), text)
 
 /** Reads the small metadata records and validates them. @internal */
@@ -67,7 +65,7 @@ export const readZipInfo = (archive: ZipArchive) =>
     const { prefix, records } = yield* torchRecords(archive)
     const kind = records.has("bytecode.pkl") ? "mobile" as const : records.has("constants.pkl") ? "torchscript" as const : "checkpoint" as const
     const versionEntry = records.get(".data/version") ?? records.get("version")
-    if (versionEntry === undefined) return yield* fail("MissingRecord", 0, "archive has neither a version nor a .data/version record", `${prefix}/version`)
+    if (versionEntry === undefined) return yield* checkpointError("MissingRecord", 0, "archive has neither a version nor a .data/version record", `${prefix}/version`)
     const decode = <A, I>(schema: Schema.Schema<A, I>, entry: ZipEntry, value: string) =>
       Effect.try({ try: () => decodeRecord(schema, value, { record: entry.name, offset: entry.localHeaderOffset }), catch: (e) => e as CheckpointError })
     const version = yield* decode(ArchiveVersion, versionEntry, (yield* readText(archive, versionEntry))!)
@@ -97,9 +95,9 @@ export const loadArchivePickle = (
 ): Effect.Effect<PyValue, TorchwireError> =>
   Effect.gen(function*() {
     const pklEntry = records.get(pickleName)
-    if (pklEntry === undefined) return yield* fail("MissingRecord", 0, `archive has no ${pickleName}`, `${info.prefix}/${pickleName}`)
+    if (pklEntry === undefined) return yield* checkpointError("MissingRecord", 0, `archive has no ${pickleName}`, `${info.prefix}/${pickleName}`)
     if (pklEntry.uncompressedSize > ctx.maxPickleBytes) {
-      return yield* fail("BadRecord", pklEntry.localHeaderOffset, `${pickleName} is ${pklEntry.uncompressedSize} bytes, over the ${ctx.maxPickleBytes}-byte limit`, pklEntry.name)
+      return yield* checkpointError("BadRecord", pklEntry.localHeaderOffset, `${pickleName} is ${pklEntry.uncompressedSize} bytes, over the ${ctx.maxPickleBytes}-byte limit`, pklEntry.name)
     }
     const pickle = yield* archive.read(pklEntry)
     const persistentLoad = storagePersistentLoad(
