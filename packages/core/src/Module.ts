@@ -15,7 +15,7 @@ import * as Bytecode from "./Bytecode.js"
 import { CheckpointError, type TorchwireError } from "./Errors.js"
 import { type ArchiveRecord, archiveStream } from "./internal/archiveWriter.js"
 import { crc32 as tableCrc32 } from "./internal/crc32.js"
-import type { LoadContext } from "./internal/loadContext.js"
+import { type LoadContext, policyOf } from "./internal/loadContext.js"
 import { parseClasses, type ScriptClass } from "./internal/scriptSource.js"
 import { decodeFlatbuffer } from "./internal/fbModule.js"
 import { loadArchivePickle, readZipInfo } from "./internal/zipCheckpoint.js"
@@ -188,7 +188,8 @@ export const open = (source: ByteSource, options: { readonly maxFlatbufferBytes?
       if (name.startsWith("extra/")) extra.set(name.slice(6), yield* archive.read(entry))
     }
     const classes = new Map([...code].flatMap(([path, text]) => parseClasses(path, text)).map((c) => [c.qualifiedName, c]))
-    const ctx: LoadContext = { source, weightsOnly: false, allowGlobals: new Set(), encoding: "utf-8", checkCrc: false, maxPickleBytes: 1 << 30 }
+    // TorchScript pickles name __torch__ classes, which no Python code backs: opaque objects, never executed.
+    const ctx: LoadContext = { source, ...policyOf({ weightsOnly: false }), checkCrc: false, maxPickleBytes: 1 << 30 }
     const info = { prefix, byteOrder }
     const constants = yield* loadArchivePickle(ctx, archive, records, info, "constants.pkl", "constants/")
     const root = yield* loadArchivePickle(ctx, archive, records, info, "data.pkl", "data/")
