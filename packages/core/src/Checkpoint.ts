@@ -22,7 +22,7 @@ import { looksLikeStream, loadStreamCheckpoint } from "./internal/streamCheckpoi
 import { isTarHeader } from "./internal/tar.js"
 import { loadTarCheckpoint } from "./internal/tarCheckpoint.js"
 import { loadZipCheckpoint } from "./internal/zipCheckpoint.js"
-import { Tensor } from "./Torch.js"
+import { Tensor, type TensorArray, toTypedArray } from "./Torch.js"
 import { PyFrozenSet, PyGlobal, PyObject, PySet, PyTuple, type PyValue } from "./Value.js"
 import * as Zip from "./Zip.js"
 
@@ -239,3 +239,21 @@ export const tensors = (value: PyValue): Array<readonly [string, Tensor]> => {
   }
   return out
 }
+
+/**
+ * Every tensor reachable from a value (as `tensors` names them), read into
+ * typed arrays: what loading a state_dict's weights needs. Up to
+ * `concurrency` storages (default 4) are read at once, so allocating one
+ * overlaps reading another; tensors over one storage (tied weights) share
+ * its buffer, as in torch. Fails on the first tensor that cannot be read.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const arrays = (
+  value: PyValue,
+  options: { readonly concurrency?: number } = {}
+): Effect.Effect<Array<readonly [string, TensorArray]>, TorchwireError> =>
+  Effect.forEach(tensors(value), ([name, t]) => Effect.map(toTypedArray(t), (a) => [name, a] as const), {
+    concurrency: options.concurrency ?? 4
+  })

@@ -19,7 +19,6 @@ import { crc32 as tableCrc32 } from "./internal/crc32.js"
 import { storageData } from "./internal/storageStream.js"
 import { pickleCheckpoint, type StorageRecord } from "./internal/torchPickle.js"
 import { type ArchiveRecord, archiveStream } from "./internal/archiveWriter.js"
-import { serializationId, type WrittenEntry } from "./internal/zipWriter.js"
 import type { PyValue } from "./Value.js"
 
 /**
@@ -70,6 +69,7 @@ const textRecord = (name: string, text: string): ArchiveRecord => {
 const recordsFor = (pickle: Uint8Array, storages: ReadonlyArray<StorageRecord>, layout: "latest" | "1.13", alignment: number): Array<ArchiveRecord> => {
   const storageRecords = storages.map((r): ArchiveRecord => ({ name: `data/${r.key}`, size: r.storage.nbytes, data: storageData(r) }))
   const pkl: ArchiveRecord = { name: "data.pkl", size: pickle.length, data: Stream.make(pickle) }
+  // "latest" archives end with version and .data/serialization_id, which the archive writer adds.
   if (layout === "1.13") {
     return [pkl, ...storageRecords.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)), textRecord("version", "3\n")]
   }
@@ -78,8 +78,7 @@ const recordsFor = (pickle: Uint8Array, storages: ReadonlyArray<StorageRecord>, 
     textRecord(".format_version", "1"),
     textRecord(".storage_alignment", String(alignment)),
     textRecord("byteorder", "little"),
-    ...storageRecords,
-    textRecord("version", "3\n")
+    ...storageRecords
   ]
 }
 
@@ -103,13 +102,7 @@ export const toStream = (value: PyValue, options: SaveOptions = {}): Stream.Stre
     const prefix = options.prefix ?? "archive"
     const crc32 = options.crc32 ?? tableCrc32
     const { pickle, storages } = yield* Effect.try({ try: () => pickleCheckpoint(value, options.protocol ?? 2), catch: toError })
-    const records = recordsFor(pickle, storages, layout, alignment)
-    const idRecord = (entries: () => ReadonlyArray<WrittenEntry>): ArchiveRecord => ({
-      name: ".data/serialization_id",
-      size: 40,
-      data: Stream.suspend(() => Stream.make(utf8.encode(serializationId(records.map((r) => r.name), entries().map((e) => e.crc)))))
-    })
-    return archiveStream(prefix, records, { alignment, crc32, ...(layout === "latest" ? { trailer: idRecord } : {}) })
+    return archiveStream(prefix, recordsFor(pickle, storages, layout, alignment), { alignment, crc32, trailer: layout === "latest" })
   }))
 
 /**

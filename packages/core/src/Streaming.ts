@@ -22,7 +22,9 @@ import { runUnpickle } from "./internal/pickleAt.js"
 import { ByteOrder, decodeRecord, text } from "./internal/records.js"
 import { storageData } from "./internal/storageStream.js"
 import { type StorageSource, storagePersistentLoad } from "./internal/storages.js"
-import { defaultLimits, encodeHeader, makeDecoder, type StreamEntry, type StreamLimits, type StreamPart } from "./internal/streamingFormat.js"
+import { defaultLimits, encodeHeader, makeDecoder, makePieceDecoder, type PushDecoder, type StreamEntry, type StreamLimits, type StreamPart, type StreamPiece } from "./internal/streamingFormat.js"
+import { ArchiveEncoder } from "./internal/archiveWriter.js"
+import { crc32 as tableCrc32 } from "./internal/crc32.js"
 import { pickleCheckpoint } from "./internal/torchPickle.js"
 import type { OpenOptions } from "./Checkpoint.js"
 import type { PyValue } from "./Value.js"
@@ -42,6 +44,17 @@ export type Entry = StreamEntry
  * @category models
  */
 export type Part = StreamPart
+
+/**
+ * What `pieces` emits: the header's entries first, then every record as one
+ * or more consecutive `Data` pieces, views of the input chunks (the first
+ * at `offset` 0, the last with `last` set; a zero-length record is one
+ * empty piece).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Piece = StreamPiece
 
 /**
  * Decoder limits (defaults: 16 MiB header, 1,000,000 entries, 64 GiB per record).
@@ -91,14 +104,89 @@ export const encode = (value: PyValue, options: { readonly protocol?: number } =
  * @category decoding
  */
 export const parts = (limits: Partial<Limits> = {}) => <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Part, E | TorchwireError, R> =>
+  decodeWith(self, () => makeDecoder({ ...defaultLimits, ...limits }))
+
+/**
+ * Decodes a byte stream into pieces, holding nothing but the header: each
+ * record's bytes are passed on as they arrive, as views of the input
+ * chunks. The errors are those of `parts`.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const pieces = (limits: Partial<Limits> = {}) => <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Piece, E | TorchwireError, R> =>
+  decodeWith(self, () => makePieceDecoder({ ...defaultLimits, ...limits }))
+
+/** Runs a push decoder over a byte stream, its throws as typed failures. */
+const decodeWith = <A, E, R>(self: Stream.Stream<Uint8Array, E, R>, make: () => PushDecoder<A>): Stream.Stream<A, E | TorchwireError, R> =>
   Stream.suspend(() => {
-    const decoder = makeDecoder({ ...defaultLimits, ...limits })
+    const decoder = make()
     return self.pipe(
       Stream.mapChunksEffect((chunk) =>
         Effect.try({ try: () => Chunk.unsafeFromArray(Chunk.toReadonlyArray(chunk).flatMap(decoder.push)), catch: toError })
       ),
-      Stream.concat(Stream.execute(Effect.try({ try: () => decoder.end(), catch: toError })))
+      Stream.concat(Stream.flatMap(Stream.fromEffect(Effect.try({ try: () => decoder.end(), catch: toError })), Stream.fromIterable))
     )
+  })
+
+/** The alignment a `.storage_alignment` record declares: a decimal in [1, 65535], else 64. */
+const declaredAlignment = (text: string): number => {
+  const n = /^\d{1,5}$/.test(text.trim()) ? Number(text.trim()) : 64
+  return n >= 1 && n < 65536 ? n : 64
+}
+
+/**
+ * Passes a byte stream through unchanged while checking it is one
+ * well-formed stream (header, records, nothing after): what a receiver
+ * writing `.stream` files verbatim runs. Holds nothing but the header.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const validate = (limits: Partial<Limits> = {}) => <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E | TorchwireError, R> =>
+  decodeWith(self, () => {
+    const decoder = makePieceDecoder({ ...defaultLimits, ...limits })
+    return { push: (chunk) => (decoder.push(chunk), [chunk]), end: () => (decoder.end(), []) }
+  })
+
+/**
+ * Converts a byte stream in the streaming format into the torch.save zip
+ * archive of the same records, as the bytes arrive: each record is written
+ * through as it streams in (CRC-32 on the way), then `version` and
+ * `.data/serialization_id` close it as torch.save does. Nothing but the
+ * header and the bytes in transit is held, so a receiver can write a
+ * checkpoint of any size to disk in constant memory.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const toArchive = (options: {
+  /** The archive folder (default "archive"). */
+  readonly prefix?: string
+  /** CRC-32 implementation (default: core's; Node passes zlib's). */
+  readonly crc32?: (data: Uint8Array, crc: number) => number
+  readonly limits?: Partial<Limits>
+} = {}) => <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E | TorchwireError, R> =>
+  decodeWith(self, () => {
+    const decoder = makePieceDecoder({ ...defaultLimits, ...options.limits })
+    const encoder = new ArchiveEncoder(options.prefix ?? "archive", { alignment: 64, crc32: options.crc32 ?? tableCrc32 })
+    let alignmentText = ""
+    const convert = (piece: Piece): Array<Uint8Array> => {
+      if (piece._tag === "Header") return []
+      const out = piece.offset === 0 ? [encoder.begin(piece.entry.key, piece.entry.length)] : []
+      out.push(encoder.data(piece.bytes))
+      if (piece.last) out.push(encoder.end())
+      if (piece.entry.key === ".storage_alignment") {
+        // Later records are aligned as the stream declares (torch always declares 64).
+        alignmentText += new TextDecoder().decode(piece.bytes)
+        if (piece.last) encoder.alignment = declaredAlignment(alignmentText)
+      }
+      return out
+    }
+    return {
+      push: (chunk) => decoder.push(chunk).flatMap(convert).filter((b) => b.length > 0),
+      end: () => (decoder.end(), [...encoder.trailer(), encoder.finish()])
+    }
   })
 
 /**

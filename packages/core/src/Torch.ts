@@ -184,6 +184,17 @@ export class QScheme {
   constructor(readonly name: string) {}
 }
 
+/** Chunk size of in-memory storages' streams: small enough that writers overlap CRC-32 with writes. */
+const MEMORY_CHUNK = 4 << 20
+
+/** Zero-copy views of `bytes`, `size` bytes each. */
+const chunksOf = (bytes: Uint8Array, size: number): Stream.Stream<Uint8Array> =>
+  Stream.fromIterable({
+    *[Symbol.iterator]() {
+      for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, Math.min(at + size, bytes.length))
+    }
+  })
+
 /**
  * One storage of a checkpoint: a contiguous block of bytes that tensors view.
  * `read` loads the raw bytes; `bytes(tensor)` applies the byte order.
@@ -211,9 +222,9 @@ export class Storage {
     readonly stream: Stream.Stream<Uint8Array, TorchwireError> = Stream.fromEffect(read)
   ) {}
 
-  /** A CPU storage over bytes in memory (little-endian). */
+  /** A CPU storage over bytes in memory (little-endian), streamed as zero-copy 4 MiB views. */
   static fromBytes(bytes: Uint8Array, dtype: DType): Storage {
-    return new Storage("", dtype, "cpu", bytes.byteLength, "memory", Effect.succeed(bytes))
+    return new Storage("", dtype, "cpu", bytes.byteLength, "memory", Effect.succeed(bytes), "little", chunksOf(bytes, MEMORY_CHUNK))
   }
 }
 
@@ -429,6 +440,11 @@ const fromFileOrder = (b: Uint8Array, order: "little" | "big", dtype: DType): Ui
  * and storage offset applied). Fails with `StorageTooShort` if the storage
  * record holds fewer bytes than the view needs.
  *
+ * Like torch's `Tensor.numpy()`, the result shares memory with the storage
+ * when it can (a contiguous little-endian tensor covering most of its
+ * storage): tensors over one storage, such as tied weights, see one buffer.
+ * Copy it (`.slice()`) before mutating if the storage must stay unchanged.
+ *
  * @since 0.1.0
  * @category getters
  */
@@ -461,8 +477,25 @@ export const bytes = (t: Tensor): Effect.Effect<Uint8Array, TorchwireError> => {
           detail: `tensor of shape [${t.shape.join(", ")}] needs ${need} bytes, storage has ${src.byteLength}`
         })
       )
-      : Effect.succeed(fromFileOrder(gather(src, t.dtype.itemSize, t.shape, t.stride, t.storageOffset), storage.byteOrder, t.dtype))
+      : Effect.succeed(elementBytes(src, t, storage.byteOrder))
   })
+}
+
+/**
+ * The elements of `t` from its storage's bytes: a zero-copy view when the
+ * tensor is contiguous, little-endian, aligned for its typed array and
+ * covers at least half the storage (so a small view never pins a large
+ * storage), else a fresh copy.
+ */
+const elementBytes = (src: Uint8Array, t: Tensor, order: "little" | "big"): Uint8Array => {
+  const { itemSize } = t.dtype
+  const start = t.storageOffset * itemSize
+  const swaps = order === "big" && swapWidth(t.dtype) > 1
+  const aligned = (src.byteOffset + start) % Math.min(itemSize, 8) === 0
+  if (!swaps && aligned && isContiguous(t.shape, t.stride) && 2 * t.nbytes >= src.byteLength) {
+    return src.subarray(start, start + t.nbytes)
+  }
+  return fromFileOrder(gather(src, itemSize, t.shape, t.stride, t.storageOffset), order, t.dtype)
 }
 
 /**

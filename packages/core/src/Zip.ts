@@ -10,10 +10,11 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { Inflate } from "fflate"
-import { type ByteSource, checkRange } from "./ByteSource.js"
+import { type ByteSource, checkRange, StreamBufferRing } from "./ByteSource.js"
 import { type SourceError, ZipError } from "./Errors.js"
 import { crc32 } from "./internal/crc32.js"
 import {
@@ -220,9 +221,11 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, optio
       const at = yield* dataOffset(entry)
       yield* checkRatio(entry, at)
       const chunkSize = Math.max(1, streamOptions.chunkSize ?? 4 << 20)
+      // Inflating keeps no input, but only STORED entries are passed on as read: only they may reuse buffers.
+      const readChunk = entry.method === 0 ? yield* chunkReader(source) : source.read
       const raw = Stream.paginateEffect(0, (pos: number) =>
         Effect.map(
-          source.read(at + pos, Math.min(chunkSize, entry.compressedSize - pos)),
+          readChunk(at + pos, Math.min(chunkSize, entry.compressedSize - pos)),
           (b) => [b, pos + b.length < entry.compressedSize ? Option.some(pos + b.length) : Option.none()] as const
         )).pipe(Stream.filter((b) => b.length > 0))
       let crc = 0
@@ -243,6 +246,20 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, optio
 
   return { source, entries, entry: (name) => byName.get(name), dataOffset, read, stream }
 }
+
+/**
+ * Reads chunks of a source: fresh buffers, or buffers of the running fiber's
+ * `StreamBufferRing` when it has one and the source can fill them.
+ */
+const chunkReader = (source: ByteSource) =>
+  Effect.map(FiberRef.get(StreamBufferRing), (ring) => {
+    const readInto = source.readInto
+    if (ring === undefined || readInto === undefined) return source.read
+    return (offset: number, length: number): Effect.Effect<Uint8Array, SourceError> => {
+      const target = ring.take(length)
+      return Effect.as(readInto(offset, target), target)
+    }
+  })
 
 const inflateStream = <E>(
   raw: Stream.Stream<Uint8Array, E>,

@@ -6,7 +6,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
+import * as Save from "@torchwire/core/Save"
 import * as Torch from "@torchwire/core/Torch"
+import { OrderedDict } from "@torchwire/core/Value"
 import * as Zip from "@torchwire/core/Zip"
 import { fixtureBytes } from "@torchwire/test-utils"
 
@@ -74,6 +76,25 @@ describe("lazy loading", () => {
       assert.deepStrictEqual(Array.from((yield* Torch.toTypedArray(expanded)) as Float32Array), new Array(12).fill(1))
       assert.strictEqual((yield* Torch.bytes(byName.get("empty")!)).length, 0)
       assert.strictEqual(byName.get("base")!.storage, byName.get("transposed")!.storage, "views share one Storage")
+    }))
+
+  it.effect("Checkpoint.arrays reads each storage once; tied tensors share it, small views copy", () =>
+    Effect.gen(function*() {
+      const weight = Torch.tensor(Float32Array.from({ length: 4096 }, (_, i) => i))
+      const storage = weight.storage!
+      const slice = new Torch.Tensor(weight.dtype, [16], [1], 100, storage, false) // 1/256 of the storage
+      const bytes = yield* Save.toBytes(new OrderedDict([["embed", weight], ["head", weight], ["slice", slice]]))
+      const { source, bytesRead } = ByteSource.counting(ByteSource.fromUint8Array(bytes))
+      const checkpoint = yield* Checkpoint.open(source)
+      const before = bytesRead()
+      const arrays = yield* Checkpoint.arrays(checkpoint.value)
+      assert.deepStrictEqual(arrays.map(([name]) => name), ["embed", "head", "slice"])
+      assert.strictEqual(bytesRead() - before, 4096 * 4 + 30, "one read of the storage (and its local header)")
+      const [embed, head, view] = arrays.map(([, a]) => a as Float32Array)
+      assert.strictEqual(embed!.buffer, head!.buffer)
+      assert.deepStrictEqual(Array.from(view!), Array.from({ length: 16 }, (_, i) => 100 + i))
+      assert.strictEqual(view!.buffer.byteLength, 64, "a small view does not pin its storage")
+      assert.deepStrictEqual(embed, yield* Torch.toTypedArray(weight))
     }))
 
   it.effect("float16 and bfloat16 widen to float32", () =>

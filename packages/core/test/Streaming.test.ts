@@ -8,6 +8,7 @@ import fc from "fast-check"
 import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
 import * as Pickle from "@torchwire/core/Pickle"
+import * as Save from "@torchwire/core/Save"
 import * as Streaming from "@torchwire/core/Streaming"
 import * as Summary from "@torchwire/core/Summary"
 import * as Torch from "@torchwire/core/Torch"
@@ -63,6 +64,20 @@ describe("Streaming", () => {
             assert.deepStrictEqual(concatBytes(Chunk.toReadonlyArray(relayed)), encoded[which])
             const { value } = await Effect.runPromise(Streaming.load(input, { weightsOnly: false }))
             assert.deepStrictEqual(await Effect.runPromise(Summary.summarize(value)), expected[which])
+            // Pieces are views of the input that put every record back together, in order.
+            const pieces = Chunk.toReadonlyArray(await Effect.runPromise(Stream.runCollect(input.pipe(Streaming.pieces()))))
+            const parts = Chunk.toReadonlyArray(await Effect.runPromise(Stream.runCollect(input.pipe(Streaming.parts()))))
+            const records = new Map<string, Array<Uint8Array>>()
+            for (const p of pieces) {
+              if (p._tag !== "Data") continue
+              assert.strictEqual(p.offset, (records.get(p.entry.key) ?? []).reduce((n, b) => n + b.length, 0))
+              records.set(p.entry.key, [...(records.get(p.entry.key) ?? []), p.bytes])
+            }
+            assert.deepStrictEqual(
+              [...records].map(([key, bytes]) => [key, concatBytes(bytes)]),
+              parts.flatMap((p) => (p._tag === "Record" ? [[p.entry.key, p.bytes]] : []))
+            )
+            assert.strictEqual(pieces.filter((p) => p._tag === "Data" && p.last).length, records.size)
           }),
           { numRuns: 100 }
         )
@@ -123,6 +138,29 @@ describe("Streaming", () => {
       const evil = Uint8Array.from("\x80\x02]q\x00cos\nsystem\nq\x01a.", (ch) => ch.charCodeAt(0))
       const forbidden = yield* loadError(evil)
       assert.strictEqual(forbidden._tag === "PickleError" && forbidden.reason, "ForbiddenGlobal")
+    }))
+
+  it.effect("toArchive turns each fixture's stream into the archive Save writes, byte for byte", () =>
+    Effect.gen(function*() {
+      for (const f of checkpointFixtures) {
+        const value = yield* fixtureValue(f.file)
+        const stream = Stream.fromIterable(split(yield* encodeBytes(value), [65536, 7, 1000]))
+        const archive = concatBytes(Chunk.toReadonlyArray(yield* Stream.runCollect(stream.pipe(Streaming.toArchive()))))
+        assert.deepStrictEqual(archive, yield* Save.toBytes(value), f.file)
+      }
+    }))
+
+  it.effect("toArchive and validate fail like load on malformed streams; validate passes bytes through", () =>
+    Effect.gen(function*() {
+      const bytes = yield* encodeBytes(yield* fixtureValue("linear.pt"))
+      const run = (input: Uint8Array, f: ReturnType<typeof Streaming.validate>) => Stream.runCollect(f(Stream.fromIterable(split(input, [100]))))
+      assert.deepStrictEqual(concatBytes(Chunk.toReadonlyArray(yield* run(bytes, Streaming.validate()))), bytes)
+      for (const convert of [Streaming.validate(), Streaming.toArchive()]) {
+        const cut = yield* Effect.flip(run(bytes.subarray(0, bytes.length - 3), convert))
+        assert.strictEqual(cut._tag === "CheckpointError" && cut.reason, "Truncated")
+        const trailing = yield* Effect.flip(run(concatBytes([bytes, new Uint8Array(2)]), convert))
+        assert.strictEqual(trailing._tag === "CheckpointError" && trailing.reason, "TrailingBytes")
+      }
     }))
 
   it.effect("Checkpoint.open reads .stream files lazily", () =>

@@ -4,7 +4,7 @@
  * Usage: tsx save_worker.ts MODE OUT [IN]
  *   torchwire-new   build a state_dict like IN's (same keys, shapes; zeros) from typed arrays, save to OUT
  *   torchwire-copy  open IN and re-save it to OUT (storages streamed from IN)
- *   plain-write     write IN's size in 1 MiB buffers to OUT
+ *   plain-write     write IN's size from memory to OUT in 1 MiB writes
  * Prints JSON: {"seconds", "peakRssMiB", "bytes"}
  */
 import * as Checkpoint from "@torchwire/core/Checkpoint"
@@ -20,11 +20,12 @@ const peakRssMiB = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync("/proc/self/s
 
 const program = Effect.gen(function*() {
   if (mode === "plain-write") {
+    // The same number of bytes, from memory like the state_dict's (not one hot buffer).
     const size = statSync(input).size
-    const chunk = new Uint8Array(1 << 20)
+    const data = new Uint8Array(size).fill(1)
     const t0 = performance.now()
     const fd = openSync(out, "w")
-    for (let done = 0; done < size; done += chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, size - done))
+    for (let done = 0; done < size; done += 1 << 20) writeSync(fd, data.subarray(done, Math.min(done + (1 << 20), size)))
     closeSync(fd)
     return { seconds: (performance.now() - t0) / 1000, bytes: size }
   }

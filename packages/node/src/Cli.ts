@@ -147,6 +147,28 @@ export const progressReporter = (write: (text: string) => void, label: string, m
 }
 
 /**
+ * A running byte count for work of unknown size (a checkpoint arriving):
+ * one line rewritten in place every `step` bytes.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const countReporter = (write: (text: string) => void, label: string, step = 64 * 2 ** 20) => {
+  let next = step
+  return {
+    report: (done: number): void => {
+      if (done < next) return
+      next = done + step
+      write(`\r${label} ${Inspect.formatBytes(done)}`)
+    },
+    /** Ends the line, if one was written. */
+    finish: (): void => {
+      if (next > step) write("\n")
+    }
+  }
+}
+
+/**
  * Runs a command, writing to `out`; resolves to the exit status.
  *
  * @since 0.1.0
@@ -198,8 +220,9 @@ export const run = (
       return Effect.scoped(Effect.gen(function*() {
         const listener = yield* NodeStreaming.listen(command.listen)
         err(`listening on ${listener.address.host}:${listener.address.port}\n`)
-        const { value } = yield* listener.receive({ weightsOnly: false })
-        const written = yield* NodeSave.save(value, command.out, {})
+        const counter = progress === undefined ? undefined : countReporter(progress, "receiving")
+        const written = yield* listener.receiveFile(command.out, counter === undefined ? {} : { onProgress: counter.report })
+        counter?.finish()
         return `${command.out}: received, ${Inspect.formatBytes(written)}\n`
       })).pipe(finish(out, err))
     case "Inspect":

@@ -44,7 +44,8 @@ const writeError = (path: string, cause: unknown) =>
 
 /**
  * Writes a byte stream to `path` atomically, coalescing small chunks into
- * writes of at least 1 MiB.
+ * writes of at least 1 MiB. One write is in flight while the stream
+ * produces the next batch, so CRC-32 and pickling overlap the disk.
  *
  * @since 0.1.0
  * @category constructors
@@ -60,13 +61,18 @@ export const writeAtomically = <E>(
     let written = 0
     let pending: Array<Uint8Array> = []
     let pendingBytes = 0
-    const flush = Effect.suspend(() => {
-      if (pendingBytes === 0) return Effect.void
+    let inflight: Promise<unknown> = Promise.resolve()
+    /** Waits for the write in flight; fails with its error. */
+    const settle = Effect.tryPromise({ try: () => inflight, catch: (e) => writeError(temp, e) })
+    /** Waits for the write in flight, then starts writing what is pending. */
+    const flush = Effect.zipRight(settle, Effect.sync(() => {
+      if (pendingBytes === 0) return
       const parts = pending
       pending = []
       pendingBytes = 0
-      return Effect.tryPromise({ try: () => handle.writev(parts), catch: (e) => writeError(temp, e) })
-    })
+      inflight = handle.writev(parts)
+      inflight.catch(() => undefined) // observed by the next settle
+    }))
     const body = Stream.runForEach(bytes, (chunk) =>
       Effect.suspend(() => {
         pending.push(chunk)
@@ -76,9 +82,10 @@ export const writeAtomically = <E>(
         return pendingBytes >= 1 << 20 ? flush : Effect.void
       })).pipe(
         Effect.zipRight(flush),
+        Effect.zipRight(settle),
         Effect.zipRight(options.fsync === false ? Effect.void : Effect.tryPromise({ try: () => handle.sync(), catch: (e) => writeError(temp, e) }))
       )
-    const cleanup = Effect.promise(() => handle.close().catch(() => undefined))
+    const cleanup = Effect.promise(() => inflight.catch(() => undefined).then(() => handle.close()).catch(() => undefined))
     yield* body.pipe(
       Effect.ensuring(cleanup),
       Effect.zipRight(Effect.tryPromise({ try: () => rename(temp, path), catch: (e) => writeError(path, e) })),

@@ -36,29 +36,34 @@ export const open = (path: string): Effect.Effect<ByteSource, SourceError, Scope
     })
     let closed = false
     yield* Effect.addFinalizer(() => Effect.sync(() => void (closed = true)))
+    const readInto = (offset: number, target: Uint8Array): Effect.Effect<void, SourceError> =>
+      Effect.flatMap(checkRange(source, offset, target.length), () =>
+        closed
+          ? Effect.fail(new SourceError({ reason: "Closed", source: path, offset, detail: "file was closed (its Scope ended)" }))
+          : Effect.tryPromise({
+            try: async () => {
+              let done = 0
+              while (done < target.length) {
+                const { bytesRead } = await handle.read(target, done, target.length - done, offset + done)
+                if (bytesRead === 0) throw new SourceError({ reason: "Truncated", source: path, offset: offset + done, detail: `file ended ${target.length - done} bytes early` })
+                done += bytesRead
+              }
+            },
+            catch: (cause) =>
+              cause instanceof SourceError
+                ? cause
+                : new SourceError({ reason: "ReadFailed", source: path, offset, detail: String(cause), cause })
+          }))
     const source: ByteSource = {
       name: path,
       size: stat.size,
+      // The range is checked before the buffer is allocated.
       read: (offset, length) =>
-        Effect.flatMap(checkRange(source, offset, length), () =>
-          closed
-            ? Effect.fail(new SourceError({ reason: "Closed", source: path, offset, detail: "file was closed (its Scope ended)" }))
-            : Effect.tryPromise({
-              try: async () => {
-                const out = new Uint8Array(length)
-                let done = 0
-                while (done < length) {
-                  const { bytesRead } = await handle.read(out, done, length - done, offset + done)
-                  if (bytesRead === 0) throw new SourceError({ reason: "Truncated", source: path, offset: offset + done, detail: `file ended ${length - done} bytes early` })
-                  done += bytesRead
-                }
-                return out
-              },
-              catch: (cause) =>
-                cause instanceof SourceError
-                  ? cause
-                  : new SourceError({ reason: "ReadFailed", source: path, offset, detail: String(cause), cause })
-            }))
+        Effect.flatMap(checkRange(source, offset, length), () => {
+          const out = new Uint8Array(length)
+          return Effect.as(readInto(offset, out), out)
+        }),
+      readInto
     }
     return source
   })

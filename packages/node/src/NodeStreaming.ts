@@ -16,19 +16,22 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { NodeHttpClient, NodeHttpServer, NodeSocket, NodeSocketServer } from "@effect/platform-node"
 import * as Socket from "@effect/platform/Socket"
 import type * as SocketServer from "@effect/platform/SocketServer"
+import { bufferRing, StreamBufferRing } from "@torchwire/core/ByteSource"
 import type { OpenOptions } from "@torchwire/core/Checkpoint"
 import type { TorchwireError } from "@torchwire/core/Errors"
+import * as Save from "@torchwire/core/Save"
 import * as Streaming from "@torchwire/core/Streaming"
 import type { PyValue } from "@torchwire/core/Value"
 import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { createServer } from "node:http"
+import * as NodeSave from "./NodeSave.js"
 import type * as Net from "node:net"
 
 /**
@@ -66,16 +69,31 @@ export const parseAddress = (text: string): Address | undefined => {
 export const receiveBytes = (socket: Socket.Socket, options: { readonly highWaterMark?: number } = {}): Stream.Stream<Uint8Array, Socket.SocketError> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const high = options.highWaterMark ?? 4 << 20
-    const queue = yield* Queue.unbounded<Uint8Array | Exit.Exit<void, Socket.SocketError>>()
+    let received: Array<Uint8Array> = [] // arrived, not yet pulled
     let buffered = 0
+    let ended: Exit.Exit<void, Socket.SocketError> | undefined
+    let wake: (() => void) | undefined // the pull waiting for data
+    let wakeScheduled = false
     let conn: Net.Socket | undefined
     let paused = false
+    const wakeNow = () => {
+      wakeScheduled = false
+      const w = wake
+      wake = undefined
+      w?.()
+    }
     const accept = (chunk: Uint8Array) => {
+      received.push(chunk)
       buffered += chunk.length
-      queue.unsafeOffer(chunk)
       if (buffered > high && !paused && conn !== undefined) {
         paused = true
         conn.pause()
+      }
+      // A waiting pull is woken once per event-loop turn, with every chunk read in it: one pull
+      // per batch of socket reads, not per 64 KiB read.
+      if (wake !== undefined && !wakeScheduled) {
+        wakeScheduled = true
+        setImmediate(wakeNow)
       }
     }
     // The first chunk's handler is an Effect, to reach the raw socket (for pause/resume); later
@@ -85,18 +103,25 @@ export const receiveBytes = (socket: Socket.Socket, options: { readonly highWate
         conn ??= Option.getOrUndefined(raw)
         accept(chunk)
       })
-    yield* Effect.forkScoped(Effect.flatMap(Effect.exit(socket.run(onChunk)), (exit) => Queue.offer(queue, Exit.asVoid(exit))))
-    return Stream.repeatEffectOption(Effect.flatMap(Queue.take(queue), (item) => {
-      if (item instanceof Uint8Array) {
-        buffered -= item.length
-        if (paused && buffered < high / 2) {
+    yield* Effect.forkScoped(Effect.flatMap(Effect.exit(socket.run(onChunk)), (exit) => Effect.sync(() => {
+      ended = Exit.asVoid(exit)
+      wakeNow()
+    })))
+    const pull: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<Socket.SocketError>> = Effect.suspend(() => {
+      if (received.length > 0) {
+        const batch = received
+        received = []
+        buffered = 0
+        if (paused) {
           paused = false
           conn?.resume()
         }
-        return Effect.succeed(item)
+        return Effect.succeed(Chunk.unsafeFromArray(batch))
       }
-      return Exit.isSuccess(item) ? Effect.fail(Option.none()) : Effect.failCause(Cause.map(item.cause, Option.some))
-    }))
+      if (ended !== undefined) return Exit.isSuccess(ended) ? Effect.fail(Option.none()) : Effect.failCause(Cause.map(ended.cause, Option.some))
+      return Effect.zipRight(Effect.async<void>((resume) => void (wake = () => resume(Effect.void))), pull)
+    })
+    return Stream.repeatEffectChunkOption(pull)
   }))
 
 /**
@@ -127,7 +152,14 @@ export const sendBytes = <E>(socket: Socket.Socket, bytes: Stream.Stream<Uint8Ar
  * @category constructors
  */
 export const send = (value: PyValue, to: Address, options: { readonly protocol?: number } = {}): Effect.Effect<void, TorchwireError | Socket.SocketError> =>
-  Effect.flatMap(NodeSocket.makeNet({ host: to.host, port: to.port }), (socket) => sendBytes(socket, Streaming.encode(value, options)))
+  Effect.flatMap(NodeSocket.makeNet({ host: to.host, port: to.port }), (socket) =>
+    Effect.suspend(() =>
+      sendBytes(socket, Streaming.encode(value, options).pipe(Stream.buffer({ capacity: 2 }))).pipe(
+        // Reading runs ahead of writing by two chunks, and the socket writer is done with a chunk before
+        // it takes the next: at most four chunks are alive, so file chunks can cycle through eight buffers.
+        Effect.locally(StreamBufferRing, bufferRing(8))
+      )
+    ))
 
 /**
  * A listening TCP server.
@@ -149,8 +181,48 @@ export interface Listener {
    * a typed error and yields no value.
    */
   readonly receive: (options?: OpenOptions) => Effect.Effect<{ readonly value: PyValue; readonly records: ReadonlyArray<string> }, TorchwireError | Socket.SocketError>
+  /**
+   * Receives one checkpoint straight to a file, atomically, in constant
+   * memory: as a torch.save zip archive (records written through as they
+   * arrive), or verbatim for a `.stream` path (checked as it passes; open it
+   * lazily with `Checkpoint.open`). Returns the bytes written. A connection
+   * cut mid-stream or a malformed stream is a typed failure and leaves no
+   * file.
+   */
+  readonly receiveFile: (path: string, options?: ReceiveFileOptions) => Effect.Effect<number, TorchwireError | Socket.SocketError>
   /** Hands every received checkpoint to `handler`, one connection at a time each. */
   readonly serve: <E, R>(handler: (value: PyValue) => Effect.Effect<void, E, R>, options?: OpenOptions) => Effect.Effect<never, SocketServer.SocketServerError, R>
+}
+
+/**
+ * Options of `Listener.receiveFile`.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface ReceiveFileOptions {
+  /** "zip" (a torch.save archive) or "stream" (verbatim); default by extension: `.stream` is "stream". */
+  readonly format?: "zip" | "stream"
+  /** Called with the bytes written so far. */
+  readonly onProgress?: (bytesWritten: number) => void
+  /** fsync before renaming into place (default true). */
+  readonly fsync?: boolean
+  readonly limits?: Partial<Streaming.Limits>
+}
+
+/**
+ * The file a received byte stream becomes: a torch.save archive converted
+ * as it arrives, or the stream verbatim (validated on the way).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const writeReceived = <E>(bytes: Stream.Stream<Uint8Array, E>, path: string, options: ReceiveFileOptions = {}): Effect.Effect<number, E | TorchwireError> => {
+  const format = options.format ?? (/\.stream$/i.test(path) ? "stream" : "zip")
+  const file = format === "stream"
+    ? bytes.pipe(Streaming.validate(options.limits))
+    : bytes.pipe(Streaming.toArchive({ prefix: Save.prefixFor(path), ...(NodeSave.crc32 ? { crc32: NodeSave.crc32 } : {}), ...(options.limits ? { limits: options.limits } : {}) }))
+  return NodeSave.writeAtomically(file, path, options)
 }
 
 /**
@@ -183,6 +255,7 @@ export const listen = (at: Address): Effect.Effect<Listener, SocketServer.Socket
       address,
       accept,
       receive: (options) => accept((bytes) => Streaming.load(bytes, options)),
+      receiveFile: (path, options) => accept((bytes) => writeReceived(bytes, path, options)),
       serve: (handler, options) => server.run((socket) => Effect.flatMap(loadFrom(socket, options), (r) => handler(r.value)))
     }
   })

@@ -4,7 +4,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Queue, Stream } from "effect"
-import { readdirSync } from "node:fs"
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { connect } from "node:net"
 import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
@@ -13,6 +15,8 @@ import * as Summary from "@torchwire/core/Summary"
 import { SourceError } from "@torchwire/core/Errors"
 import * as Torch from "@torchwire/core/Torch"
 import { OrderedDict } from "@torchwire/core/Value"
+import * as NodeSave from "@torchwire/node/NodeSave"
+import * as NodeSource from "@torchwire/node/NodeSource"
 import * as NodeStreaming from "@torchwire/node/NodeStreaming"
 import { NodeSocket } from "@effect/platform-node"
 import { firstDifference, fixtureBytes, truthOf } from "@torchwire/test-utils"
@@ -92,6 +96,36 @@ describe("NodeStreaming", () => {
       // Without backpressure the sender runs the whole 64 MiB ahead (measured: 65 MB, done in
       // 0.2 s); with it, the receiver's 1 MiB high-water mark plus the kernel's socket buffers.
       assert.isBelow(maxLead, 24 << 20, `sender ran ${maxLead} bytes ahead`)
+    })))
+
+  it.live("a 24 MiB checkpoint sent from a file arrives intact, straight to a .pt and to a .stream file", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-recv-"))
+      // Storages of several 4 MiB read chunks each, so sending cycles through the buffer ring.
+      const filled = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * seed))
+      const original = new OrderedDict([["a", Torch.tensor(filled(3 << 20, 1))], ["b", Torch.tensor(filled(5 << 18, 2))], ["c", Torch.tensor(filled(7 << 18, 3))]])
+      const source = join(dir, "source.pt")
+      yield* NodeSave.save(original, source, { fsync: false })
+      const sent = yield* Checkpoint.open(yield* NodeSource.open(source))
+      const listener = yield* NodeStreaming.listen(loopback)
+      const expected = yield* Checkpoint.arrays(original)
+      for (const name of ["received.pt", "received.stream"]) {
+        const out = join(dir, name)
+        const [written] = yield* Effect.all([listener.receiveFile(out, { fsync: false }), NodeStreaming.send(sent.value, listener.address)], { concurrency: 2 })
+        assert.strictEqual(written, statSync(out).size)
+        const received = yield* Checkpoint.open(yield* NodeSource.open(out))
+        assert.strictEqual(received.format, name.endsWith(".pt") ? "zip" : "stream")
+        assert.deepStrictEqual(yield* Checkpoint.arrays(received.value), expected, name)
+      }
+      // A stream cut short leaves no file behind, temporary or not.
+      const all = Buffer.concat(Chunk.toReadonlyArray(yield* Stream.runCollect(Streaming.encode(yield* fixtureValue("linear.pt")))))
+      const cut = Effect.sync(() => {
+        const client = connect(listener.address.port, listener.address.host, () => void client.end(all.subarray(0, all.length - 9)))
+      })
+      const [failed] = yield* Effect.all([Effect.flip(listener.receiveFile(join(dir, "cut.pt"))), cut], { concurrency: 2 })
+      assert.strictEqual(failed._tag === "CheckpointError" && failed.reason, "Truncated")
+      assert.deepStrictEqual(readdirSync(dir).sort(), ["received.pt", "received.stream", "source.pt"])
+      rmSync(dir, { recursive: true })
     })))
 
   it.live("serves a checkpoint over HTTP and fetches it", () =>

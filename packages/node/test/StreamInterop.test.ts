@@ -74,6 +74,31 @@ describe("streaming interop with real torch", () => {
       }
     })))
 
+  it.live("Python → torchwire straight to .pt files that torch.load reads, with valid CRCs and alignment", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-recv-"))
+      const listener = yield* NodeStreaming.listen({ host: "127.0.0.1", port: 0 })
+      const outputs: Array<string> = []
+      for (const file of files) {
+        const out = join(dir, file)
+        const sender = Effect.async<void, Error>((resume) => {
+          const child = spawn(python, [peer, "send", "127.0.0.1", String(listener.address.port), fixturePath(file)], { stdio: "inherit" })
+          child.on("exit", (code) => resume(code === 0 ? Effect.void : Effect.fail(new Error(`peer exited ${code}`))))
+        })
+        yield* Effect.all([listener.receiveFile(out, { fsync: false }), sender], { concurrency: 2 })
+        outputs.push(out)
+      }
+      const run = (cmd: string) => execFileSync(python, [join(pythonDir, "oracle.py"), cmd, ...outputs], { encoding: "utf8" }).trim().split("\n").map((l) => JSON.parse(l))
+      for (const [i, line] of run("summarize").entries()) {
+        assert.strictEqual(firstDifference(line.summary, { format: "zip", value: valueTruth(files[i]!) }), undefined, files[i])
+      }
+      for (const check of run("zipcheck")) {
+        assert.isTrue(check.crc_ok && check.aligned, check.file)
+        assert.strictEqual(check.names.at(-1).endsWith("/.data/serialization_id"), true)
+      }
+      rmSync(dir, { recursive: true })
+    })))
+
   it.live("torchwire → Python over loopback TCP", () =>
     Effect.gen(function*() {
       for (const file of files) {

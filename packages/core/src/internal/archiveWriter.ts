@@ -1,15 +1,18 @@
 /**
- * Writes a torch archive (PyTorchStreamWriter's layout, §5) as a Stream of
- * byte chunks: each record's local header, its data streamed through with
- * its CRC-32 computed on the way, its descriptor, then the central
- * directory and end records.
+ * Writes a torch archive (PyTorchStreamWriter's layout, §5): each record's
+ * local header, its data passed through with its CRC-32 computed on the
+ * way, its descriptor, then the central directory and end records.
+ *
+ * `ArchiveEncoder` is the pure, push-style core (bytes in, bytes out);
+ * `archiveStream` drives it from a list of records with streamed data.
  *
  * @internal
  */
 import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { CheckpointError, type TorchwireError } from "../Errors.js"
-import { centralDirectory, dataDescriptor, localHeader, type WrittenEntry } from "./zipWriter.js"
+import { centralDirectory, dataDescriptor, localHeader, serializationId, type WrittenEntry } from "./zipWriter.js"
 
 /** A record to write: its name under the archive folder, its size, its bytes. @internal */
 export interface ArchiveRecord {
@@ -18,52 +21,115 @@ export interface ArchiveRecord {
   readonly data: Stream.Stream<Uint8Array, TorchwireError>
 }
 
+/** Options of an archive: data alignment and the CRC-32 to use. @internal */
+export interface ArchiveOptions {
+  readonly alignment: number
+  readonly crc32: (data: Uint8Array, crc: number) => number
+}
+
 /**
- * The archive of `records` under `prefix`. `trailer`, if given, makes one
- * last record from the entries written before it (`.data/serialization_id`).
+ * The zip layer of a torch archive as a push encoder: `begin` a record, pass
+ * its `data` through, `end` it, and `finish` with the central directory.
+ * Throws `CheckpointError` when a record's data disagrees with its size.
+ *
+ * @internal
+ */
+export class ArchiveEncoder {
+  /** Records written so far, in order. */
+  readonly entries: Array<WrittenEntry> = []
+  /** Record names (without the folder) written so far, in order. */
+  readonly names: Array<string> = []
+  /** Data alignment of the records begun from now on. */
+  alignment: number
+  private cursor = 0
+  private current: { readonly name: Uint8Array; readonly label: string; readonly size: number; readonly headerOffset: number; crc: number; written: number } | undefined
+
+  constructor(readonly prefix: string, readonly options: ArchiveOptions) {
+    this.alignment = options.alignment
+  }
+
+  /** Starts a record of `size` bytes: its local header. */
+  begin(name: string, size: number): Uint8Array {
+    const label = `${this.prefix}/${name}`
+    const header = localHeader(this.cursor, label, size, this.alignment)
+    this.current = { name: header.name, label, size, headerOffset: this.cursor, crc: 0, written: 0 }
+    this.names.push(name)
+    this.cursor += header.bytes.length
+    return header.bytes
+  }
+
+  /** Some of the current record's bytes, returned as they are. */
+  data(chunk: Uint8Array): Uint8Array {
+    const r = this.current!
+    if (r.written + chunk.length > r.size) throw this.sizeError(r.written + chunk.length)
+    r.crc = this.options.crc32(chunk, r.crc)
+    r.written += chunk.length
+    this.cursor += chunk.length
+    return chunk
+  }
+
+  /** Ends the current record: its data descriptor. */
+  end(): Uint8Array {
+    const r = this.current!
+    if (r.written !== r.size) throw this.sizeError(r.written)
+    const entry: WrittenEntry = { name: r.name, size: r.size, crc: r.crc, headerOffset: r.headerOffset }
+    this.entries.push(entry)
+    this.current = undefined
+    const bytes = dataDescriptor(entry)
+    this.cursor += bytes.length
+    return bytes
+  }
+
+  /** A whole small record: header, data and descriptor. */
+  record(name: string, bytes: Uint8Array): Array<Uint8Array> {
+    return [this.begin(name, bytes.length), this.data(bytes), this.end()]
+  }
+
+  /** torch ≥ 2.7's trailing `version` and `.data/serialization_id` records (those not written yet). */
+  trailer(): Array<Uint8Array> {
+    const version = this.names.includes("version") ? [] : this.record("version", utf8.encode("3\n"))
+    if (this.names.includes(".data/serialization_id")) return version
+    const id = serializationId(this.names, this.entries.map((e) => e.crc))
+    return [...version, ...this.record(".data/serialization_id", utf8.encode(id))]
+  }
+
+  /** The central directory and end records, after the last record. */
+  finish(): Uint8Array {
+    return centralDirectory(this.entries, this.cursor)
+  }
+
+  private sizeError(written: number): CheckpointError {
+    const r = this.current!
+    return new CheckpointError({ reason: "StorageTooShort", offset: r.headerOffset, record: r.label, detail: `record produced ${written} bytes, expected ${r.size}` })
+  }
+}
+
+const utf8 = new TextEncoder()
+
+/** Runs an encoder step inside a Stream, turning its throws into typed failures. */
+const step = (f: () => Uint8Array): Stream.Stream<Uint8Array, TorchwireError> =>
+  Stream.fromEffect(Effect.try({ try: f, catch: (e) => e as CheckpointError }))
+
+/**
+ * The archive of `records` under `prefix`, with torch ≥ 2.7's trailing
+ * records if `trailer` is set.
  *
  * @internal
  */
 export const archiveStream = (
   prefix: string,
   records: ReadonlyArray<ArchiveRecord>,
-  options: {
-    readonly alignment: number
-    readonly crc32: (data: Uint8Array, crc: number) => number
-    readonly trailer?: (entries: () => ReadonlyArray<WrittenEntry>) => ArchiveRecord
-  }
+  options: ArchiveOptions & { readonly trailer?: boolean }
 ): Stream.Stream<Uint8Array, TorchwireError> =>
   Stream.suspend(() => {
-    let cursor = 0
-    const entries: Array<WrittenEntry> = []
+    const encoder = new ArchiveEncoder(prefix, options)
     const emit = (spec: ArchiveRecord): Stream.Stream<Uint8Array, TorchwireError> =>
-      Stream.suspend(() => {
-        const headerOffset = cursor
-        const header = localHeader(headerOffset, `${prefix}/${spec.name}`, spec.size, options.alignment)
-        cursor += header.bytes.length
-        let crc = 0
-        let written = 0
-        const body = spec.data.pipe(Stream.map((chunk) => {
-          crc = options.crc32(chunk, crc)
-          written += chunk.length
-          cursor += chunk.length
-          return chunk
-        }))
-        const descriptor = Stream.suspend(() => {
-          if (written !== spec.size) {
-            return Stream.fail(new CheckpointError({ reason: "StorageTooShort", offset: headerOffset, record: `${prefix}/${spec.name}`, detail: `record produced ${written} bytes, expected ${spec.size}` }))
-          }
-          const entry: WrittenEntry = { name: header.name, size: spec.size, crc, headerOffset }
-          entries.push(entry)
-          const bytes = dataDescriptor(entry)
-          cursor += bytes.length
-          return Stream.make(bytes)
-        })
-        return Stream.concat(Stream.concat(Stream.make(header.bytes), body), descriptor)
-      })
-    const all = options.trailer === undefined ? records : [...records, options.trailer(() => entries)]
+      Stream.concat(
+        Stream.concat(step(() => encoder.begin(spec.name, spec.size)), Stream.mapEffect(spec.data, (c) => Effect.try({ try: () => encoder.data(c), catch: (e) => e as CheckpointError }))),
+        step(() => encoder.end())
+      )
     return Stream.concat(
-      Stream.concatAll(Chunk.fromIterable(all.map(emit))),
-      Stream.suspend(() => Stream.make(centralDirectory(entries, cursor)))
+      Stream.concatAll(Chunk.fromIterable(records.map(emit))),
+      Stream.suspend(() => Stream.fromIterable([...(options.trailer ? encoder.trailer() : []), encoder.finish()]))
     ).pipe(Stream.filter((b) => b.length > 0))
   })

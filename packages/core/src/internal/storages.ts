@@ -24,6 +24,24 @@ export interface StorageSource {
 }
 
 /**
+ * `read`, returning the bytes it last read for as long as something else
+ * holds them: tensors over one storage (tied weights) read it once and share
+ * it, as torch's do, and nothing is kept alive for them.
+ *
+ * @internal
+ */
+export const sharedWhileAlive = <E>(read: Effect.Effect<Uint8Array, E>): Effect.Effect<Uint8Array, E> => {
+  // The buffer, not the Uint8Array: callers keep views of it (typed arrays), not this object.
+  let last: { readonly buffer: WeakRef<ArrayBufferLike>; readonly offset: number; readonly length: number } | undefined
+  return Effect.suspend(() => {
+    const alive = last?.buffer.deref()
+    return alive !== undefined
+      ? Effect.succeed(new Uint8Array(alive, last!.offset, last!.length))
+      : Effect.tap(read, (b) => Effect.sync(() => void (last = { buffer: new WeakRef(b.buffer), offset: b.byteOffset, length: b.byteLength })))
+  })
+}
+
+/**
  * The `persistent_load` of torch.load: validates the id with Schema, finds
  * `data/<key>`, checks its size, and caches one `Storage` per key.
  *
@@ -56,7 +74,7 @@ export const storagePersistentLoad = (
     if (record.size < nbytes || (options.exact && record.size !== nbytes)) {
       throw new CheckpointError({ reason: record.size < nbytes ? "StorageTooShort" : "BadRecord", offset: record.offset, record: record.name, detail: `storage ${JSON.stringify(key)} needs ${nbytes} bytes, the record holds ${record.size}` })
     }
-    const read = Effect.map(record.read, (b) => (b.byteLength > nbytes ? b.subarray(0, nbytes) : b))
+    const read = sharedWhileAlive(Effect.map(record.read, (b) => (b.byteLength > nbytes ? b.subarray(0, nbytes) : b)))
     const storage = new Storage(key, type.dtype, location, nbytes, record.name, read, options.byteOrder, record.stream)
     storages.set(key, storage)
     return storage

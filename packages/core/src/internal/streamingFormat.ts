@@ -13,6 +13,7 @@ import * as Schema from "effect/Schema"
 import { CheckpointError, PickleError } from "../Errors.js"
 import * as Pickle from "../Pickle.js"
 import { PyGlobal, PyObject, type PyValue } from "../Value.js"
+import { concatBytes } from "./bytes.js"
 import { pickle } from "./pickler.js"
 import { decodeRecord } from "./records.js"
 import { unpickle } from "./unpickler.js"
@@ -99,78 +100,94 @@ export type StreamPart =
   | { readonly _tag: "Header"; readonly entries: ReadonlyArray<StreamEntry> }
   | { readonly _tag: "Record"; readonly entry: StreamEntry; readonly bytes: Uint8Array }
 
-/** A push decoder for one stream. Throws typed errors; not reusable after one. @internal */
-export const makeDecoder = (limits: StreamLimits = defaultLimits) => {
+/**
+ * What the piece decoder emits: the entries once the header is parsed, then
+ * every record as one or more consecutive `Data` pieces (views of the input
+ * chunks, never copies): the first at `offset` 0, the last with `last` set.
+ * A zero-length record is one empty piece.
+ *
+ * @internal
+ */
+export type StreamPiece =
+  | { readonly _tag: "Header"; readonly entries: ReadonlyArray<StreamEntry> }
+  | { readonly _tag: "Data"; readonly entry: StreamEntry; readonly bytes: Uint8Array; readonly offset: number; readonly last: boolean }
+
+/** A push decoder: feed chunks, get what they complete; `end` checks nothing is missing and flushes. @internal */
+export interface PushDecoder<A> {
+  readonly push: (chunk: Uint8Array) => Array<A>
+  readonly end: () => Array<A>
+}
+
+/**
+ * A push decoder of a stream into pieces, holding nothing but the header
+ * while it arrives. Throws typed errors; not reusable after one.
+ *
+ * @internal
+ */
+export const makePieceDecoder = (limits: StreamLimits = defaultLimits): PushDecoder<StreamPiece> => {
   const scanner = Pickle.makeOpcodeDecoder({ record: HEADER, untilStop: true })
   let headerChunks: Array<Uint8Array> = []
   let headerBytes = 0
   let entries: Array<StreamEntry> | undefined
-  let index = 0
-  let current: Uint8Array | undefined
-  let filled = 0
+  let index = 0 // the record being received
+  let filled = 0 // its bytes received so far
   let consumed = 0 // bytes of the stream consumed so far
 
-  const startRecords = (out: Array<StreamPart>) => {
-    // Zero-length records complete at once.
-    while (entries !== undefined && index < entries.length && entries[index]!.length === 0) {
-      out.push({ _tag: "Record", entry: entries[index]!, bytes: new Uint8Array(0) })
+  const emptyRecords = (out: Array<StreamPiece>) => {
+    while (index < entries!.length && entries![index]!.length === 0) {
+      out.push({ _tag: "Data", entry: entries![index]!, bytes: new Uint8Array(0), offset: 0, last: true })
       index++
     }
   }
 
-  const takeRecords = (chunk: Uint8Array, out: Array<StreamPart>) => {
+  const takeRecords = (chunk: Uint8Array, out: Array<StreamPiece>) => {
     let p = 0
     while (p < chunk.length) {
       if (index >= entries!.length) {
         throw new CheckpointError({ reason: "TrailingBytes", offset: consumed + p, record: "stream", detail: `${chunk.length - p}+ bytes follow the last record` })
       }
       const entry = entries![index]!
-      current ??= new Uint8Array(entry.length)
       const n = Math.min(entry.length - filled, chunk.length - p)
-      current.set(chunk.subarray(p, p + n), filled)
-      filled += n
+      const last = filled + n === entry.length
+      out.push({ _tag: "Data", entry, bytes: chunk.subarray(p, p + n), offset: filled, last })
       p += n
-      if (filled === entry.length) {
-        out.push({ _tag: "Record", entry, bytes: current })
-        current = undefined
+      filled += n
+      if (last) {
         filled = 0
         index++
-        startRecords(out)
+        emptyRecords(out)
       }
     }
     consumed += chunk.length
   }
 
+  /** Buffers header bytes until the header pickle's STOP, then parses it. */
+  const takeHeader = (chunk: Uint8Array, out: Array<StreamPiece>) => {
+    headerChunks.push(chunk)
+    headerBytes += chunk.length
+    const stop = scanner.push(chunk).find((op) => op.name === "STOP")
+    if ((stop === undefined ? headerBytes : stop.offset + 1) > limits.maxHeaderBytes) {
+      throw new CheckpointError({ reason: "LimitExceeded", offset: limits.maxHeaderBytes, record: HEADER, detail: `header exceeds ${limits.maxHeaderBytes} bytes` })
+    }
+    if (stop === undefined) return
+    const all = concatBytes(headerChunks)
+    headerChunks = []
+    const parsed = parseHeader(all.subarray(0, stop.offset + 1), limits)
+    entries = parsed.entries
+    out.push({ _tag: "Header", entries })
+    consumed = parsed.end
+    emptyRecords(out)
+    takeRecords(all.subarray(parsed.end), out)
+  }
+
   return {
-    push: (chunk: Uint8Array): Array<StreamPart> => {
-      const out: Array<StreamPart> = []
-      if (entries !== undefined) {
-        takeRecords(chunk, out)
-        return out
-      }
-      headerChunks.push(chunk)
-      headerBytes += chunk.length
-      const stop = scanner.push(chunk).find((op) => op.name === "STOP")
-      if ((stop === undefined ? headerBytes : stop.offset + 1) > limits.maxHeaderBytes) {
-        throw new CheckpointError({ reason: "LimitExceeded", offset: limits.maxHeaderBytes, record: HEADER, detail: `header exceeds ${limits.maxHeaderBytes} bytes` })
-      }
-      if (stop === undefined) return out
-      const all = new Uint8Array(headerBytes)
-      let at = 0
-      for (const c of headerChunks) {
-        all.set(c, at)
-        at += c.length
-      }
-      headerChunks = []
-      const parsed = parseHeader(all.subarray(0, stop.offset + 1), limits)
-      entries = parsed.entries
-      out.push({ _tag: "Header", entries })
-      consumed = parsed.end
-      startRecords(out)
-      takeRecords(all.subarray(parsed.end), out)
+    push: (chunk) => {
+      const out: Array<StreamPiece> = []
+      if (entries !== undefined) takeRecords(chunk, out)
+      else takeHeader(chunk, out)
       return out
     },
-    end: (): void => {
+    end: () => {
       if (entries === undefined) {
         throw new CheckpointError({ reason: "Truncated", offset: headerBytes, record: HEADER, detail: "the stream ends inside its header" })
       }
@@ -178,6 +195,33 @@ export const makeDecoder = (limits: StreamLimits = defaultLimits) => {
         const entry = entries[index]!
         throw new CheckpointError({ reason: "Truncated", offset: consumed, record: entry.key, detail: `the stream ends ${entry.length - filled} bytes into record ${JSON.stringify(entry.key)} (${index + 1} of ${entries.length})` })
       }
+      return []
     }
+  }
+}
+
+/**
+ * A push decoder of a stream into whole records: a record within one input
+ * chunk is a view of it, a longer one is assembled in its own buffer (so
+ * only the header and the record being assembled are held).
+ *
+ * @internal
+ */
+export const makeDecoder = (limits: StreamLimits = defaultLimits): PushDecoder<StreamPart> => {
+  const pieces = makePieceDecoder(limits)
+  let assembling: Uint8Array | undefined
+  const assemble = (piece: StreamPiece): StreamPart | undefined => {
+    if (piece._tag === "Header") return piece
+    if (piece.offset === 0 && piece.last) return { _tag: "Record", entry: piece.entry, bytes: piece.bytes }
+    assembling ??= new Uint8Array(piece.entry.length)
+    assembling.set(piece.bytes, piece.offset)
+    if (!piece.last) return undefined
+    const bytes = assembling
+    assembling = undefined
+    return { _tag: "Record", entry: piece.entry, bytes }
+  }
+  return {
+    push: (chunk) => pieces.push(chunk).map(assemble).filter((p): p is StreamPart => p !== undefined),
+    end: () => (pieces.end(), [])
   }
 }
