@@ -114,8 +114,11 @@ export class PyFrozenSet {
  * @category models
  */
 export class OrderedDict extends Map<PyValue, PyValue> {
-  /** Instance attributes (`__dict__`), set by BUILD. */
-  readonly attrs = new Map<string, PyValue>()
+  #attrs: Map<string, PyValue> | undefined
+  /** Instance attributes (`__dict__`), set by BUILD (made on first use: most have none). */
+  get attrs(): Map<string, PyValue> {
+    return (this.#attrs ??= new Map())
+  }
 }
 
 /**
@@ -144,10 +147,16 @@ export class PyGlobal {
 export class PyObject {
   /** State passed by BUILD (usually the instance `__dict__`). */
   state: PyValue | undefined = undefined
-  /** Items added by APPEND/APPENDS (list subclasses). */
-  readonly listItems: Array<PyValue> = []
-  /** Items added by SETITEM/SETITEMS (dict subclasses). */
-  readonly dictItems = new Map<PyValue, PyValue>()
+  #listItems: Array<PyValue> | undefined
+  #dictItems: Map<PyValue, PyValue> | undefined
+  /** Items added by APPEND/APPENDS (list subclasses; made on first use). */
+  get listItems(): Array<PyValue> {
+    return (this.#listItems ??= [])
+  }
+  /** Items added by SETITEM/SETITEMS (dict subclasses; made on first use). */
+  get dictItems(): Map<PyValue, PyValue> {
+    return (this.#dictItems ??= new Map())
+  }
   constructor(
     readonly cls: PyGlobal,
     readonly args: ReadonlyArray<PyValue>,

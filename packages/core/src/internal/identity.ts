@@ -38,3 +38,63 @@ export const appendTokens = (container: object, before: number, tokens: Tokens):
 
 /** The tokens of a container's slots, if it was unpickled with any. @internal */
 export const tokensOf = (container: object): Tokens | undefined => registry.get(container)
+
+/**
+ * A set of string values kept as 64-bit hashes only (two FNV-1a lanes in
+ * typed arrays, open addressing): cheap enough to watch every string an
+ * unpickler makes. `add` returns false when the value was (or, with odds
+ * around n² / 2^65, collides with) one seen before; a caller that treats
+ * that as "maybe a duplicate" and falls back to exact work stays exact.
+ *
+ * @internal
+ */
+export class StringHashSet {
+  private lo: Int32Array
+  private hi: Int32Array
+  private used: Uint8Array
+  private size = 0
+
+  /** `expected`: about how many strings will be added (sizes the table; it grows 4× when half full). */
+  constructor(expected = 512) {
+    let capacity = 1024
+    while (capacity < 2 * expected && capacity < 1 << 22) capacity *= 2
+    this.lo = new Int32Array(capacity)
+    this.hi = new Int32Array(capacity)
+    this.used = new Uint8Array(capacity)
+  }
+
+  /** Adds a value; false if it may have been added before. */
+  add(s: string): boolean {
+    let a = 0x811c9dc5 | 0
+    let b = 0x01000193 ^ s.length
+    for (let i = 0; i < s.length; i++) {
+      const ch = s.charCodeAt(i)
+      a = Math.imul(a ^ ch, 16777619)
+      b = Math.imul(b ^ ch, 0x5bd1e995)
+    }
+    if (!this.insert(a, b)) return false
+    if (++this.size * 2 > this.used.length) this.grow()
+    return true
+  }
+
+  private insert(a: number, b: number): boolean {
+    const mask = this.used.length - 1
+    let i = (a ^ (b >>> 15)) & mask
+    while (this.used[i] === 1) {
+      if (this.lo[i] === a && this.hi[i] === b) return false
+      i = (i + 1) & mask
+    }
+    this.used[i] = 1
+    this.lo[i] = a
+    this.hi[i] = b
+    return true
+  }
+
+  private grow(): void {
+    const { lo, hi, used } = this
+    this.lo = new Int32Array(used.length * 4)
+    this.hi = new Int32Array(used.length * 4)
+    this.used = new Uint8Array(used.length * 4)
+    for (let i = 0; i < used.length; i++) if (used[i] === 1) this.insert(lo[i]!, hi[i]!)
+  }
+}

@@ -21,8 +21,8 @@ import {
   PyTuple,
   type PyValue
 } from "../Value.js"
-import { appendTokens, setTokens, type Tokens, tokensOf } from "./identity.js"
-import { decodeLatin1, decodeOp, makeCursor, Op, type OpCursor } from "./opcodes.js"
+import { appendTokens, setTokens, StringHashSet, type Tokens, tokensOf } from "./identity.js"
+import { decodeLatin1, decodeOp, decodeUtf8At, makeCursor, Op, type OpCursor } from "./opcodes.js"
 
 /** Where in the pickle an operation happens, for the hooks' error messages. @internal */
 export interface CallSite {
@@ -97,14 +97,36 @@ const py2Decoder = (encoding: UnpickleOptions["encoding"]) => {
  * @internal
  */
 export const unpickle = (buf: Uint8Array, start: number, options: UnpickleOptions): UnpickleResult => {
-  const c = makeCursor(buf, start, buf.byteLength, options.record, options.base ?? 0)
-  return run(c, options)
+  const cursor = () => makeCursor(buf, start, buf.byteLength, options.record, options.base ?? 0)
+  try {
+    return run(cursor(), options, false)
+  } catch (e) {
+    if (e !== SHARED_STRING_VALUES) throw e
+    return run(cursor(), options, true)
+  }
 }
 
-const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
+/**
+ * Thrown by an untracked run on meeting two strings of one value made by
+ * different opcodes (two objects in the pickling process).
+ */
+const SHARED_STRING_VALUES = Symbol("shared string values")
+
+/**
+ * Runs the VM. String identity (identity.ts) costs a token per stack slot,
+ * memo entry and container slot, so a first run records none: when every
+ * string value is made by one opcode (and fetched from the memo after),
+ * identity is value equality, which is how the pickler memoizes token-less
+ * strings. The rare pickle with equal strings made twice is run again with
+ * `track`, which records the tokens. Hooks must tolerate that second run
+ * (they are lookups and caches).
+ */
+const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleResult => {
   const stack: Array<PyValue> = []
-  // String identity (see identity.ts): the token of each stack slot and memo entry.
+  // String identity (see identity.ts), when tracked: the token of each stack slot and memo entry.
   const toks: Tokens = []
+  // A pickled string takes at least 4 bytes (opcode, length, BINPUT); most take 10 or more.
+  const madeStrings = new StringHashSet((c.end - c.pos) >> 5)
   const marks: Array<number> = []
   // Memo keys are (almost always) dense small integers: arrays beat Maps by far.
   const memo: Array<PyValue | undefined> = []
@@ -122,14 +144,22 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
   const push = (v: PyValue, token?: number) => {
     if (stack.length >= maxStack) throw error("LimitExceeded", `the stack holds more than ${maxStack} values`)
     stack.push(v)
-    toks.push(token)
+    if (track) toks.push(token)
   }
-  const popT = (): readonly [PyValue, number | undefined] => {
+  /** Pops a value; its token, when tracked, is left in `poppedToken`. */
+  let poppedToken: number | undefined
+  const pop = (): PyValue => {
     if (stack.length <= floor()) throw error("StackUnderflow", `${opName(c.code)} needs a value on the stack`)
-    return [stack.pop()!, toks.pop()]
+    if (track) poppedToken = toks.pop()
+    return stack.pop()!
   }
-  const pop = (): PyValue => popT()[0]
-  const stringHere = (): number => c.base + c.start
+  /** Pushes a string an opcode made: its token is its offset. */
+  const pushString = (s: string) => {
+    if (!track) {
+      if (!madeStrings.add(s)) throw SHARED_STRING_VALUES
+    }
+    push(s, c.base + c.start)
+  }
   const top = (): PyValue => {
     if (stack.length <= floor()) throw error("StackUnderflow", `${opName(c.code)} needs a value on the stack`)
     return stack[stack.length - 1]!
@@ -140,13 +170,15 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
     if (marks.length === 0) throw error("MarkMissing", `${opName(c.code)} without a MARK`)
     const m = marks.pop()!
     const items = stack.slice(m)
-    markTokens = toks.slice(m)
     stack.length = m
-    toks.length = m
+    if (track) {
+      markTokens = toks.slice(m)
+      toks.length = m
+    }
     return items
   }
   const withTokens = <A extends object>(container: A, tokens: Tokens): A => {
-    setTokens(container, tokens)
+    if (track) setTokens(container, tokens)
     return container
   }
   const memoGet = (i: number): PyValue => {
@@ -160,7 +192,7 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
       memoCount++
     }
     memo[i] = top()
-    memoTok[i] = toks[toks.length - 1]
+    if (track) memoTok[i] = toks[toks.length - 1]
   }
   const findClass = (module: string, name: string): PyValue => options.findClass(module, name, site())
   const instantiate = (cls: PyValue, args: ReadonlyArray<PyValue>, how: PyObject["how"], kwargs?: PyValue): PyValue => {
@@ -194,7 +226,7 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
         if (typeof k !== "string") throw error("BadValue", "attribute names must be strings")
         obj.attrs.set(k, v)
       }
-      if (obj.attrs.size === part.size) setTokens(obj.attrs, tokensOf(part) ?? [])
+      if (track && obj.attrs.size === part.size) setTokens(obj.attrs, tokensOf(part) ?? [])
     }
   }
   const setItems = (target: PyValue, items: ReadonlyArray<PyValue>, tokens: Tokens) => {
@@ -205,21 +237,81 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
       const before = map.size
       map.set(items[i]!, items[i + 1]!)
       // A repeated key keeps its slot; only new slots get tokens.
-      if (map.size > before) appendTokens(map, 2 * before, [tokens[i], tokens[i + 1]])
+      if (track && map.size > before) appendTokens(map, 2 * before, [tokens[i], tokens[i + 1]])
     }
   }
-  const appendItems = (target: PyValue, items: ReadonlyArray<PyValue>, tokens: Tokens) => {
+  const listOf = (target: PyValue): Array<PyValue> => {
     const list = Array.isArray(target) ? target : target instanceof PyObject ? target.listItems : undefined
     if (list === undefined) throw error("BadValue", `cannot append to a ${describe(target)}`)
-    appendTokens(list, list.length, tokens)
-    for (const item of items) list.push(item)
+    return list
   }
   const persistent = (pid: PyValue): PyValue => {
     if (options.persistentLoad === undefined) throw error("BadValue", "pickle has a persistent id but no persistent_load is defined")
     return options.persistentLoad(pid, site())
   }
 
+  const { buf, view, end } = c
   for (;;) {
+    // The opcodes of bulk data, decoded inline; the rest (and any argument cut short) below.
+    const p = c.pos
+    const code = p < end ? buf[p]! : -1
+    c.start = p
+    c.code = code
+    switch (code) {
+      case 0x4b: // BININT1
+        if (p + 2 > end) break
+        c.pos = p + 2
+        push(buf[p + 1]!)
+        continue
+      case 0x4d: // BININT2
+        if (p + 3 > end) break
+        c.pos = p + 3
+        push(buf[p + 1]! | (buf[p + 2]! << 8))
+        continue
+      case 0x4a: // BININT
+        if (p + 5 > end) break
+        c.pos = p + 5
+        push(view.getInt32(p + 1, true))
+        continue
+      case 0x47: // BINFLOAT
+        if (p + 9 > end) break
+        c.pos = p + 9
+        push(new PyFloat(view.getFloat64(p + 1, false)))
+        continue
+      case 0x8c: { // SHORT_BINUNICODE
+        const n = p + 2 <= end ? buf[p + 1]! : end
+        if (p + 2 + n > end) break
+        c.pos = p + 2 + n
+        pushString(decodeUtf8At(buf, p + 2, n))
+        continue
+      }
+      case 0x58: { // BINUNICODE
+        const n = p + 5 <= end ? view.getUint32(p + 1, true) : end
+        if (p + 5 + n > end) break
+        c.pos = p + 5 + n
+        pushString(decodeUtf8At(buf, p + 5, n))
+        continue
+      }
+      case 0x71: // BINPUT
+        if (p + 2 > end) break
+        c.pos = p + 2
+        memoPut(buf[p + 1]!)
+        continue
+      case 0x72: // LONG_BINPUT
+        if (p + 5 > end) break
+        c.pos = p + 5
+        memoPut(view.getUint32(p + 1, true))
+        continue
+      case 0x68: // BINGET
+      case 0x6a: { // LONG_BINGET
+        const wide = code === 0x6a
+        if (p + (wide ? 5 : 2) > end) break
+        const i = wide ? view.getUint32(p + 1, true) : buf[p + 1]!
+        c.pos = p + (wide ? 5 : 2)
+        push(memoGet(i), track ? memoTok[i] : undefined)
+        continue
+      }
+    }
     if (!decodeOp(c)) {
       throw error("Truncated", c.pos >= c.end ? "pickle ends before STOP" : "opcode argument runs past the end")
     }
@@ -240,14 +332,14 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
         marks.push(stack.length)
         break
       case 0x30: // POP
-        if (stack.length > floor()) popT()
+        if (stack.length > floor()) pop()
         else popMark()
         break
       case 0x31: // POP_MARK
         popMark()
         break
       case 0x32: // DUP
-        push(top(), toks[toks.length - 1])
+        push(top(), track ? toks[toks.length - 1] : undefined)
         break
       case 0x4e: // NONE
         push(null)
@@ -260,35 +352,32 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
         break
       case 0x49: // INT
       case 0x4c: // LONG
-      case 0x4a: // BININT
-      case 0x4b: // BININT1
-      case 0x4d: // BININT2
       case 0x8a: // LONG1
       case 0x8b: // LONG4
         push(arg as number | bigint | boolean)
         break
       case 0x46: // FLOAT
-      case 0x47: // BINFLOAT
         push(new PyFloat(arg as number))
         break
       case 0x53: // STRING
         if (options.encoding === "bytes") push(Uint8Array.from(arg as string, (ch) => ch.charCodeAt(0)))
-        else push(arg as string, stringHere())
+        else pushString(arg as string)
         break
       case 0x54: // BINSTRING
-      case 0x55: // SHORT_BINSTRING
+      case 0x55: { // SHORT_BINSTRING
+        let v: PyValue
         try {
-          const v = decodePy2(arg as Uint8Array)
-          push(v, typeof v === "string" ? stringHere() : undefined)
+          v = decodePy2(arg as Uint8Array)
         } catch {
           throw error("BadValue", `Python 2 string is not valid ${options.encoding ?? "utf-8"}`)
         }
+        if (typeof v === "string") pushString(v)
+        else push(v)
         break
+      }
       case 0x56: // UNICODE
-      case 0x58: // BINUNICODE
-      case 0x8c: // SHORT_BINUNICODE
       case 0x8d: // BINUNICODE8
-        push(arg as string, stringHere())
+        pushString(arg as string)
         break
       case 0x42: // BINBYTES
       case 0x43: // SHORT_BINBYTES
@@ -313,11 +402,18 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
         const n = c.code - 0x85 + 1 // TUPLE1..3
         if (stack.length - n < floor()) throw error("StackUnderflow", `${opName(c.code)} needs ${n} values on the stack`)
         const at = stack.length - n
-        const items = stack.slice(at)
-        const itemTokens = toks.slice(at)
-        stack.length = at
-        toks.length = at
-        push(new PyTuple(withTokens(items, itemTokens)))
+        if (track) {
+          const items = stack.slice(at)
+          stack.length = at
+          setTokens(items, toks.slice(at))
+          toks.length = at
+          push(new PyTuple(items))
+          break
+        }
+        const last = stack.pop()!
+        const items = n === 1 ? [last] : n === 2 ? [stack.pop()!, last] : [stack[at]!, stack[at + 1]!, last]
+        if (n === 3) stack.length = at
+        push(new PyTuple(items))
         break
       }
       case 0x74: // TUPLE
@@ -348,24 +444,38 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
         const items = popMark()
         const set = top()
         if (!(set instanceof PySet)) throw error("BadValue", `ADDITEMS on a ${describe(set)}`)
-        appendTokens(set.items, set.items.length, markTokens)
+        if (track) appendTokens(set.items, set.items.length, markTokens)
         for (const i of items) set.items.push(i)
         break
       }
       case 0x61: { // APPEND
-        const [v, t] = popT()
-        appendItems(top(), [v], [t])
+        const v = pop()
+        const list = listOf(top())
+        if (track) appendTokens(list, list.length, [poppedToken])
+        list.push(v)
         break
       }
       case 0x65: { // APPENDS
-        const items = popMark()
-        appendItems(top(), items, markTokens)
+        if (track || marks.length === 0) {
+          const items = popMark()
+          const list = listOf(top())
+          appendTokens(list, list.length, markTokens)
+          for (let i = 0; i < items.length; i++) list.push(items[i]!)
+          break
+        }
+        // Straight from the stack, without an intermediate array.
+        const m = marks.pop()!
+        if (m <= floor()) throw error("StackUnderflow", "APPENDS needs a list below its MARK")
+        const list = listOf(stack[m - 1]!)
+        for (let i = m; i < stack.length; i++) list.push(stack[i]!)
+        stack.length = m
         break
       }
       case 0x73: { // SETITEM
-        const [v, tv] = popT()
-        const [k, tk] = popT()
-        setItems(top(), [k, v], [tk, tv])
+        const v = pop()
+        const tv = poppedToken
+        const k = pop()
+        setItems(top(), [k, v], [poppedToken, tv])
         break
       }
       case 0x75: { // SETITEMS
@@ -374,13 +484,9 @@ const run = (c: OpCursor, options: UnpickleOptions): UnpickleResult => {
         break
       }
       case 0x67: // GET
-      case 0x68: // BINGET
-      case 0x6a: // LONG_BINGET
-        push(memoGet(Number(arg)), memoTok[Number(arg)])
+        push(memoGet(Number(arg)), track ? memoTok[Number(arg)] : undefined)
         break
       case 0x70: // PUT
-      case 0x71: // BINPUT
-      case 0x72: // LONG_BINPUT
         if (typeof arg === "bigint" || (arg as number) < 0) throw error("BadArgument", "negative or huge memo key")
         memoPut(arg as number)
         break
