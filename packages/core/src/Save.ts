@@ -67,7 +67,13 @@ const textRecord = (name: string, text: string): ArchiveRecord => {
 }
 
 const recordsFor = (pickle: Uint8Array, storages: ReadonlyArray<StorageRecord>, layout: "latest" | "1.13", alignment: number): Array<ArchiveRecord> => {
-  const storageRecords = storages.map((r): ArchiveRecord => ({ name: `data/${r.key}`, size: r.storage.nbytes, data: storageData(r) }))
+  const storageRecords = storages.map((r): ArchiveRecord => ({
+    name: `data/${r.key}`,
+    size: r.storage.nbytes,
+    data: storageData(r),
+    // A storage copied verbatim keeps the CRC its file recorded (a swapped one is new bytes).
+    crc32: r.storage.byteOrder === "big" && r.swapWidth > 1 ? undefined : r.storage.crc32
+  }))
   const pkl: ArchiveRecord = { name: "data.pkl", size: pickle.length, data: Stream.make(pickle) }
   // "latest" archives end with version and .data/serialization_id, which the archive writer adds.
   if (layout === "1.13") {

@@ -32,6 +32,23 @@ describe("Save", () => {
       }
     }))
 
+  it.effect("a copied storage keeps its file's CRC-32, so corruption in the source stays detectable", () =>
+    Effect.gen(function*() {
+      const bytes = fixtureBytes("linear.pt").slice()
+      const source = yield* Zip.open(ByteSource.fromUint8Array(bytes))
+      const weight = source.entries.find((e) => e.name.endsWith("/data/0"))!
+      bytes[(yield* source.dataOffset(weight)) + 1]! ^= 0xff // flip a byte; the CRC is left as it was
+      const again = yield* Save.toBytes((yield* open(bytes)).value)
+      const copy = yield* Zip.open(ByteSource.fromUint8Array(again), { checkCrc: true })
+      const copied = copy.entries.find((e) => e.name.endsWith("/data/0"))!
+      assert.strictEqual(copied.crc32, weight.crc32)
+      const failure = yield* Effect.flip(copy.read(copied))
+      assert.strictEqual(failure._tag === "ZipError" && failure.reason, "CrcMismatch")
+      // Storages made in memory get their CRC computed.
+      const fresh = yield* Zip.open(ByteSource.fromUint8Array(yield* Save.toBytes(Torch.tensor(new Float32Array([1, 2])))), { checkCrc: true })
+      for (const e of fresh.entries) yield* fresh.read(e)
+    }))
+
   it.effect("lays out the spec's worked example exactly (torch >= 2.7 record set)", () =>
     Effect.gen(function*() {
       const bytes = yield* Save.toBytes(Torch.tensor(new Float32Array([1, 2])))

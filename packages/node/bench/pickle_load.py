@@ -1,10 +1,11 @@
 """CPython's C unpickler on a benchmark input. Usage: /usr/bin/python3 pickle_load.py FILE RUNS
 Globals resolve to inert stand-ins and persistent ids to None, so only unpickling is measured (no torch objects).
-Prints JSON {"times": [...]}."""
+Prints JSON {"times": [...], "peakRssMiB"}."""
 import collections
 import io
 import json
 import pickle
+import resource
 import sys
 import time
 
@@ -31,4 +32,4 @@ for _ in range(int(sys.argv[2])):
     t = time.perf_counter()
     Unpickler(io.BytesIO(data)).load()
     times.append(time.perf_counter() - t)
-print(json.dumps({"times": times}))
+print(json.dumps({"times": times, "peakRssMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

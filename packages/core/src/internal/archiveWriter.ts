@@ -14,11 +14,12 @@ import * as Stream from "effect/Stream"
 import { CheckpointError, type TorchwireError } from "../Errors.js"
 import { centralDirectory, dataDescriptor, localHeader, serializationId, type WrittenEntry } from "./zipWriter.js"
 
-/** A record to write: its name under the archive folder, its size, its bytes. @internal */
+/** A record to write: its name under the archive folder, its size, its bytes (and their CRC-32, if known). @internal */
 export interface ArchiveRecord {
   readonly name: string
   readonly size: number
   readonly data: Stream.Stream<Uint8Array, TorchwireError>
+  readonly crc32?: number | undefined
 }
 
 /** Options of an archive: data alignment and the CRC-32 to use. @internal */
@@ -42,17 +43,17 @@ export class ArchiveEncoder {
   /** Data alignment of the records begun from now on. */
   alignment: number
   private cursor = 0
-  private current: { readonly name: Uint8Array; readonly label: string; readonly size: number; readonly headerOffset: number; crc: number; written: number } | undefined
+  private current: { readonly name: Uint8Array; readonly label: string; readonly size: number; readonly headerOffset: number; readonly knownCrc: number | undefined; crc: number; written: number } | undefined
 
   constructor(readonly prefix: string, readonly options: ArchiveOptions) {
     this.alignment = options.alignment
   }
 
-  /** Starts a record of `size` bytes: its local header. */
-  begin(name: string, size: number): Uint8Array {
+  /** Starts a record of `size` bytes (whose CRC-32 is `knownCrc`, if the caller knows it): its local header. */
+  begin(name: string, size: number, knownCrc?: number): Uint8Array {
     const label = `${this.prefix}/${name}`
     const header = localHeader(this.cursor, label, size, this.alignment)
-    this.current = { name: header.name, label, size, headerOffset: this.cursor, crc: 0, written: 0 }
+    this.current = { name: header.name, label, size, headerOffset: this.cursor, knownCrc, crc: 0, written: 0 }
     this.names.push(name)
     this.cursor += header.bytes.length
     return header.bytes
@@ -62,7 +63,7 @@ export class ArchiveEncoder {
   data(chunk: Uint8Array): Uint8Array {
     const r = this.current!
     if (r.written + chunk.length > r.size) throw this.sizeError(r.written + chunk.length)
-    r.crc = this.options.crc32(chunk, r.crc)
+    if (r.knownCrc === undefined) r.crc = this.options.crc32(chunk, r.crc)
     r.written += chunk.length
     this.cursor += chunk.length
     return chunk
@@ -72,7 +73,7 @@ export class ArchiveEncoder {
   end(): Uint8Array {
     const r = this.current!
     if (r.written !== r.size) throw this.sizeError(r.written)
-    const entry: WrittenEntry = { name: r.name, size: r.size, crc: r.crc, headerOffset: r.headerOffset }
+    const entry: WrittenEntry = { name: r.name, size: r.size, crc: r.knownCrc ?? r.crc, headerOffset: r.headerOffset }
     this.entries.push(entry)
     this.current = undefined
     const bytes = dataDescriptor(entry)
@@ -125,7 +126,7 @@ export const archiveStream = (
     const encoder = new ArchiveEncoder(prefix, options)
     const emit = (spec: ArchiveRecord): Stream.Stream<Uint8Array, TorchwireError> =>
       Stream.concat(
-        Stream.concat(step(() => encoder.begin(spec.name, spec.size)), Stream.mapEffect(spec.data, (c) => Effect.try({ try: () => encoder.data(c), catch: (e) => e as CheckpointError }))),
+        Stream.concat(step(() => encoder.begin(spec.name, spec.size, spec.crc32)), Stream.mapEffect(spec.data, (c) => Effect.try({ try: () => encoder.data(c), catch: (e) => e as CheckpointError }))),
         step(() => encoder.end())
       )
     return Stream.concat(

@@ -21,6 +21,8 @@ export interface StorageSource {
   readonly offset: number
   readonly read: Effect.Effect<Uint8Array, TorchwireError>
   readonly stream: Stream.Stream<Uint8Array, TorchwireError>
+  /** The CRC-32 of the record's bytes, if the container recorded one. */
+  readonly crc32?: number
 }
 
 /**
@@ -75,7 +77,8 @@ export const storagePersistentLoad = (
       throw new CheckpointError({ reason: record.size < nbytes ? "StorageTooShort" : "BadRecord", offset: record.offset, record: record.name, detail: `storage ${JSON.stringify(key)} needs ${nbytes} bytes, the record holds ${record.size}` })
     }
     const read = sharedWhileAlive(Effect.map(record.read, (b) => (b.byteLength > nbytes ? b.subarray(0, nbytes) : b)))
-    const storage = new Storage(key, type.dtype, location, nbytes, record.name, read, options.byteOrder, record.stream)
+    // The record's CRC describes the storage's bytes only when the record holds nothing else.
+    const storage = new Storage(key, type.dtype, location, nbytes, record.name, read, options.byteOrder, record.stream, record.size === nbytes ? record.crc32 : undefined)
     storages.set(key, storage)
     return storage
   }

@@ -108,7 +108,8 @@ export const loadArchivePickle = (
           size: entry.uncompressedSize,
           offset: entry.localHeaderOffset,
           read: archive.read(entry),
-          stream: archive.stream(entry)
+          stream: archive.stream(entry),
+          crc32: entry.crc32
         }
       },
       { pickleRecord: pklEntry.name, missingName: (key) => `${info.prefix}/${storageDir}${key}`, byteOrder: info.byteOrder }
