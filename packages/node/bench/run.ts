@@ -174,7 +174,7 @@ Inputs are generated on the fly with real torch 1.13 (make_checkpoint.py, make_p
 torchwire runs as esbuild-bundled JavaScript, one process per measurement (peak RSS is that process's \`VmHWM\`;
 Python's is \`ru_maxrss\`). In-process timings are medians of ${runs} runs after a warm-up; the save and streaming
 workloads are medians of ${rounds} rounds, each after deleting earlier outputs and \`sync\` (this VM's page-cache
-writes vary 2-3× from run to run otherwise).
+writes vary severalfold from run to run even so: compare rows within one run).
 
 ## Targets (issue #7), as ratios within this run
 
@@ -205,7 +205,8 @@ what torchwire asked of the file (a counting \`ByteSource\`) and, for torch, the
 ## (c) Read every tensor of the same checkpoint into typed arrays
 
 \`Checkpoint.arrays\` reads up to four storages at once; tied tensors share one buffer (as in torch), so the
-embedding is read once. The plain read is the whole file into one buffer, 4 MiB per read.
+embedding is read once. The plain read is the whole file into one buffer, 4 MiB per read, one read at a time
+(torchwire's concurrent reads can beat it: the copies out of the page cache run on both cores).
 
 | reader | time | throughput | peak RSS |
 | --- | ---: | ---: | ---: |
@@ -226,11 +227,10 @@ the same number of bytes from memory (not one hot buffer), 1 MiB per write.
 | plain sequential write of the same number of bytes | ${secs(save.plain.seconds)} | ${rate(save.plain.bytes!, save.plain.seconds)} | ${rss(save.plain)} |
 | CRC-32 of the same number of bytes alone (Node's \`zlib.crc32\`, no write) | ${secs(save.crc.seconds)} | ${rate(save.crc.bytes!, save.crc.seconds)} | ${rss(save.crc)} |
 
-A zip writer must compute the CRC-32 of every byte it writes, and Node's \`zlib.crc32\` (no SIMD in this build)
-runs at ${rate(save.crc.bytes!, save.crc.seconds)} on one core, so an in-memory save cannot beat
-${pct(save.plain.seconds / Math.max(save.crc.seconds, save.plain.seconds))} of the plain write here even with every write overlapped (torchwire overlaps them:
-one write in flight while the next chunk's CRC is computed). A storage copied from a zip archive keeps the CRC-32
-its file recorded, so re-saving an opened checkpoint computes none.
+A zip writer must compute the CRC-32 of every byte it writes. Node's \`zlib.crc32\` (no SIMD in this build) runs at
+${rate(save.crc.bytes!, save.crc.seconds)} on one core, so an in-memory save cannot beat ${pct(save.plain.seconds / Math.max(save.crc.seconds, save.plain.seconds))} of the plain write here, even with every
+write overlapped (torchwire keeps one write in flight while it computes the next chunk's CRC). A storage copied
+from a zip archive keeps the CRC-32 its file recorded, so re-saving an opened checkpoint computes none.
 
 ## (e) The same state_dict through the streaming format over loopback TCP
 
