@@ -3,13 +3,15 @@
  * value or a typed failure, never a defect or a hang.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit } from "effect"
+import { Cause, Chunk, Effect, Exit, Stream } from "effect"
 import fc from "fast-check"
 import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
+import * as Streaming from "@torchwire/core/Streaming"
 import * as Summary from "@torchwire/core/Summary"
 import * as Module from "@torchwire/core/Module"
 import { fixtureBytes, fixtures, isModuleFixture } from "@torchwire/test-utils"
+import { concatBytes } from "../src/internal/bytes.js"
 
 const small = fixtures.filter((f) => fixtureBytes(f.file).length < 100_000)
 const runs = Number(process.env.TORCHWIRE_FUZZ_RUNS ?? 300)
@@ -35,6 +37,36 @@ describe("fuzz", () => {
           const exit = await outcome(bytes, isModuleFixture(small[which]!))
           if (Exit.isFailure(exit)) {
             assert.isFalse(Cause.isDie(exit.cause), `${small[which]!.file}: defect ${Cause.pretty(exit.cause)}`)
+          }
+        }
+      ),
+      { numRuns: runs }
+    )
+  }, 120_000)
+
+  it("mutated streaming-format bytes end in a value, an archive torchwire reads, or a typed error", async () => {
+    const encoded = await Promise.all(["linear.pt", "dtypes.pt", "views.pt", "numbers.pt"].map((file) =>
+      Effect.runPromise(Effect.gen(function*() {
+        const { value } = yield* Checkpoint.open(ByteSource.fromUint8Array(fixtureBytes(file)), { weightsOnly: false })
+        return concatBytes(Chunk.toReadonlyArray(yield* Stream.runCollect(Streaming.encode(value))))
+      }))))
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: encoded.length - 1 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+        fc.option(fc.nat(), { nil: undefined }),
+        fc.integer({ min: 1, max: 5000 }),
+        async (which, flips, cut, chunk) => {
+          const bytes = encoded[which]!.slice(0, cut === undefined ? undefined : cut % (encoded[which]!.length + 1))
+          for (const [at, value] of flips) if (bytes.length > 0) bytes[at % bytes.length] = value
+          const input = Stream.fromIterable(Array.from({ length: Math.ceil(bytes.length / chunk) }, (_, i) => bytes.subarray(i * chunk, (i + 1) * chunk)))
+          const outcomes: Array<Exit.Exit<unknown, unknown>> = [
+            await Effect.runPromiseExit(Streaming.load(input, { weightsOnly: false })),
+            await Effect.runPromiseExit(Effect.flatMap(Stream.runCollect(input.pipe(Streaming.toArchive())), (archive) =>
+              Effect.flatMap(Checkpoint.open(ByteSource.fromUint8Array(concatBytes(Chunk.toReadonlyArray(archive))), { weightsOnly: false }), Summary.ofCheckpoint)))
+          ]
+          for (const exit of outcomes) {
+            if (Exit.isFailure(exit)) assert.isFalse(Cause.isDie(exit.cause), `defect ${Cause.pretty(exit.cause)}`)
           }
         }
       ),
