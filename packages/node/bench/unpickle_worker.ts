@@ -4,14 +4,15 @@
  * Usage: node unpickle_worker.mjs MODE FILE RUNS
  *   torchwire     Pickle.load (globals as opaque objects, persistent ids as None)
  *   pickleparser  the npm pickleparser package's Parser.parse
- *   floor         no parsing: builds the values of make_pickles.py's mixed list directly
- *                 (ints, PyFloat, strings, PyTuple, None, True), the least any unpickler
- *                 producing torchwire's value model must spend; mixed.pkl only
+ *   floor         no parsing: builds the values make_pickles.py pickled directly, as Pickle.load
+ *                 models them (mixed.pkl: ints, PyFloat, strings, PyTuple, None, True; sd100k.pkl:
+ *                 an OrderedDict of opaque _rebuild_tensor_v2 calls with their argument tuples),
+ *                 the least any unpickler producing torchwire's value model must spend
  * Runs once to warm up, then RUNS times. Prints JSON {"seconds" (median), "peakRssMiB"}, or
  * {"error"} when the parser cannot read the file.
  */
 import * as Pickle from "@torchwire/core/Pickle"
-import { PyFloat, PyTuple, type PyValue } from "@torchwire/core/Value"
+import { OrderedDict, PyFloat, PyGlobal, PyObject, PyTuple, type PyValue } from "@torchwire/core/Value"
 import { Effect } from "effect"
 import { readFileSync } from "node:fs"
 import { Parser } from "pickleparser"
@@ -27,11 +28,32 @@ const mixedFloor = (): Array<PyValue> => {
   return out
 }
 
+const rebuild = new PyGlobal("torch._utils", "_rebuild_tensor_v2")
+const floatStorage = new PyGlobal("torch", "FloatStorage")
+
+/**
+ * The 100k-tensor state_dict's data.pkl as Pickle.load models it (persistent
+ * ids loaded as None), made without parsing: for each tensor its name, the
+ * persistent-id tuple, the size and stride tuples, the empty hooks dict and
+ * the opaque rebuild call.
+ */
+const stateDictFloor = (): OrderedDict => {
+  const sd = new OrderedDict()
+  for (let i = 0; i < 100_000; i++) {
+    void new PyTuple(["storage", floatStorage, String(i), "cpu", 2]) // the persistent id, dropped by persistent_load
+    const args = [null, 0, new PyTuple([2]), new PyTuple([1]), false, new OrderedDict()]
+    sd.set(`layer${i}.weight`, new PyObject(rebuild, new PyTuple(args).items, "reduce"))
+  }
+  return sd
+}
+
 const parse: () => unknown = mode === "torchwire"
   ? () => Effect.runSync(Pickle.load(bytes, { persistentLoad: () => null }))
   : mode === "pickleparser"
   ? () => new Parser({ persistentResolver: () => null } as never).parse(bytes)
-  : mixedFloor
+  : file.endsWith("mixed.pkl")
+  ? mixedFloor
+  : stateDictFloor
 
 try {
   parse()
