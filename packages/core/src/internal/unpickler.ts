@@ -125,8 +125,8 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleRes
   const stack: Array<PyValue> = []
   // String identity (see identity.ts), when tracked: the token of each stack slot and memo entry.
   const toks: Tokens = []
-  // A pickled string takes at least 4 bytes (opcode, length, BINPUT); most take 10 or more.
-  const madeStrings = new StringHashSet((c.end - c.pos) >> 5)
+  // Untracked runs watch the strings opcodes make (a pickled string takes 4 bytes or more; most 10 or more).
+  const madeStrings = track ? undefined : new StringHashSet((c.end - c.pos) >> 5)
   const marks: Array<number> = []
   // Memo keys are (almost always) dense small integers: arrays beat Maps by far.
   const memo: Array<PyValue | undefined> = []
@@ -155,9 +155,7 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleRes
   }
   /** Pushes a string an opcode made: its token is its offset. */
   const pushString = (s: string) => {
-    if (!track) {
-      if (!madeStrings.add(s)) throw SHARED_STRING_VALUES
-    }
+    if (madeStrings !== undefined && !madeStrings.add(s)) throw SHARED_STRING_VALUES
     push(s, c.base + c.start)
   }
   const top = (): PyValue => {
@@ -165,17 +163,20 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleRes
     return stack[stack.length - 1]!
   }
   let markTokens: Tokens = []
-  /** Pops to the topmost MARK; the items' tokens are left in `markTokens`. */
-  const popMark = (): Array<PyValue> => {
-    if (marks.length === 0) throw error("MarkMissing", `${opName(c.code)} without a MARK`)
-    const m = marks.pop()!
-    const items = stack.slice(m)
-    stack.length = m
+  /** Takes the stack's values from `at` up; their tokens, when tracked, are left in `markTokens`. */
+  const takeFrom = (at: number): Array<PyValue> => {
+    const items = stack.slice(at)
+    stack.length = at
     if (track) {
-      markTokens = toks.slice(m)
-      toks.length = m
+      markTokens = toks.slice(at)
+      toks.length = at
     }
     return items
+  }
+  /** Pops to the topmost MARK; the items' tokens, when tracked, are left in `markTokens`. */
+  const popMark = (): Array<PyValue> => {
+    if (marks.length === 0) throw error("MarkMissing", `${opName(c.code)} without a MARK`)
+    return takeFrom(marks.pop()!)
   }
   const withTokens = <A extends object>(container: A, tokens: Tokens): A => {
     if (track) setTokens(container, tokens)
@@ -401,18 +402,14 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleRes
       case 0x87: { // TUPLE3
         const n = c.code - 0x85 + 1 // TUPLE1..3
         if (stack.length - n < floor()) throw error("StackUnderflow", `${opName(c.code)} needs ${n} values on the stack`)
-        const at = stack.length - n
         if (track) {
-          const items = stack.slice(at)
-          stack.length = at
-          setTokens(items, toks.slice(at))
-          toks.length = at
-          push(new PyTuple(items))
+          push(new PyTuple(withTokens(takeFrom(stack.length - n), markTokens)))
           break
         }
+        // Popped into a literal: a slice and a length change per tuple cost ~8% of unpickling a large pickle.
         const last = stack.pop()!
-        const items = n === 1 ? [last] : n === 2 ? [stack.pop()!, last] : [stack[at]!, stack[at + 1]!, last]
-        if (n === 3) stack.length = at
+        const items = n === 1 ? [last] : n === 2 ? [stack.pop()!, last] : [stack[stack.length - 2]!, stack[stack.length - 1]!, last]
+        if (n === 3) stack.length -= 2
         push(new PyTuple(items))
         break
       }
@@ -456,19 +453,10 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleRes
         break
       }
       case 0x65: { // APPENDS
-        if (track || marks.length === 0) {
-          const items = popMark()
-          const list = listOf(top())
-          appendTokens(list, list.length, markTokens)
-          for (let i = 0; i < items.length; i++) list.push(items[i]!)
-          break
-        }
-        // Straight from the stack, without an intermediate array.
-        const m = marks.pop()!
-        if (m <= floor()) throw error("StackUnderflow", "APPENDS needs a list below its MARK")
-        const list = listOf(stack[m - 1]!)
-        for (let i = m; i < stack.length; i++) list.push(stack[i]!)
-        stack.length = m
+        const items = popMark()
+        const list = listOf(top())
+        if (track) appendTokens(list, list.length, markTokens)
+        for (let i = 0; i < items.length; i++) list.push(items[i]!)
         break
       }
       case 0x73: { // SETITEM
