@@ -75,10 +75,8 @@ const recordsFor = (pickle: Uint8Array, storages: ReadonlyArray<StorageRecord>, 
     crc32: r.storage.byteOrder === "big" && r.swapWidth > 1 ? undefined : r.storage.crc32
   }))
   const pkl: ArchiveRecord = { name: "data.pkl", size: pickle.length, data: Stream.make(pickle) }
-  // "latest" archives end with version and .data/serialization_id, which the archive writer adds.
-  if (layout === "1.13") {
-    return [pkl, ...storageRecords.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)), textRecord("version", "3\n")]
-  }
+  // The archive writer closes both layouts with version (and "latest" with .data/serialization_id).
+  if (layout === "1.13") return [pkl, ...storageRecords.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))]
   return [
     pkl,
     textRecord(".format_version", "1"),
@@ -108,7 +106,7 @@ export const toStream = (value: PyValue, options: SaveOptions = {}): Stream.Stre
     const prefix = options.prefix ?? "archive"
     const crc32 = options.crc32 ?? tableCrc32
     const { pickle, storages } = yield* Effect.try({ try: () => pickleCheckpoint(value, options.protocol ?? 2), catch: toError })
-    return archiveStream(prefix, recordsFor(pickle, storages, layout, alignment), { alignment, crc32, trailer: layout === "latest" })
+    return archiveStream(prefix, recordsFor(pickle, storages, layout, alignment), { alignment, crc32, trailer: layout === "latest" ? "version and id" : "version" })
   }))
 
 /**

@@ -185,7 +185,7 @@ export const toArchive = (options: {
     }
     return {
       push: (chunk) => decoder.push(chunk).flatMap(convert).filter((b) => b.length > 0),
-      end: () => (decoder.end(), [...encoder.trailer(), encoder.finish()])
+      end: () => (decoder.end(), [...encoder.trailer(true), encoder.finish()])
     }
   })
 

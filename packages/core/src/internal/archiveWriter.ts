@@ -86,10 +86,13 @@ export class ArchiveEncoder {
     return [this.begin(name, bytes.length), this.data(bytes), this.end()]
   }
 
-  /** torch ≥ 2.7's trailing `version` and `.data/serialization_id` records (those not written yet). */
-  trailer(): Array<Uint8Array> {
+  /**
+   * The records torch's writer closes an archive with (those not written
+   * yet): `version`, then, from torch 2.7 on (`withId`), `.data/serialization_id`.
+   */
+  trailer(withId: boolean): Array<Uint8Array> {
     const version = this.names.includes("version") ? [] : this.record("version", utf8.encode("3\n"))
-    if (this.names.includes(".data/serialization_id")) return version
+    if (!withId || this.names.includes(".data/serialization_id")) return version
     const id = serializationId(this.names, this.entries.map((e) => e.crc))
     return [...version, ...this.record(".data/serialization_id", utf8.encode(id))]
   }
@@ -112,15 +115,15 @@ const step = (f: () => Uint8Array): Stream.Stream<Uint8Array, TorchwireError> =>
   Stream.fromEffect(Effect.try({ try: f, catch: (e) => e as CheckpointError }))
 
 /**
- * The archive of `records` under `prefix`, with torch ≥ 2.7's trailing
- * records if `trailer` is set.
+ * The archive of `records` under `prefix`, closed with torch's trailing
+ * records if `trailer` says which: "version", or "version and id" (torch ≥ 2.7).
  *
  * @internal
  */
 export const archiveStream = (
   prefix: string,
   records: ReadonlyArray<ArchiveRecord>,
-  options: ArchiveOptions & { readonly trailer?: boolean }
+  options: ArchiveOptions & { readonly trailer?: "version" | "version and id" }
 ): Stream.Stream<Uint8Array, TorchwireError> =>
   Stream.suspend(() => {
     const encoder = new ArchiveEncoder(prefix, options)
@@ -131,6 +134,6 @@ export const archiveStream = (
       )
     return Stream.concat(
       Stream.concatAll(Chunk.fromIterable(records.map(emit))),
-      Stream.suspend(() => Stream.fromIterable([...(options.trailer ? encoder.trailer() : []), encoder.finish()]))
+      Stream.suspend(() => Stream.fromIterable([...(options.trailer === undefined ? [] : encoder.trailer(options.trailer === "version and id")), encoder.finish()]))
     ).pipe(Stream.filter((b) => b.length > 0))
   })
