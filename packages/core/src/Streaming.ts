@@ -15,11 +15,13 @@
  */
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { CheckpointError, isTorchwireError, PickleError, type TorchwireError } from "./Errors.js"
 import { pickleOptions, policyOf } from "./internal/loadContext.js"
 import { runUnpickle } from "./internal/pickleAt.js"
-import { ByteOrder, decodeRecord, text } from "./internal/records.js"
+import { concatBytes } from "./internal/bytes.js"
+import { ByteOrder, DecimalRecord, decodeRecord, text } from "./internal/records.js"
 import { storageData } from "./internal/storageStream.js"
 import { type StorageSource, storagePersistentLoad } from "./internal/storages.js"
 import { defaultLimits, encodeHeader, makeDecoder, makePieceDecoder, type PushDecoder, type StreamEntry, type StreamLimits, type StreamPart, type StreamPiece } from "./internal/streamingFormat.js"
@@ -129,11 +131,8 @@ const decodeWith = <A, E, R>(self: Stream.Stream<Uint8Array, E, R>, make: () => 
     )
   })
 
-/** The alignment a `.storage_alignment` record declares: a decimal in [1, 65535], else 64. */
-const declaredAlignment = (text: string): number => {
-  const n = /^\d{1,5}$/.test(text.trim()) ? Number(text.trim()) : 64
-  return n >= 1 && n < 65536 ? n : 64
-}
+/** A `.storage_alignment` record: a decimal the zip layout can pad to (1 to 65535). */
+const Alignment = DecimalRecord.pipe(Schema.between(1, 65535))
 
 /**
  * Passes a byte stream through unchanged while checking it is one
@@ -170,7 +169,7 @@ export const toArchive = (options: {
   decodeWith(self, () => {
     const decoder = makePieceDecoder({ ...defaultLimits, ...options.limits })
     const encoder = new ArchiveEncoder(options.prefix ?? "archive", { alignment: 64, crc32: options.crc32 ?? tableCrc32 })
-    let alignmentText = ""
+    let alignment: Array<Uint8Array> = []
     const convert = (piece: Piece): Array<Uint8Array> => {
       if (piece._tag === "Header") return []
       const out = piece.offset === 0 ? [encoder.begin(piece.entry.key, piece.entry.length)] : []
@@ -178,8 +177,12 @@ export const toArchive = (options: {
       if (piece.last) out.push(encoder.end())
       if (piece.entry.key === ".storage_alignment") {
         // Later records are aligned as the stream declares (torch always declares 64).
-        alignmentText += new TextDecoder().decode(piece.bytes)
-        if (piece.last) encoder.alignment = declaredAlignment(alignmentText)
+        alignment.push(piece.bytes)
+        if (piece.last) {
+          const where = { record: piece.entry.key, offset: piece.at + piece.bytes.length - piece.entry.length }
+          encoder.alignment = decodeRecord(Alignment, text(concatBytes(alignment)), where)
+          alignment = []
+        }
       }
       return out
     }

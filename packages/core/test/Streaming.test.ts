@@ -12,6 +12,7 @@ import * as Save from "@torchwire/core/Save"
 import * as Streaming from "@torchwire/core/Streaming"
 import * as Summary from "@torchwire/core/Summary"
 import * as Torch from "@torchwire/core/Torch"
+import * as Zip from "@torchwire/core/Zip"
 import { OrderedDict } from "@torchwire/core/Value"
 import { encodeHeader } from "../src/internal/streamingFormat.js"
 import { concatBytes } from "../src/internal/bytes.js"
@@ -161,6 +162,30 @@ describe("Streaming", () => {
         const trailing = yield* Effect.flip(run(concatBytes([bytes, new Uint8Array(2)]), convert))
         assert.strictEqual(trailing._tag === "CheckpointError" && trailing.reason, "TrailingBytes")
       }
+    }))
+
+  it.effect("toArchive aligns records as .storage_alignment declares, and rejects a malformed one by name and offset", () =>
+    Effect.gen(function*() {
+      const parts = Chunk.toReadonlyArray(yield* Stream.runCollect(Stream.make(yield* encodeBytes(yield* fixtureValue("linear.pt"))).pipe(Streaming.parts())))
+      /** The stream with .storage_alignment holding `declared`. */
+      const declaring = (declared: string) => {
+        const replace = (e: Streaming.Entry) => (e.key === ".storage_alignment" ? { ...e, length: declared.length } : e)
+        return Stream.fromIterable(parts.map((p): Streaming.Part =>
+          p._tag === "Header"
+            ? { _tag: "Header", entries: p.entries.map(replace) }
+            : p.entry.key === ".storage_alignment"
+            ? { _tag: "Record", entry: replace(p.entry), bytes: new TextEncoder().encode(declared) }
+            : p
+        )).pipe(Streaming.fromParts)
+      }
+      const archive = concatBytes(Chunk.toReadonlyArray(yield* Stream.runCollect(declaring("4096").pipe(Streaming.toArchive()))))
+      const zip = yield* Zip.open(ByteSource.fromUint8Array(archive))
+      for (const e of zip.entries.filter((e) => e.name.includes("/data/"))) assert.strictEqual((yield* zip.dataOffset(e)) % 4096, 0, e.name)
+      const bytes = concatBytes(Chunk.toReadonlyArray(yield* Stream.runCollect(declaring("sixty"))))
+      const failure = yield* Effect.flip(Stream.runDrain(Stream.make(bytes).pipe(Streaming.toArchive())))
+      assert.strictEqual(failure._tag === "CheckpointError" && `${failure.reason} ${failure.record}`, "BadRecord .storage_alignment")
+      // The offset is where the record's bytes start in the stream.
+      assert.deepStrictEqual(bytes.subarray(failure.offset, failure.offset + 5), new TextEncoder().encode("sixty"))
     }))
 
   it.effect("Checkpoint.open reads .stream files lazily", () =>

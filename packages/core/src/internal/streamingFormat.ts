@@ -103,14 +103,15 @@ export type StreamPart =
 /**
  * What the piece decoder emits: the entries once the header is parsed, then
  * every record as one or more consecutive `Data` pieces (views of the input
- * chunks, never copies): the first at `offset` 0, the last with `last` set.
- * A zero-length record is one empty piece.
+ * chunks, never copies): the first at `offset` 0, the last with `last` set;
+ * `at` is the stream offset of the piece's first byte. A zero-length record
+ * is one empty piece.
  *
  * @internal
  */
 export type StreamPiece =
   | { readonly _tag: "Header"; readonly entries: ReadonlyArray<StreamEntry> }
-  | { readonly _tag: "Data"; readonly entry: StreamEntry; readonly bytes: Uint8Array; readonly offset: number; readonly last: boolean }
+  | { readonly _tag: "Data"; readonly entry: StreamEntry; readonly bytes: Uint8Array; readonly offset: number; readonly at: number; readonly last: boolean }
 
 /** A push decoder: feed chunks, get what they complete; `end` checks nothing is missing and flushes. @internal */
 export interface PushDecoder<A> {
@@ -133,9 +134,10 @@ export const makePieceDecoder = (limits: StreamLimits = defaultLimits): PushDeco
   let filled = 0 // its bytes received so far
   let consumed = 0 // bytes of the stream consumed so far
 
-  const emptyRecords = (out: Array<StreamPiece>) => {
+  /** Zero-length records complete at once, at stream offset `at`. */
+  const emptyRecords = (out: Array<StreamPiece>, at: number) => {
     while (index < entries!.length && entries![index]!.length === 0) {
-      out.push({ _tag: "Data", entry: entries![index]!, bytes: new Uint8Array(0), offset: 0, last: true })
+      out.push({ _tag: "Data", entry: entries![index]!, bytes: new Uint8Array(0), offset: 0, at, last: true })
       index++
     }
   }
@@ -149,13 +151,13 @@ export const makePieceDecoder = (limits: StreamLimits = defaultLimits): PushDeco
       const entry = entries![index]!
       const n = Math.min(entry.length - filled, chunk.length - p)
       const last = filled + n === entry.length
-      out.push({ _tag: "Data", entry, bytes: chunk.subarray(p, p + n), offset: filled, last })
+      out.push({ _tag: "Data", entry, bytes: chunk.subarray(p, p + n), offset: filled, at: consumed + p, last })
       p += n
       filled += n
       if (last) {
         filled = 0
         index++
-        emptyRecords(out)
+        emptyRecords(out, consumed + p)
       }
     }
     consumed += chunk.length
@@ -176,7 +178,7 @@ export const makePieceDecoder = (limits: StreamLimits = defaultLimits): PushDeco
     entries = parsed.entries
     out.push({ _tag: "Header", entries })
     consumed = parsed.end
-    emptyRecords(out)
+    emptyRecords(out, consumed)
     takeRecords(all.subarray(parsed.end), out)
   }
 
