@@ -42,6 +42,15 @@ export interface SaveOptions {
   readonly alignment?: number
   /** CRC-32 implementation (default: table-driven, in core; Node passes zlib.crc32). */
   readonly crc32?: (data: Uint8Array, crc: number) => number
+  /**
+   * Compute every record's CRC-32 (default true). False writes them as 0,
+   * as torch ≥ 2.5 does with `torch.utils.serialization.config.save.compute_crc32 = False`:
+   * torch's readers never check CRCs, so torch.load (1.13 included) loads
+   * the file, but tools that do check (Python's zipfile, `unzip -t`,
+   * `checkCrc: true`) reject its records. Saving skips the one pass over
+   * the tensor bytes that bounds its speed.
+   */
+  readonly computeCrc32?: boolean
 }
 
 /**
@@ -106,7 +115,7 @@ export const toStream = (value: PyValue, options: SaveOptions = {}): Stream.Stre
     const prefix = options.prefix ?? "archive"
     const crc32 = options.crc32 ?? tableCrc32
     const { pickle, storages } = yield* Effect.try({ try: () => pickleCheckpoint(value, options.protocol ?? 2), catch: toError })
-    return archiveStream(prefix, recordsFor(pickle, storages, layout, alignment), { alignment, crc32, trailer: layout === "latest" ? "version and id" : "version" })
+    return archiveStream(prefix, recordsFor(pickle, storages, layout, alignment), { alignment, crc32, computeCrc32: options.computeCrc32, trailer: layout === "latest" ? "version and id" : "version" })
   }))
 
 /**

@@ -164,11 +164,13 @@ export const toArchive = (options: {
   readonly prefix?: string
   /** CRC-32 implementation (default: core's; Node passes zlib's). */
   readonly crc32?: (data: Uint8Array, crc: number) => number
+  /** Compute CRC-32s (default true); false writes 0s, as `Save.SaveOptions.computeCrc32`. */
+  readonly computeCrc32?: boolean
   readonly limits?: Partial<Limits>
 } = {}) => <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E | TorchwireError, R> =>
   decodeWith(self, () => {
     const decoder = makePieceDecoder({ ...defaultLimits, ...options.limits })
-    const encoder = new ArchiveEncoder(options.prefix ?? "archive", { alignment: 64, crc32: options.crc32 ?? tableCrc32 })
+    const encoder = new ArchiveEncoder(options.prefix ?? "archive", { alignment: 64, crc32: options.crc32 ?? tableCrc32, computeCrc32: options.computeCrc32 })
     let alignment: Array<Uint8Array> = []
     const convert = (piece: Piece): Array<Uint8Array> => {
       if (piece._tag === "Header") return []

@@ -49,6 +49,25 @@ describe("Save", () => {
       for (const e of fresh.entries) yield* fresh.read(e)
     }))
 
+  it.effect("computeCrc32: false writes every CRC as 0 (torch's compute_crc32=False), even a copied storage's, in the same layout", () =>
+    Effect.gen(function*() {
+      const value = (yield* open(fixtureBytes("linear.pt"))).value
+      const layoutOf = (archive: Zip.ZipArchive) =>
+        Effect.forEach(archive.entries, (e) => Effect.map(archive.dataOffset(e), (at) => [e.name, at, e.uncompressedSize, e.crc32 === 0]))
+      const withCrc = yield* Zip.open(ByteSource.fromUint8Array(yield* Save.toBytes(value)))
+      const bytes = yield* Save.toBytes(value, { computeCrc32: false })
+      const noCrc = yield* Zip.open(ByteSource.fromUint8Array(bytes), { checkCrc: true })
+      assert.deepStrictEqual(
+        yield* layoutOf(noCrc),
+        (yield* layoutOf(withCrc)).map(([name, at, size]) => [name, at, size, true])
+      )
+      assert.isTrue(withCrc.entries.every((e) => e.crc32 !== 0))
+      const failure = yield* Effect.flip(noCrc.read(noCrc.entries.find((e) => e.name.endsWith("/data/0"))!))
+      assert.strictEqual(failure._tag === "ZipError" && failure.reason, "CrcMismatch")
+      // Readers that do not check CRCs (torch's, and torchwire's default) load it as before.
+      assert.strictEqual(firstDifference(yield* Summary.summarize((yield* open(bytes)).value), yield* Summary.summarize(value)), undefined)
+    }))
+
   it.effect("lays out the spec's worked example exactly (torch >= 2.7 record set)", () =>
     Effect.gen(function*() {
       const bytes = yield* Save.toBytes(Torch.tensor(new Float32Array([1, 2])))

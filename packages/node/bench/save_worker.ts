@@ -3,6 +3,7 @@
  *
  * Usage: tsx save_worker.ts MODE OUT [IN]
  *   torchwire-new   build a state_dict like IN's (same keys, shapes; zeros) from typed arrays, save to OUT
+ *   torchwire-new-nocrc  the same with `computeCrc32: false` (torch's compute_crc32=False: CRCs written as 0)
  *   torchwire-copy  open IN and re-save it to OUT (storages streamed from IN)
  *   plain-write     write IN's size from memory to OUT in 1 MiB writes
  *   crc32           only compute the CRC-32 of IN's size of bytes in memory (OUT unused)
@@ -43,17 +44,17 @@ const program = Effect.gen(function*() {
     const source = yield* NodeSource.open(input)
     const loaded = yield* Checkpoint.open(source)
     let value = loaded.value
-    if (mode === "torchwire-new") {
-      // Same keys and shapes, fresh typed arrays (tied weights stay tied).
+    if (mode.startsWith("torchwire-new")) {
+      // Same keys and shapes, fresh typed arrays filled (touched memory, like plain-write's; tied weights stay tied).
       const made = new Map<unknown, Torch.Tensor>()
       value = new OrderedDict(Checkpoint.tensors(loaded.value).map(([name, t]) => {
         const key = t.storage ?? t
-        if (!made.has(key)) made.set(key, Torch.tensor(new Float32Array(t.numel), { shape: t.shape }))
+        if (!made.has(key)) made.set(key, Torch.tensor(new Float32Array(t.numel).fill(1), { shape: t.shape }))
         return [name, made.get(key)!]
       }))
     }
     const t0 = performance.now()
-    const bytes = yield* NodeSave.save(value, out, { fsync: false })
+    const bytes = yield* NodeSave.save(value, out, { fsync: false, computeCrc32: !mode.endsWith("-nocrc") })
     return { seconds: (performance.now() - t0) / 1000, bytes }
   }))
 })

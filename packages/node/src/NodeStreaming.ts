@@ -207,6 +207,8 @@ export interface ReceiveFileOptions {
   readonly onProgress?: (bytesWritten: number) => void
   /** fsync before renaming into place (default true). */
   readonly fsync?: boolean
+  /** For "zip": compute CRC-32s (default true); false writes 0s, as `Save.SaveOptions.computeCrc32`. */
+  readonly computeCrc32?: boolean
   readonly limits?: Partial<Streaming.Limits>
 }
 
@@ -221,7 +223,12 @@ export const writeReceived = <E>(bytes: Stream.Stream<Uint8Array, E>, path: stri
   const format = options.format ?? (/\.stream$/i.test(path) ? "stream" : "zip")
   const file = format === "stream"
     ? bytes.pipe(Streaming.validate(options.limits))
-    : bytes.pipe(Streaming.toArchive({ prefix: Save.prefixFor(path), ...(NodeSave.crc32 ? { crc32: NodeSave.crc32 } : {}), ...(options.limits ? { limits: options.limits } : {}) }))
+    : bytes.pipe(Streaming.toArchive({
+      prefix: Save.prefixFor(path),
+      ...(NodeSave.crc32 ? { crc32: NodeSave.crc32 } : {}),
+      ...(options.computeCrc32 === undefined ? {} : { computeCrc32: options.computeCrc32 }),
+      ...(options.limits ? { limits: options.limits } : {})
+    }))
   return NodeSave.writeAtomically(file, path, options)
 }
 

@@ -112,6 +112,14 @@ describe("interop with real torch", () => {
       const [line] = oracle("summarize", path)
       const ours = yield* summarizeFile(path)
       assert.strictEqual(firstDifference(ours, line!.summary as Json), undefined)
+      // torch's compute_crc32=False: every CRC is 0, and torch (which never checks CRCs) loads the same values.
+      const noCrc = join(dir, "no_crc.pt")
+      yield* NodeSave.save(value, noCrc, { computeCrc32: false })
+      const [check] = oracle("zipcheck", noCrc)
+      assert.deepStrictEqual(new Set(check!.crcs as Array<number>), new Set([0]))
+      assert.isFalse(check!.crc_ok)
+      const [noCrcLine] = oracle("summarize", noCrc)
+      assert.strictEqual(firstDifference(noCrcLine!.summary as Json, line!.summary as Json), undefined)
       rmSync(dir, { recursive: true })
     }))
 

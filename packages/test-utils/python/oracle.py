@@ -4,9 +4,9 @@
   oracle.py summarize FILE...     one JSON line per file: {"file", "summary"} (torch.load)
   oracle.py dis FILE...           one JSON line per file: {"file", "text"}: pickletools.dis of
                                   data.pkl (zip) or of the whole file (bare pickle)
-  oracle.py zipcheck FILE...      one JSON line per file: {"file", "crc_ok", "aligned", "names"}: Python's
-                                  zipfile verifies every CRC, and every record's data offset is checked
-                                  to be a multiple of 64
+  oracle.py zipcheck FILE...      one JSON line per file: {"file", "crc_ok", "aligned", "names", "crcs"}:
+                                  Python's zipfile verifies every CRC (crcs: the central directory's),
+                                  and every record's data offset is checked to be a multiple of 64
   oracle.py jit-compare ORIG RESAVED REPLACEMENTS_JSON INPUT_SHAPE_JSON
                                   loads ORIG with torch.jit.load and sets the replaced parameters/buffers
                                   in place, loads RESAVED, runs both on the same input; prints
@@ -79,7 +79,7 @@ def main():
                     f.seek(info.header_offset + 26)
                     n, m = struct.unpack("<HH", f.read(4))
                     offsets.append(info.header_offset + 30 + n + m)
-                print(json.dumps({"file": path, "crc_ok": bad is None, "aligned": all(o % 64 == 0 for o in offsets), "names": z.namelist()}))
+                print(json.dumps({"file": path, "crc_ok": bad is None, "aligned": all(o % 64 == 0 for o in offsets), "names": z.namelist(), "crcs": [i.CRC for i in z.infolist()]}))
         return
     if cmd == "jit-compare":
         import torch

@@ -22,10 +22,11 @@ export interface ArchiveRecord {
   readonly crc32?: number | undefined
 }
 
-/** Options of an archive: data alignment and the CRC-32 to use. @internal */
+/** Options of an archive: data alignment, the CRC-32 to use, and whether to compute CRCs at all (else 0). @internal */
 export interface ArchiveOptions {
   readonly alignment: number
   readonly crc32: (data: Uint8Array, crc: number) => number
+  readonly computeCrc32?: boolean | undefined
 }
 
 /**
@@ -49,11 +50,16 @@ export class ArchiveEncoder {
     this.alignment = options.alignment
   }
 
-  /** Starts a record of `size` bytes (whose CRC-32 is `knownCrc`, if the caller knows it): its local header. */
+  /**
+   * Starts a record of `size` bytes (whose CRC-32 is `knownCrc`, if the
+   * caller knows it): its local header. With `computeCrc32: false` every
+   * CRC is written as 0, as torch's `save.compute_crc32 = False` writes it.
+   */
   begin(name: string, size: number, knownCrc?: number): Uint8Array {
     const label = `${this.prefix}/${name}`
     const header = localHeader(this.cursor, label, size, this.alignment)
-    this.current = { name: header.name, label, size, headerOffset: this.cursor, knownCrc, crc: 0, written: 0 }
+    const crc = this.options.computeCrc32 === false ? 0 : knownCrc
+    this.current = { name: header.name, label, size, headerOffset: this.cursor, knownCrc: crc, crc: 0, written: 0 }
     this.names.push(name)
     this.cursor += header.bytes.length
     return header.bytes
