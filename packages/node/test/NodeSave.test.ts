@@ -3,8 +3,8 @@
  * archive was written, and no temporary file is left behind.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { Effect, Option, Stream } from "effect"
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as ByteSource from "@torchwire/core/ByteSource"
@@ -27,6 +27,49 @@ describe("NodeSave", () => {
       const checkpoint = yield* Effect.scoped(Effect.flatMap(NodeSource.open(path), (s) => Checkpoint.open(s)))
       assert.strictEqual(checkpoint.prefix, "weights")
       assert.deepStrictEqual(readdirSync(dir), ["weights.pth"])
+      rmSync(dir, { recursive: true })
+    }))
+
+  it.effect("writeAtomically is done with each chunk once it pulls the next: a producer may recycle two buffers", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-write-"))
+      const path = join(dir, "out.bin")
+      // Small chunks (staged) and large ones (written as given), alternating between two reused buffers.
+      const sizes = [5, 100_000, 300_000, 7, 2 << 20, 200_000, 1 << 20, 1, 900_000, 250_000, 600_000, ...Array.from({ length: 30 }, (_, i) => (i * 48_271) % 400_000 + 1)]
+      const ring = [new Uint8Array(2 << 20), new Uint8Array(2 << 20)]
+      const expected: Array<Uint8Array> = []
+      let next = 0
+      const producer = Stream.repeatEffectOption(Effect.suspend(() => {
+        if (next === sizes.length) return Effect.fail(Option.none())
+        const chunk = ring[next % 2]!.subarray(0, sizes[next]!).fill(next + 1)
+        expected.push(chunk.slice())
+        next++
+        return Effect.succeed(chunk)
+      }))
+      const written = yield* NodeSave.writeAtomically(producer, path, { fsync: false })
+      const want = Buffer.concat(expected)
+      assert.strictEqual(written, want.length)
+      assert.isTrue(readFileSync(path).equals(want))
+      rmSync(dir, { recursive: true })
+    }))
+
+  it.effect("re-saving an opened file through recycled read buffers writes the bytes an in-memory save writes", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-save-"))
+      // Large storages span several 4 MiB chunks, small ones (some over the 256 KiB direct-write size) are
+      // staged between them: if the writer held a recycled buffer too long, a later read would overwrite it.
+      let seed = 7
+      const random = (n: number) => Float32Array.from({ length: n }, () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32)
+      const sizes = [9 << 18, 3, 70_000, 9 << 18, ...Array.from({ length: 40 }, (_, i) => (i * 7919) % 100_000 + 1), 9 << 18]
+      const value = new OrderedDict(sizes.map((n, i) => [`t${i}`, Torch.tensor(random(n))]))
+      mkdirSync(join(dir, "a"))
+      mkdirSync(join(dir, "b"))
+      const first = join(dir, "a", "model.pt")
+      yield* NodeSave.save(value, first, { fsync: false })
+      const second = join(dir, "b", "model.pt")
+      yield* Effect.scoped(Effect.flatMap(NodeSource.open(first), (s) =>
+        Effect.flatMap(Checkpoint.open(s), (c) => NodeSave.save(c.value, second, { fsync: false }))))
+      assert.isTrue(readFileSync(first).equals(readFileSync(second)))
       rmSync(dir, { recursive: true })
     }))
 
