@@ -33,14 +33,17 @@ Usage:
   torchwire code FILE [CLASS]       print the TorchScript source of a class (or of all of code/)
   torchwire scan FILE [--json]      every global every pickle in FILE references, classed allowed /
                                     unknown / dangerous; exit 0 safe, 1 suspicious or dangerous, 2 unreadable
-  torchwire convert IN OUT [--protocol N]
+  torchwire convert IN OUT [--protocol N] [--no-crc32]
                                     load any supported checkpoint and write OUT as the
                                     format its extension names (.pt/.pth: torch.save zip;
                                     .stream: the _streaming_save format)
   torchwire send FILE --to HOST:PORT
                                     send a checkpoint over TCP in the streaming format
-  torchwire receive --listen HOST:PORT --out FILE
+  torchwire receive --listen HOST:PORT --out FILE [--no-crc32]
                                     receive one checkpoint over TCP and write it to FILE
+
+  --no-crc32 writes a zip's CRCs as 0, as torch's compute_crc32=False does: faster, and
+  torch loads it (it never checks CRCs), but zip tools that verify CRCs reject it.
   torchwire --help | --version
 
 Nothing in a file is ever executed; unknown globals are shown as opaque objects.
@@ -57,9 +60,9 @@ export type Command =
   | { readonly _tag: "Dis"; readonly file: string; readonly record: string | undefined }
   | { readonly _tag: "Code"; readonly file: string; readonly className: string | undefined }
   | { readonly _tag: "Scan"; readonly file: string; readonly json: boolean }
-  | { readonly _tag: "Convert"; readonly input: string; readonly output: string; readonly protocol: number }
+  | { readonly _tag: "Convert"; readonly input: string; readonly output: string; readonly protocol: number; readonly computeCrc32: boolean }
   | { readonly _tag: "Send"; readonly file: string; readonly to: NodeStreaming.Address }
-  | { readonly _tag: "Receive"; readonly listen: NodeStreaming.Address; readonly out: string }
+  | { readonly _tag: "Receive"; readonly listen: NodeStreaming.Address; readonly out: string; readonly computeCrc32: boolean }
   | { readonly _tag: "Help" }
   | { readonly _tag: "Version" }
   | { readonly _tag: "Usage"; readonly error: string }
@@ -78,7 +81,7 @@ export const parse = (args: ReadonlyArray<string>): Command => {
   const positional: Array<string> = []
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!
-    if (a === "--json") flags.set("json", true)
+    if (a === "--json" || a === "--no-crc32") flags.set(a.slice(2), true)
     else if (a === "--record" || a === "--protocol" || a === "--to" || a === "--listen" || a === "--out") {
       const v = rest[++i]
       if (v === undefined) return { _tag: "Usage", error: `${a} needs a value` }
@@ -86,6 +89,8 @@ export const parse = (args: ReadonlyArray<string>): Command => {
     } else if (a.startsWith("--")) return { _tag: "Usage", error: `unknown option ${a}` }
     else positional.push(a)
   }
+  const computeCrc32 = !flags.has("no-crc32")
+  if (!computeCrc32 && command !== "convert" && command !== "receive") return { _tag: "Usage", error: `${command} has no --no-crc32 option` }
   if (command === "send" || command === "receive") {
     const flag = command === "send" ? "to" : "listen"
     const address = NodeStreaming.parseAddress(String(flags.get(flag) ?? ""))
@@ -96,14 +101,14 @@ export const parse = (args: ReadonlyArray<string>): Command => {
     }
     const out = flags.get("out")
     if (typeof out !== "string" || positional.length !== 0) return { _tag: "Usage", error: "receive takes --listen HOST:PORT --out FILE" }
-    return { _tag: "Receive", listen: address, out }
+    return { _tag: "Receive", listen: address, out, computeCrc32 }
   }
   if (command === "convert") {
     if (positional.length !== 2) return { _tag: "Usage", error: "convert takes IN and OUT" }
     const protocol = Number(flags.get("protocol") ?? 2)
     if (!Number.isInteger(protocol) || protocol < 1 || protocol > 5) return { _tag: "Usage", error: "--protocol must be 1 to 5" }
-    if (flags.has("json") || flags.has("record")) return { _tag: "Usage", error: "convert takes only --protocol" }
-    return { _tag: "Convert", input: positional[0]!, output: positional[1]!, protocol }
+    if (flags.has("json") || flags.has("record")) return { _tag: "Usage", error: "convert takes only --protocol and --no-crc32" }
+    return { _tag: "Convert", input: positional[0]!, output: positional[1]!, protocol, computeCrc32 }
   }
   if (command === "code") {
     if (positional.length < 1 || positional.length > 2 || flags.size > 0) return { _tag: "Usage", error: "code takes FILE [CLASS]" }
@@ -195,7 +200,7 @@ export const run = (
         const source = yield* NodeSource.open(command.input)
         const checkpoint = yield* Checkpoint.open(source, { weightsOnly: false })
         const report = writeProgress(checkpoint.value, progress)
-        const options = { protocol: command.protocol, ...(report ? { onProgress: report } : {}) }
+        const options = { protocol: command.protocol, computeCrc32: command.computeCrc32, ...(report ? { onProgress: report } : {}) }
         const written = format === "stream"
           ? yield* NodeSave.writeAtomically(Streaming.encode(checkpoint.value, options), command.output, options)
           : yield* NodeSave.save(checkpoint.value, command.output, options)
@@ -221,7 +226,7 @@ export const run = (
         const listener = yield* NodeStreaming.listen(command.listen)
         err(`listening on ${listener.address.host}:${listener.address.port}\n`)
         const counter = progress === undefined ? undefined : countReporter(progress, "receiving")
-        const written = yield* listener.receiveFile(command.out, counter === undefined ? {} : { onProgress: counter.report })
+        const written = yield* listener.receiveFile(command.out, { computeCrc32: command.computeCrc32, ...(counter === undefined ? {} : { onProgress: counter.report }) })
         counter?.finish()
         return `${command.out}: received, ${Inspect.formatBytes(written)}\n`
       })).pipe(finish(out, err))

@@ -7,7 +7,9 @@ import { spawnSync } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as Zip from "@torchwire/core/Zip"
 import * as Cli from "@torchwire/node/Cli"
+import * as NodeSource from "@torchwire/node/NodeSource"
 import { firstDifference, fixtureBytes, fixturePath, type Json, truthOf } from "@torchwire/test-utils"
 
 const run = (...args: Array<string>) =>
@@ -156,7 +158,21 @@ describe("CLI", () => {
       assert.strictEqual((yield* run("inspect")).code, 2)
       assert.strictEqual((yield* run("frobnicate", "x")).code, 2)
       assert.strictEqual((yield* run("dis", "--record")).code, 2)
+      assert.strictEqual((yield* run("inspect", "--no-crc32", fixturePath("linear.pt"))).code, 2)
       assert.strictEqual((yield* run("--help")).code, 0)
+    }))
+
+  it.effect("convert --no-crc32 writes every CRC as 0, and the archive reads back the same", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-cli-"))
+      const [withCrc, noCrc] = [join(dir, "a.pt"), join(dir, "b.pt")]
+      assert.strictEqual((yield* run("convert", fixturePath("linear.pt"), withCrc)).code, 0)
+      assert.strictEqual((yield* run("convert", "--no-crc32", fixturePath("linear.pt"), noCrc)).code, 0)
+      const crcs = (path: string) =>
+        Effect.scoped(Effect.map(Effect.flatMap(NodeSource.open(path), (s) => Zip.open(s)), (z) => z.entries.map((e) => e.crc32)))
+      assert.isTrue((yield* crcs(withCrc)).every((c) => c !== 0))
+      assert.isTrue((yield* crcs(noCrc)).every((c) => c === 0))
+      assert.strictEqual((yield* run("inspect", "--json", noCrc)).out.replace(/"b"/g, '"a"'), (yield* run("inspect", "--json", withCrc)).out)
     }))
 
   it("runs as `pnpm torchwire` from the repository root", () => {
