@@ -65,11 +65,21 @@ export const bufferRing = (count: number): BufferRing => {
 }
 
 /**
+ * The smallest chunk a stream reads into a `StreamBufferRing` buffer (1 MiB):
+ * smaller ones are cheap to allocate, and consumers may hold many of them.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const ringChunkMinimum = 1 << 20
+
+/**
  * Buffers that streams of a source's bytes (`Zip.stream` of STORED
- * entries) read chunks into instead of allocating one per chunk; none by
- * default. With a ring of `n`, each chunk is overwritten `n` chunks later,
- * so set it (with `Effect.locally`) only around a consumer that is done
- * with every chunk before it pulls `n - 1` more, such as a socket writer.
+ * entries) read chunks of `ringChunkMinimum` bytes or more into, instead
+ * of allocating one per chunk; none by default. With a ring of `n`, each
+ * such chunk is overwritten `n` such chunks later, so set it (with
+ * `Effect.locally`) only around a consumer that is done with every chunk
+ * of that size before it pulls `n - 1` more, such as a socket writer.
  * It spares the allocation and garbage collection of every byte streamed,
  * which dominate sending a large checkpoint.
  *

@@ -14,7 +14,7 @@ import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { Inflate } from "fflate"
-import { type ByteSource, checkRange, StreamBufferRing } from "./ByteSource.js"
+import { type ByteSource, checkRange, ringChunkMinimum, StreamBufferRing } from "./ByteSource.js"
 import { type SourceError, ZipError } from "./Errors.js"
 import { crc32 } from "./internal/crc32.js"
 import {
@@ -248,7 +248,8 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, optio
 }
 
 /**
- * Reads chunks of a source: fresh buffers, or buffers of the running fiber's
+ * Reads chunks of a source: fresh buffers, or, for chunks of
+ * `ringChunkMinimum` bytes or more, buffers of the running fiber's
  * `StreamBufferRing` when it has one and the source can fill them.
  */
 const chunkReader = (source: ByteSource) =>
@@ -256,6 +257,7 @@ const chunkReader = (source: ByteSource) =>
     const readInto = source.readInto
     if (ring === undefined || readInto === undefined) return source.read
     return (offset: number, length: number): Effect.Effect<Uint8Array, SourceError> => {
+      if (length < ringChunkMinimum) return source.read(offset, length)
       const target = ring.take(length)
       return Effect.as(readInto(offset, target), target)
     }

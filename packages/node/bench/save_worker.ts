@@ -45,11 +45,12 @@ const program = Effect.gen(function*() {
     const loaded = yield* Checkpoint.open(source)
     let value = loaded.value
     if (mode.startsWith("torchwire-new")) {
-      // Same keys and shapes, fresh typed arrays filled (touched memory, like plain-write's; tied weights stay tied).
+      // Same keys and shapes, fresh typed arrays filled (touched memory, like plain-write's; tied weights stay tied),
+      // taken as they are (Torch.tensor would copy them, leaving a second GiB for the GC to free while saving).
       const made = new Map<unknown, Torch.Tensor>()
       value = new OrderedDict(Checkpoint.tensors(loaded.value).map(([name, t]) => {
         const key = t.storage ?? t
-        if (!made.has(key)) made.set(key, Torch.tensor(new Float32Array(t.numel).fill(1), { shape: t.shape }))
+        if (!made.has(key)) made.set(key, Torch.fromBytes(new Uint8Array(new Float32Array(t.numel).fill(1).buffer), "float32", t.shape))
         return [name, made.get(key)!]
       }))
     }

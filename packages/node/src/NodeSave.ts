@@ -43,21 +43,15 @@ export interface NodeSaveOptions extends Save.SaveOptions {
 const writeError = (path: string, cause: unknown) =>
   new SourceError({ reason: "WriteFailed", source: path, offset: 0, detail: String(cause), cause })
 
-/** Chunks smaller than this are copied into a staging buffer; larger ones are written as they are. */
-const DIRECT_WRITE = 256 << 10
-/** The size of the two staging buffers small chunks are gathered in. */
-const STAGING = 1 << 20
-
 /**
- * Writes a byte stream to `path` atomically. Chunks under 256 KiB are
- * copied into one of two 1 MiB staging buffers and written in batches;
- * larger ones are written as they are. One write is in flight while the
- * stream produces the next chunk, so CRC-32 and reading overlap the disk.
+ * Writes a byte stream to `path` atomically, coalescing small chunks into
+ * writes of at least 1 MiB. One write is in flight while the stream
+ * produces the next batch, so CRC-32 and reading overlap the disk.
  *
- * When it pulls a chunk, it is done with every earlier one but the last
- * (which may still be being written), so a producer may recycle two
- * buffers, or a `StreamBufferRing` of 8 behind a read-ahead of 2 chunks
- * (`Stream.buffer`).
+ * A chunk of 1 MiB or more is written at once (after the smaller ones
+ * before it), and when the next such chunk is pulled no earlier one is
+ * still being written: a `StreamBufferRing` (whose buffers serve only such
+ * chunks) of 8 leaves room for a read-ahead of 2 chunks (`Stream.buffer`).
  *
  * @since 0.1.0
  * @category constructors
@@ -71,50 +65,32 @@ export const writeAtomically = <E>(
     const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`)
     const handle = yield* Effect.tryPromise({ try: () => openFile(temp, "wx"), catch: (e) => writeError(temp, e) })
     let written = 0
-    // The staging buffer being filled is never the one in flight: they swap at each flush that writes one.
-    const staging = [new Uint8Array(STAGING), new Uint8Array(STAGING)] as const
-    let filling = 0
-    let staged = 0
+    let pending: Array<Uint8Array> = []
+    let pendingBytes = 0
     let inflight: Promise<unknown> = Promise.resolve()
-    let holding = false // the write in flight is of a chunk the stream gave
     /** Waits for the write in flight; fails with its error. */
-    const settle = Effect.tryPromise({ try: () => inflight, catch: (e) => writeError(temp, e) }).pipe(
-      Effect.tap(() => void (holding = false))
-    )
-    /** Waits for the write in flight, then writes the staged bytes and then `chunk`, if any. */
-    const flush = (chunk?: Uint8Array) =>
-      Effect.zipRight(settle, Effect.sync(() => {
-        const parts: Array<Uint8Array> = []
-        if (staged > 0) {
-          parts.push(staging[filling].subarray(0, staged))
-          filling ^= 1
-          staged = 0
-        }
-        if (chunk !== undefined) parts.push(chunk)
-        holding = chunk !== undefined
-        if (parts.length === 0) return
-        inflight = handle.writev(parts)
-        inflight.catch(() => undefined) // observed by the next settle
-      }))
-    const stage = (chunk: Uint8Array) =>
-      Effect.sync(() => {
-        staging[filling].set(chunk, staged)
-        staged += chunk.length
-      })
-    const take = (chunk: Uint8Array) =>
+    const settle = Effect.tryPromise({ try: () => inflight, catch: (e) => writeError(temp, e) })
+    /** Waits for the write in flight, then starts writing what is pending. */
+    const flush = Effect.zipRight(settle, Effect.sync(() => {
+      if (pendingBytes === 0) return
+      const parts = pending
+      pending = []
+      pendingBytes = 0
+      inflight = handle.writev(parts)
+      inflight.catch(() => undefined) // observed by the next settle
+    }))
+    const body = Stream.runForEach(bytes, (chunk) =>
       Effect.suspend(() => {
+        pending.push(chunk)
+        pendingBytes += chunk.length
         written += chunk.length
         options.onProgress?.(written)
-        if (chunk.length >= DIRECT_WRITE) return flush(chunk)
-        // A given chunk still being written must be done with before the next one is pulled.
-        const room = staged + chunk.length > STAGING ? flush() : holding ? settle : Effect.void
-        return Effect.zipRight(room, stage(chunk))
-      })
-    const body = Stream.runForEach(bytes, take).pipe(
-      Effect.zipRight(flush()),
-      Effect.zipRight(settle),
-      Effect.zipRight(options.fsync === false ? Effect.void : Effect.tryPromise({ try: () => handle.sync(), catch: (e) => writeError(temp, e) }))
-    )
+        return pendingBytes >= 1 << 20 ? flush : Effect.void
+      })).pipe(
+        Effect.zipRight(flush),
+        Effect.zipRight(settle),
+        Effect.zipRight(options.fsync === false ? Effect.void : Effect.tryPromise({ try: () => handle.sync(), catch: (e) => writeError(temp, e) }))
+      )
     const cleanup = Effect.promise(() => inflight.catch(() => undefined).then(() => handle.close()).catch(() => undefined))
     yield* body.pipe(
       Effect.ensuring(cleanup),

@@ -30,18 +30,20 @@ describe("NodeSave", () => {
       rmSync(dir, { recursive: true })
     }))
 
-  it.effect("writeAtomically is done with each chunk once it pulls the next: a producer may recycle two buffers", () =>
+  it.effect("writeAtomically is done writing each chunk of 1 MiB or more when it pulls the next: a producer may recycle two buffers for them", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "torchwire-write-"))
       const path = join(dir, "out.bin")
-      // Small chunks (staged) and large ones (written as given), alternating between two reused buffers.
-      const sizes = [5, 100_000, 300_000, 7, 2 << 20, 200_000, 1 << 20, 1, 900_000, 250_000, 600_000, ...Array.from({ length: 30 }, (_, i) => (i * 48_271) % 400_000 + 1)]
-      const ring = [new Uint8Array(2 << 20), new Uint8Array(2 << 20)]
+      // Large chunks alternate between two reused buffers (as a StreamBufferRing serves them); small ones are fresh.
+      const sizes = [5, 100_000, 2 << 20, 7, 1 << 20, 200_000, 1 << 20, 1, 3 << 20, 250_000, ...Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? 1 << 20 : 0) + (i * 48_271) % 400_000 + 1)]
+      const ring = [new Uint8Array(4 << 20), new Uint8Array(4 << 20)]
       const expected: Array<Uint8Array> = []
       let next = 0
+      let large = 0
       const producer = Stream.repeatEffectOption(Effect.suspend(() => {
         if (next === sizes.length) return Effect.fail(Option.none())
-        const chunk = ring[next % 2]!.subarray(0, sizes[next]!).fill(next + 1)
+        const size = sizes[next]!
+        const chunk = (size >= 1 << 20 ? ring[large++ % 2]!.subarray(0, size) : new Uint8Array(size)).fill(next + 1)
         expected.push(chunk.slice())
         next++
         return Effect.succeed(chunk)
@@ -56,8 +58,8 @@ describe("NodeSave", () => {
   it.effect("re-saving an opened file through recycled read buffers writes the bytes an in-memory save writes", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "torchwire-save-"))
-      // Large storages span several 4 MiB chunks, small ones (some over the 256 KiB direct-write size) are
-      // staged between them: if the writer held a recycled buffer too long, a later read would overwrite it.
+      // Large storages span several 4 MiB chunks (read into recycled buffers), small ones come between them:
+      // if the writer held a recycled buffer too long, a later read would overwrite it.
       let seed = 7
       const random = (n: number) => Float32Array.from({ length: n }, () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32)
       const sizes = [9 << 18, 3, 70_000, 9 << 18, ...Array.from({ length: 40 }, (_, i) => (i * 7919) % 100_000 + 1), 9 << 18]
