@@ -11,6 +11,7 @@ import * as Summary from "@torchwire/core/Summary"
 import * as Value from "@torchwire/core/Value"
 import * as Zip from "@torchwire/core/Zip"
 import { fixtureBytes, fixtures } from "@torchwire/test-utils"
+import { StringHashSet } from "../src/internal/identity.js"
 
 /** Builds a pickle from opcode characters, byte values and strings. */
 const pk = (...parts: Array<string | number | Uint8Array>): Uint8Array => {
@@ -195,6 +196,20 @@ describe("Pickle", () => {
         { numRuns: Number(process.env.TORCHWIRE_PROPERTY_RUNS ?? 300) }
       )
     }))
+
+  it("StringHashSet reports exactly the repeated values of any sequence of strings, across its growth (property)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ maxLength: 3, unit: fc.constantFrom("a", "b", "é", "\u{1F600}") }), { maxLength: 400, size: "max" }), fc.nat(100), (strings, expected) => {
+        const set = new StringHashSet(expected)
+        const seen = new Set<string>()
+        for (const s of strings) {
+          assert.strictEqual(set.add(s), !seen.has(s), JSON.stringify(s))
+          seen.add(s)
+        }
+      }),
+      { numRuns: Number(process.env.TORCHWIRE_PROPERTY_RUNS ?? 300) }
+    )
+  })
 
   it.effect("decodeStream fails with Truncated when the stream stops mid-opcode", () =>
     Effect.gen(function*() {

@@ -56,7 +56,7 @@ export class StringHashSet {
 
   /** `expected`: about how many strings will be added (sizes the table; it grows 4× when half full). */
   constructor(expected = 512) {
-    let capacity = 1024
+    let capacity = 16
     while (capacity < 2 * expected && capacity < 1 << 22) capacity *= 2
     this.lo = new Int32Array(capacity)
     this.hi = new Int32Array(capacity)
