@@ -282,7 +282,7 @@ export const save = (archive: ScriptArchive, options: SaveOptions = {}): Stream.
     }
     const records: Array<ArchiveRecord> = [...entries].map(([name, entry]) => {
       const replacement = replaced.get(name)
-      return { name, size: entry.uncompressedSize, data: replacement === undefined ? zip.stream(entry) : Stream.fromEffect(replacement) }
+      return { name, size: entry.uncompressedSize, data: replacement ?? zip.stream(entry) }
     })
     return archiveStream(archive.prefix, records, { alignment: 64, crc32: options.crc32 ?? tableCrc32 })
   }))

@@ -72,7 +72,7 @@ export const prefixFor = (path: string): string => {
 const utf8 = new TextEncoder()
 const textRecord = (name: string, text: string): ArchiveRecord => {
   const bytes = utf8.encode(text)
-  return { name, size: bytes.length, data: Stream.make(bytes) }
+  return { name, size: bytes.length, data: bytes }
 }
 
 const recordsFor = (pickle: Uint8Array, storages: ReadonlyArray<StorageRecord>, layout: "latest" | "1.13", alignment: number): Array<ArchiveRecord> => {
@@ -83,7 +83,7 @@ const recordsFor = (pickle: Uint8Array, storages: ReadonlyArray<StorageRecord>, 
     // A storage copied verbatim keeps the CRC its file recorded (a swapped one is new bytes).
     crc32: r.storage.byteOrder === "big" && r.swapWidth > 1 ? undefined : r.storage.crc32
   }))
-  const pkl: ArchiveRecord = { name: "data.pkl", size: pickle.length, data: Stream.make(pickle) }
+  const pkl: ArchiveRecord = { name: "data.pkl", size: pickle.length, data: pickle }
   // The archive writer closes both layouts with version (and "latest" with .data/serialization_id).
   if (layout === "1.13") return [pkl, ...storageRecords.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))]
   return [

@@ -27,6 +27,7 @@ import { type StorageSource, storagePersistentLoad } from "./internal/storages.j
 import { defaultLimits, encodeHeader, makeDecoder, makePieceDecoder, type PushDecoder, type StreamEntry, type StreamLimits, type StreamPart, type StreamPiece } from "./internal/streamingFormat.js"
 import { ArchiveEncoder } from "./internal/archiveWriter.js"
 import { crc32 as tableCrc32 } from "./internal/crc32.js"
+import { type RecordWriter, writeRecords } from "./internal/recordStream.js"
 import { pickleCheckpoint } from "./internal/torchPickle.js"
 import type { OpenOptions } from "./Checkpoint.js"
 import type { PyValue } from "./Value.js"
@@ -82,7 +83,7 @@ const utf8 = new TextEncoder()
  */
 export const encode = (value: PyValue, options: { readonly protocol?: number } = {}): Stream.Stream<Uint8Array, TorchwireError> =>
   Stream.unwrap(Effect.map(Effect.try({ try: () => pickleCheckpoint(value, options.protocol ?? 2), catch: toError }), ({ pickle, storages }) => {
-    const small = (key: string, bytes: Uint8Array) => ({ entry: { key, isStorage: false, length: bytes.length }, data: Stream.make(bytes) })
+    const small = (key: string, bytes: Uint8Array) => ({ entry: { key, isStorage: false, length: bytes.length }, data: bytes })
     const records = [
       small("data.pkl", pickle),
       small(".format_version", utf8.encode("1")),
@@ -91,10 +92,42 @@ export const encode = (value: PyValue, options: { readonly protocol?: number } =
       ...storages.map((r) => ({ entry: { key: `data/${r.key}`, isStorage: true, length: r.storage.nbytes }, data: storageData(r) }))
     ]
     const header = encodeHeader(records.map((r) => r.entry))
-    return Stream.concat(Stream.make(header), Stream.concatAll(Chunk.fromIterable(records.map((r) => r.data)))).pipe(
-      Stream.filter((b) => b.length > 0)
-    )
+    return writeRecords([{ entry: { key: "header", isStorage: false, length: header.length }, data: header }, ...records], sizeChecked())
   }))
+
+/**
+ * Writes records as they are, failing with `StorageTooShort` (at the
+ * record's stream offset) when one's data is not its declared length.
+ */
+const sizeChecked = (): RecordWriter<{ readonly entry: StreamEntry }> => {
+  const none = new Uint8Array(0)
+  let current: StreamEntry | undefined
+  let start = 0
+  let written = 0
+  const check = (ok: boolean) => {
+    if (ok) return
+    const detail = `record produced ${written} bytes or more, expected ${current!.length}`
+    throw new CheckpointError({ reason: "StorageTooShort", offset: start, record: current!.key, detail })
+  }
+  return {
+    begin: (record) => {
+      start += written
+      current = record.entry
+      written = 0
+      return none
+    },
+    data: (chunk) => {
+      written += chunk.length
+      check(written <= current!.length)
+      return chunk
+    },
+    end: () => {
+      check(written === current!.length)
+      return none
+    },
+    finish: () => []
+  }
+}
 
 /**
  * Decodes a byte stream into its parts, incrementally: the header as soon

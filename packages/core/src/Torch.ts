@@ -224,12 +224,14 @@ export class Storage {
      * The CRC-32 of those bytes, when the file recorded it (a zip record holding exactly this storage):
      * re-saving copies it instead of computing it again.
      */
-    readonly crc32?: number
+    readonly crc32?: number,
+    /** The bytes, when they are in memory (writers then take them without a stream). */
+    readonly memory?: Uint8Array
   ) {}
 
   /** A CPU storage over bytes in memory (little-endian), streamed as zero-copy 4 MiB views. */
   static fromBytes(bytes: Uint8Array, dtype: DType): Storage {
-    return new Storage("", dtype, "cpu", bytes.byteLength, "memory", Effect.succeed(bytes), "little", chunksOf(bytes, MEMORY_CHUNK))
+    return new Storage("", dtype, "cpu", bytes.byteLength, "memory", Effect.succeed(bytes), "little", chunksOf(bytes, MEMORY_CHUNK), undefined, bytes)
   }
 }
 

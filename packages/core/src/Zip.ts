@@ -14,7 +14,7 @@ import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { Inflate } from "fflate"
-import { type ByteSource, checkRange, ringChunkMinimum, StreamBufferRing } from "./ByteSource.js"
+import { type ByteSource, ringChunkMinimum, StreamBufferRing } from "./ByteSource.js"
 import { type SourceError, ZipError } from "./Errors.js"
 import { crc32 } from "./internal/crc32.js"
 import {
@@ -73,6 +73,14 @@ const END = "end of central directory"
 
 /** Largest expansion DEFLATE can achieve; a larger claimed size is a lie. */
 const MAX_DEFLATE_RATIO = 1032
+
+/** Entries this small (compressed) are read together with their local header. */
+const ONE_READ_MAXIMUM = 64 << 10
+
+const alignUp = (n: number, to: number): number => Math.ceil(n / to) * to
+
+const utf8 = new TextEncoder()
+const utf8Length = (s: string): number => utf8.encode(s).length
 
 const zipError = (reason: ZipError["reason"], offset: number, detail: string, record?: string): ZipError =>
   new ZipError({ reason, offset, detail, ...(record === undefined ? {} : { record }) })
@@ -152,27 +160,65 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, optio
   for (const e of entries) if (!byName.has(e.name)) byName.set(e.name, e)
   const offsets = new Map<ZipEntry, number>()
 
+  /** Where an entry's data starts, from its local header's first 30 bytes (validated; remembered). */
+  const locate = (entry: ZipEntry, header: Uint8Array) =>
+    Effect.gen(function*() {
+      const length = yield* Effect.try({ try: () => parseLocalHeader(header, entry), catch: (e) => e as ZipError })
+      const at = entry.localHeaderOffset + length
+      if (entry.flags & 1) return yield* zipError("Encrypted", entry.localHeaderOffset, "encrypted entries are not supported", entry.name)
+      if (entry.method !== 0 && entry.method !== 8) {
+        return yield* zipError("UnsupportedCompression", entry.localHeaderOffset, `compression method ${entry.method}`, entry.name)
+      }
+      if (at + entry.compressedSize > source.size) {
+        return yield* zipError("BadLocalHeader", at, `entry data (${entry.compressedSize} bytes) runs past the end of the file`, entry.name)
+      }
+      offsets.set(entry, at)
+      return at
+    })
+
+  const headerInFile = (entry: ZipEntry) =>
+    entry.localHeaderOffset + 30 > source.size
+      ? zipError("BadLocalHeader", entry.localHeaderOffset, "local header lies past the end of the file", entry.name)
+      : Effect.void
+
   const dataOffset = (entry: ZipEntry) =>
     Effect.suspend(() => {
       const known = offsets.get(entry)
       if (known !== undefined) return Effect.succeed(known)
-      return Effect.gen(function*() {
-        if (entry.localHeaderOffset + 30 > source.size) {
-          return yield* zipError("BadLocalHeader", entry.localHeaderOffset, "local header lies past the end of the file", entry.name)
-        }
-        const header = yield* source.read(entry.localHeaderOffset, 30)
-        const length = yield* Effect.try({ try: () => parseLocalHeader(header, entry), catch: (e) => e as ZipError })
-        const at = entry.localHeaderOffset + length
-        if (entry.flags & 1) return yield* zipError("Encrypted", entry.localHeaderOffset, "encrypted entries are not supported", entry.name)
-        if (entry.method !== 0 && entry.method !== 8) {
-          return yield* zipError("UnsupportedCompression", entry.localHeaderOffset, `compression method ${entry.method}`, entry.name)
-        }
-        if (at + entry.compressedSize > source.size) {
-          return yield* zipError("BadLocalHeader", at, `entry data (${entry.compressedSize} bytes) runs past the end of the file`, entry.name)
-        }
-        offsets.set(entry, at)
-        return at
-      })
+      return headerInFile(entry).pipe(
+        Effect.zipRight(source.read(entry.localHeaderOffset, 30)),
+        Effect.flatMap((header) => locate(entry, header))
+      )
+    })
+
+  /**
+   * A small entry's raw bytes, read with its local header in one read (per-read
+   * costs dominate re-saving a checkpoint of many small tensors). The read
+   * guesses that the data starts where torch's writer puts it, aligned to 64
+   * after the header, the name and the padding field's 4 bytes; when it starts
+   * later, the data is read again from where the header says.
+   */
+  const rawBytes = (entry: ZipEntry) =>
+    Effect.suspend(() => {
+      const known = offsets.get(entry)
+      if (known !== undefined || entry.compressedSize > ONE_READ_MAXIMUM) {
+        return Effect.flatMap(dataOffset(entry), (at) =>
+          Effect.zipRight(checkRatio(entry, at), Effect.map(source.read(at, entry.compressedSize), (raw) => ({ at, raw }))))
+      }
+      const guess = alignUp(entry.localHeaderOffset + 30 + utf8Length(entry.name) + 4, 64) - entry.localHeaderOffset
+      const span = Math.min(source.size - entry.localHeaderOffset, guess + entry.compressedSize)
+      return headerInFile(entry).pipe(
+        Effect.zipRight(source.read(entry.localHeaderOffset, span)),
+        Effect.flatMap((both) =>
+          Effect.flatMap(locate(entry, both.subarray(0, 30)), (at) => {
+            const start = at - entry.localHeaderOffset
+            const raw = start + entry.compressedSize <= both.length
+              ? Effect.succeed(both.subarray(start, start + entry.compressedSize))
+              : source.read(at, entry.compressedSize)
+            return Effect.zipRight(checkRatio(entry, at), Effect.map(raw, (raw) => ({ at, raw })))
+          })
+        )
+      )
     })
 
   const checkCrc = (entry: ZipEntry, crc: number, at: number) =>
@@ -204,13 +250,10 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, optio
 
   const read = (entry: ZipEntry) =>
     Effect.gen(function*() {
-      const at = yield* dataOffset(entry)
-      yield* checkRange(source, at, entry.compressedSize)
-      yield* checkRatio(entry, at)
       if (entry.method === 0 && entry.compressedSize !== entry.uncompressedSize) {
         return yield* zipError("BadCentralDirectory", entry.centralOffset, "stored entry with different compressed and uncompressed sizes", entry.name)
       }
-      const raw = yield* source.read(at, entry.compressedSize)
+      const { at, raw } = yield* rawBytes(entry)
       const data = entry.method === 0 ? raw : yield* inflateAll(entry, raw, at)
       if (options.checkCrc) yield* checkCrc(entry, crc32(data), at)
       return data

@@ -127,6 +127,20 @@ describe("Streaming", () => {
       assert.include(wrong.message, "data/0")
     }))
 
+  it.effect("encode fails with StorageTooShort, at the record's stream offset, when a storage's source yields too few bytes", () =>
+    Effect.gen(function*() {
+      // A storage declaring 16 bytes whose source holds 8 (as a truncated or changed file would).
+      const short = new Torch.Storage("0", Torch.dtypes.get("float32")!, "cpu", 16, "short", Effect.succeed(new Uint8Array(8)))
+      const value = new OrderedDict([["w", new Torch.Tensor(Torch.dtypes.get("float32")!, [4], [1], 0, short, false)]])
+      const error = yield* Stream.runDrain(Streaming.encode(value)).pipe(Effect.flip)
+      assert.strictEqual(error._tag === "CheckpointError" && error.reason, "StorageTooShort")
+      assert.strictEqual(error._tag === "CheckpointError" && error.record, "data/0")
+      // The same value with all 16 bytes: data/0 is its last record.
+      const whole = new Torch.Storage("0", short.dtype, "cpu", 16, "whole", Effect.succeed(new Uint8Array(16)))
+      const good = yield* encodeBytes(new OrderedDict([["w", new Torch.Tensor(short.dtype, [4], [1], 0, whole, false)]]))
+      assert.strictEqual(error.offset, good.length - 16, "where data/0 starts in the stream")
+    }))
+
   it.effect("limits: header size, record size, entry count; and only _Entry in headers", () =>
     Effect.gen(function*() {
       const bytes = yield* encodeBytes(yield* fixtureValue("linear.pt"))

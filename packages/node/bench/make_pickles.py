@@ -1,6 +1,7 @@
 """Inputs of the unpickling benchmark. Usage: /usr/bin/python3 make_pickles.py OUT_DIR
   mixed.pkl   a 1M-item list of ints, floats, strs, tuples, None and bools (protocol 2)
   sd100k.pkl  data.pkl of torch.save of a 100k-tensor state_dict
+  sd100k.pt   that whole checkpoint (the many-records save benchmark)
 """
 import collections
 import io
@@ -20,5 +21,7 @@ with open(os.path.join(out, "mixed.pkl"), "wb") as f:
 sd = collections.OrderedDict((f"layer{i}.weight", torch.zeros(2)) for i in range(100_000))
 buf = io.BytesIO()
 torch.save(sd, buf)
+with open(os.path.join(out, "sd100k.pt"), "wb") as f:
+    f.write(buf.getvalue())
 with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as z, open(os.path.join(out, "sd100k.pkl"), "wb") as f:
     f.write(z.read(next(n for n in z.namelist() if n.endswith("data.pkl"))))

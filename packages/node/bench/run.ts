@@ -113,7 +113,7 @@ const main = Effect.gen(function*() {
     log(`generating ${file} with torch.save ...`)
     execFileSync(python, [join(here, "make_checkpoint.py"), file, String(sizeMiB)], { stdio: ["ignore", "ignore", "inherit"] })
   }
-  if (!existsSync(join(work, "sd100k.pkl"))) execFileSync(python, [join(here, "make_pickles.py"), work], { stdio: ["ignore", "ignore", "inherit"] })
+  if (!existsSync(join(work, "sd100k.pt"))) execFileSync(python, [join(here, "make_pickles.py"), work], { stdio: ["ignore", "ignore", "inherit"] })
   const fileSize = statSync(file).size
   const largest = yield* largestRecord(file)
 
@@ -156,6 +156,16 @@ const main = Effect.gen(function*() {
       torch: () => py("torch_save.py", file, join(work, "out-torch.pt")) as Measured,
       plain: () => node("save_worker", "plain-write", join(work, "out-plain.pt"), file),
       crc: () => node("save_worker", "crc32", join(work, "unused"), file)
+    })
+  )
+
+  const many = join(work, "sd100k.pt")
+  log(`(d) saving 100k small tensors, ${rounds} rounds: torchwire (new and copy), torch.save ...`)
+  const saveMany = yield* Effect.promise(() =>
+    bestRounds({
+      torchwireNew: () => node("save_worker", "torchwire-new", join(work, "out.pt"), many),
+      torchwireCopy: () => node("save_worker", "torchwire-copy", join(work, "out.pt"), many),
+      torch: () => py("torch_save.py", many, join(work, "out-torch.pt")) as Measured
     })
   )
 
@@ -256,16 +266,26 @@ the same number of bytes from memory (not one hot buffer), 1 MiB per write.
 | plain sequential write of the same number of bytes | ${secs(save.plain.seconds)} | ${rate(save.plain.bytes!, save.plain.seconds)} | ${rss(save.plain)} |
 | CRC-32 of the same number of bytes alone (Node's \`zlib.crc32\`, no write) | ${secs(save.crc.seconds)} | ${rate(save.crc.bytes!, save.crc.seconds)} | ${rss(save.crc)} |
 
-A zip writer computes the CRC-32 of every byte it writes. Node's \`zlib.crc32\` (no SIMD in this build; the same
-speed after zlib is initialised) runs at ${rate(save.crc.bytes!, save.crc.seconds)} on one core. The plain write is CPU work too (copying into the
-page cache is the kernel's time, not the disk's), so a save with CRCs needs both passes: on ${cpus().length} cores it takes at
-least the longest of the CRC pass, the write and their sum shared by every core, ${secs(crcBound)} here, which is
-${pct(save.plain.seconds / crcBound)} of the plain write's speed. That part of the gap is arithmetic. torchwire computes CRCs on one core with one
-write in flight (a hand-written loop of \`zlib.crc32\` and \`writev\` over the same arrays, without Effect, measured within
-5% of it in one process). torch's own remedy is \`torch.utils.serialization.config.save.compute_crc32 = False\` (torch
-2.5 and later), which writes every CRC as 0: torch's readers never check them. \`computeCrc32: false\` does the same
-(its row above: ${pct(save.plain.seconds / save.torchwireNoCrc.seconds)} of the plain write's speed). A storage copied from a zip archive keeps the CRC-32 its file recorded, so
-re-saving an opened checkpoint computes none; its chunks are read two ahead of the writes into eight recycled buffers.
+A zip writer computes the CRC-32 of every byte it writes; Node's \`zlib.crc32\` runs at ${rate(save.crc.bytes!, save.crc.seconds)} on one core
+here. The plain write is CPU work too (copying into the page cache is the kernel's time, not the disk's), so a save
+with CRCs needs both passes: on ${cpus().length} cores it takes at least the longest of the CRC pass, the write and their sum shared
+by every core, ${secs(crcBound)} here, which is ${pct(save.plain.seconds / crcBound)} of the plain write's speed. torchwire computes each chunk's
+CRC on the main thread while the previous chunk is being written, so its floor is the CRC pass plus its own work
+on that thread; spreading the CRC over worker threads is what would close the rest. torch's own remedy is
+\`torch.utils.serialization.config.save.compute_crc32 = False\` (torch 2.5 and later), which writes every CRC as 0:
+torch's readers never check them. \`computeCrc32: false\` does the same (its row above: ${pct(save.plain.seconds / save.torchwireNoCrc.seconds)} of the plain write's
+speed). A storage copied from a zip archive keeps the CRC-32 its file recorded, so re-saving an opened checkpoint
+computes none; its chunks are read two ahead of the writes into eight recycled buffers.
+
+Per-record costs, on a checkpoint of 100,000 tensors of 2 floats (${size(saveMany.torch.bytes!)}, from torch.save): records in memory are
+written many to a chunk, and small records read from a file are read 16 at a time, each with its local header in
+one read.
+
+| writer, 100,000 tensors | time | peak RSS |
+| --- | ---: | ---: |
+| torchwire \`NodeSave.save\`, tensors from typed arrays (in memory) | ${secs(saveMany.torchwireNew.seconds)} | ${rss(saveMany.torchwireNew)} |
+| torchwire \`NodeSave.save\` of the opened file | ${secs(saveMany.torchwireCopy.seconds)} | ${rss(saveMany.torchwireCopy)} |
+| torch 1.13 \`torch.save\` (tensors in memory) | ${secs(saveMany.torch.seconds)} | ${rss(saveMany.torch)} |
 
 ## (e) The same state_dict through the streaming format over loopback TCP
 

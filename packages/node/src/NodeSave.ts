@@ -10,6 +10,7 @@ import { bufferRing, StreamBufferRing } from "@torchwire/core/ByteSource"
 import { SourceError, type TorchwireError } from "@torchwire/core/Errors"
 import * as Save from "@torchwire/core/Save"
 import type { PyValue } from "@torchwire/core/Value"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { open as openFile, rename, rm } from "node:fs/promises"
@@ -51,7 +52,7 @@ const writeError = (path: string, cause: unknown) =>
  * A chunk of 1 MiB or more is written at once (after the smaller ones
  * before it), and when the next such chunk is pulled no earlier one is
  * still being written: a `StreamBufferRing` (whose buffers serve only such
- * chunks) of 8 leaves room for a read-ahead of 2 chunks (`Stream.buffer`).
+ * chunks) of 8 leaves room for a read-ahead of 2 chunks (`Stream.bufferChunks`).
  *
  * @since 0.1.0
  * @category constructors
@@ -79,14 +80,24 @@ export const writeAtomically = <E>(
       inflight = handle.writev(parts)
       inflight.catch(() => undefined) // observed by the next settle
     }))
-    const body = Stream.runForEach(bytes, (chunk) =>
-      Effect.suspend(() => {
-        pending.push(chunk)
-        pendingBytes += chunk.length
-        written += chunk.length
+    /** Queues a chunk's pieces, flushing whenever 1 MiB or more is pending (a chunk may hold thousands of small records). */
+    const writeChunk = (chunk: Chunk.Chunk<Uint8Array>) => {
+      const pieces = Chunk.toReadonlyArray(chunk)
+      let i = 0
+      const loop: Effect.Effect<void, SourceError> = Effect.suspend(() => {
+        while (i < pieces.length) {
+          const piece = pieces[i++]!
+          pending.push(piece)
+          pendingBytes += piece.length
+          written += piece.length
+          if (pendingBytes >= 1 << 20) return Effect.zipRight(flush, loop)
+        }
         options.onProgress?.(written)
-        return pendingBytes >= 1 << 20 ? flush : Effect.void
-      })).pipe(
+        return Effect.void
+      })
+      return loop
+    }
+    const body = Stream.runForEachChunk(bytes, writeChunk).pipe(
         Effect.zipRight(flush),
         Effect.zipRight(settle),
         Effect.zipRight(options.fsync === false ? Effect.void : Effect.tryPromise({ try: () => handle.sync(), catch: (e) => writeError(temp, e) }))
@@ -110,7 +121,7 @@ export const writeAtomically = <E>(
 export const save = (value: PyValue, path: string, options: NodeSaveOptions = {}): Effect.Effect<number, TorchwireError> =>
   writeAtomically(
     // Storages read from files are read two chunks ahead of the disk writes, into recycled buffers.
-    Save.toStream(value, { prefix: Save.prefixFor(path), ...(crc32 ? { crc32 } : {}), ...options }).pipe(Stream.buffer({ capacity: 2 })),
+    Save.toStream(value, { prefix: Save.prefixFor(path), ...(crc32 ? { crc32 } : {}), ...options }).pipe(Stream.bufferChunks({ capacity: 2 })),
     path,
     options
   ).pipe(Effect.locally(StreamBufferRing, bufferRing(8)))

@@ -4,21 +4,20 @@
  * way, its descriptor, then the central directory and end records.
  *
  * `ArchiveEncoder` is the pure, push-style core (bytes in, bytes out);
- * `archiveStream` drives it from a list of records with streamed data.
+ * `archiveStream` drives it over records in memory, read whole or streamed
+ * (`writeRecords`).
  *
  * @internal
  */
-import * as Chunk from "effect/Chunk"
-import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { CheckpointError, type TorchwireError } from "../Errors.js"
+import { type RecordData, writeRecords } from "./recordStream.js"
 import { centralDirectory, dataDescriptor, localHeader, serializationId, type WrittenEntry } from "./zipWriter.js"
 
 /** A record to write: its name under the archive folder, its size, its bytes (and their CRC-32, if known). @internal */
-export interface ArchiveRecord {
+export interface ArchiveRecord extends RecordData {
   readonly name: string
   readonly size: number
-  readonly data: Stream.Stream<Uint8Array, TorchwireError>
   readonly crc32?: number | undefined
 }
 
@@ -116,10 +115,6 @@ export class ArchiveEncoder {
 
 const utf8 = new TextEncoder()
 
-/** Runs an encoder step inside a Stream, turning its throws into typed failures. */
-const step = (f: () => Uint8Array): Stream.Stream<Uint8Array, TorchwireError> =>
-  Stream.fromEffect(Effect.try({ try: f, catch: (e) => e as CheckpointError }))
-
 /**
  * The archive of `records` under `prefix`, closed with torch's trailing
  * records if `trailer` says which: "version", or "version and id" (torch ≥ 2.7).
@@ -133,13 +128,11 @@ export const archiveStream = (
 ): Stream.Stream<Uint8Array, TorchwireError> =>
   Stream.suspend(() => {
     const encoder = new ArchiveEncoder(prefix, options)
-    const emit = (spec: ArchiveRecord): Stream.Stream<Uint8Array, TorchwireError> =>
-      Stream.concat(
-        Stream.concat(step(() => encoder.begin(spec.name, spec.size, spec.crc32)), Stream.mapEffect(spec.data, (c) => Effect.try({ try: () => encoder.data(c), catch: (e) => e as CheckpointError }))),
-        step(() => encoder.end())
-      )
-    return Stream.concat(
-      Stream.concatAll(Chunk.fromIterable(records.map(emit))),
-      Stream.suspend(() => Stream.fromIterable([...(options.trailer === undefined ? [] : encoder.trailer(options.trailer === "version and id")), encoder.finish()]))
-    ).pipe(Stream.filter((b) => b.length > 0))
+    return writeRecords(records, {
+      begin: (record) => encoder.begin(record.name, record.size, record.crc32),
+      data: (chunk) => encoder.data(chunk),
+      end: () => encoder.end(),
+      finish: () => [...(options.trailer === undefined ? [] : encoder.trailer(options.trailer === "version and id")), encoder.finish()]
+    })
   })
+

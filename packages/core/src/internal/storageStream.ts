@@ -4,9 +4,11 @@
  *
  * @internal
  */
+import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { CheckpointError, type TorchwireError } from "../Errors.js"
 import { byteSwap } from "../Torch.js"
+import type { RecordData } from "./recordStream.js"
 import type { StorageRecord } from "./torchPickle.js"
 
 /** The first `n` bytes of a stream of chunks. */
@@ -44,9 +46,22 @@ const swapStream = (s: Stream.Stream<Uint8Array, TorchwireError>, width: number,
     )
   })
 
-/** A storage's bytes as written: little-endian, exactly `nbytes`. @internal */
-export const storageData = (r: StorageRecord): Stream.Stream<Uint8Array, TorchwireError> => {
+/** Storages smaller than this are read whole (one read) rather than streamed. */
+const STREAM_MINIMUM = 1 << 20
+
+/**
+ * A storage's bytes as written: little-endian, exactly `nbytes` (a record
+ * with other than `nbytes` fails when written). In memory when the storage
+ * is; read whole when it is small; else streamed chunk by chunk.
+ *
+ * @internal
+ */
+export const storageData = (r: StorageRecord): RecordData["data"] => {
+  const { storage } = r
+  const swap = storage.byteOrder === "big" && r.swapWidth > 1
+  if (storage.memory !== undefined && !swap) return storage.memory.subarray(0, storage.nbytes)
+  if (storage.nbytes < STREAM_MINIMUM && !swap) return Effect.map(storage.read, (b) => b.subarray(0, storage.nbytes))
   const raw = takeBytes(r.storage.stream, r.storage.nbytes)
-  return r.storage.byteOrder === "big" && r.swapWidth > 1 ? swapStream(raw, r.swapWidth, r.storage.record) : raw
+  return swap ? swapStream(raw, r.swapWidth, r.storage.record) : raw
 }
 

@@ -1,0 +1,171 @@
+/**
+ * A byte stream made of records, each in memory or streamed from its
+ * source, with bytes of the writer's own before, through and after each
+ * one (an archive's headers, CRC-32s and descriptors).
+ *
+ * One pull loop, not a stream per record: records in memory are written
+ * synchronously, many per chunk (a state_dict of 100k small tensors costs
+ * microseconds per record, where a concatenation of 100k streams cost
+ * hundreds), and a streamed record's data is pulled in a scope of its own,
+ * closed as soon as the record ends.
+ *
+ * @internal
+ */
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { isTorchwireError, type TorchwireError } from "../Errors.js"
+
+/**
+ * A record's bytes: in memory, read whole by an effect (a small record in a
+ * file: one read, no stream), or streamed from their source.
+ *
+ * @internal
+ */
+export interface RecordData {
+  readonly data: Uint8Array | Effect.Effect<Uint8Array, TorchwireError> | Stream.Stream<Uint8Array, TorchwireError>
+}
+
+/**
+ * What a writer adds around the records' bytes. Each call may throw a
+ * `TorchwireError` (a record whose data disagrees with its size, say),
+ * which fails the stream.
+ *
+ * @internal
+ */
+export interface RecordWriter<R> {
+  /** Bytes before a record's data. */
+  readonly begin: (record: R) => Uint8Array
+  /** A chunk of the current record's data, as written. */
+  readonly data: (chunk: Uint8Array) => Uint8Array
+  /** Bytes after the current record's data. */
+  readonly end: () => Uint8Array
+  /** Bytes after the last record. */
+  readonly finish: () => ReadonlyArray<Uint8Array>
+}
+
+/** Data bytes of in-memory records one pull writes at most, so that checksums and writes overlap. */
+const MEMORY_BATCH = 4 << 20
+
+/** Records read whole (small records in files) read concurrently, at most. */
+const READ_AHEAD = 16
+
+/** Pulls one chunk of a stream (`Option.none()` once it ends). */
+type Pull = Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<TorchwireError>>
+
+/**
+ * The bytes of `records` written by `writer`, in order; empty chunks are
+ * left out.
+ *
+ * @internal
+ */
+export const writeRecords = <R extends RecordData>(records: ReadonlyArray<R>, writer: RecordWriter<R>): Stream.Stream<Uint8Array, TorchwireError> =>
+  Stream.fromPull(Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    let next = 0
+    /** The in-memory record being written, and how far. */
+    let memory: { readonly bytes: Uint8Array; at: number } | undefined
+    /** The streamed record being written: its data's pull, in its own scope. */
+    let streamed: { readonly pull: Pull; readonly scope: Scope.CloseableScope } | undefined
+    let finished = false
+    /** Data bytes this pull may still write from memory (reset by every pull). */
+    let budget = 0
+    /** Records read ahead (whole, by an effect), by index. */
+    const prefetched = new Map<number, Uint8Array>()
+    const emit = (out: Array<Uint8Array>, bytes: Uint8Array) => {
+      if (bytes.length > 0) out.push(bytes)
+    }
+
+    /**
+     * Writes in-memory (and read-ahead) records into `out` while the budget
+     * lasts. Stops at a record to read ("read": its bytes are not here yet)
+     * or to stream (begun, returned).
+     */
+    const fill = (out: Array<Uint8Array>): R | "read" | undefined => {
+      for (;;) {
+        if (memory !== undefined) {
+          const n = Math.min(budget, memory.bytes.length - memory.at)
+          if (n > 0) emit(out, writer.data(memory.bytes.subarray(memory.at, memory.at + n)))
+          memory.at += n
+          budget -= n
+          if (memory.at < memory.bytes.length) return undefined
+          emit(out, writer.end())
+          memory = undefined
+        }
+        if (budget === 0 || next === records.length) return undefined
+        const record = records[next]!
+        const data = record.data
+        const isRead = !(data instanceof Uint8Array) && Effect.isEffect(data)
+        if (isRead && !prefetched.has(next)) return "read"
+        const read = prefetched.get(next)
+        prefetched.delete(next++)
+        emit(out, writer.begin(record))
+        if (data instanceof Uint8Array) memory = { bytes: data, at: 0 }
+        else if (isRead) memory = { bytes: read!, at: 0 }
+        else return record
+      }
+    }
+
+    /** Reads the records from `next` on that are read by an effect, up to READ_AHEAD of them at once. */
+    const readAhead = (): Effect.Effect<void, Option.Option<TorchwireError>> => {
+      const reads: Array<Effect.Effect<void, TorchwireError>> = []
+      for (let i = next; i < records.length && reads.length < READ_AHEAD; i++) {
+        const data = records[i]!.data
+        if (data instanceof Uint8Array || !Effect.isEffect(data)) break
+        reads.push(Effect.map(data as Effect.Effect<Uint8Array, TorchwireError>, (bytes) => void prefetched.set(i, bytes)))
+      }
+      return Effect.mapError(Effect.all(reads, { concurrency: READ_AHEAD, discard: true }), Option.some)
+    }
+
+    /** Opens a streamed record's data in a scope of its own. */
+    const open = (data: Stream.Stream<Uint8Array, TorchwireError>) =>
+      Effect.flatMap(Scope.fork(scope, ExecutionStrategy.sequential), (child) =>
+        Effect.map(Scope.extend(Stream.toPull(data), child), (pull) => {
+          streamed = { pull, scope: child }
+        }))
+
+    /** What follows `out`: in-memory records, records read, a streamed record's start, or the end. */
+    const advance = (out: Array<Uint8Array>): Pull =>
+      Effect.suspend(() => {
+        const stop = fill(out)
+        if (stop === "read") return Effect.zipRight(readAhead(), advance(out))
+        if (stop !== undefined) return Effect.as(open(stop.data as Stream.Stream<Uint8Array, TorchwireError>), Chunk.unsafeFromArray(out))
+        if (out.length > 0) return Effect.succeed(Chunk.unsafeFromArray(out))
+        if (finished) return Effect.fail(Option.none())
+        finished = true
+        const tail = writer.finish().filter((b) => b.length > 0)
+        return tail.length > 0 ? Effect.succeed(Chunk.unsafeFromArray(tail)) : Effect.fail(Option.none())
+      }).pipe(Effect.catchAllDefect(asFailure))
+
+    /** The streamed record's next chunk; after its last, its end and what follows. */
+    const pullStreamed = (current: { readonly pull: Pull; readonly scope: Scope.CloseableScope }): Pull =>
+      current.pull.pipe(
+        Effect.map((chunk) => Chunk.filter(Chunk.map(chunk, writer.data), (b) => b.length > 0)),
+        Effect.catchAllDefect(asFailure),
+        Effect.catchAll((e) =>
+          Option.isSome(e)
+            ? Effect.fail(e)
+            : Effect.zipRight(
+              Scope.close(current.scope, Exit.void),
+              Effect.suspend(() => {
+                streamed = undefined
+                const out: Array<Uint8Array> = []
+                emit(out, writer.end())
+                return advance(out)
+              })
+            )
+        )
+      )
+
+    return Effect.suspend(() => {
+      budget = MEMORY_BATCH
+      return streamed === undefined ? advance([]) : pullStreamed(streamed)
+    })
+  }))
+
+/** A writer's throw (a TorchwireError) as the pull's typed failure; other defects stay defects. */
+const asFailure = (e: unknown) => (isTorchwireError(e) ? Effect.fail(Option.some(e)) : Effect.die(e))
