@@ -219,7 +219,7 @@ export class Storage {
     /** The byte order the file declares; tensors swap big-endian data when read. */
     readonly byteOrder: "little" | "big" = "little",
     /** The bytes as a stream of chunks (defaults to one chunk from `read`). */
-    readonly stream: Stream.Stream<Uint8Array, TorchwireError> = Stream.fromEffect(read),
+    readonly stream: Stream.Stream<Uint8Array, TorchwireError> = Stream.suspend(() => Stream.fromEffect(read)),
     /**
      * The CRC-32 of those bytes, when the file recorded it (a zip record holding exactly this storage):
      * re-saving copies it instead of computing it again.

@@ -6,6 +6,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import type * as Schema from "effect/Schema"
 import { CheckpointError, type TorchwireError } from "../Errors.js"
 import type { PyValue } from "../Value.js"
@@ -108,7 +109,8 @@ export const loadArchivePickle = (
           size: entry.uncompressedSize,
           offset: entry.localHeaderOffset,
           read: archive.read(entry),
-          stream: archive.stream(entry),
+          // Built when first pulled: an eager zip stream is about 2 KB, and a checkpoint may hold 100k storages.
+          stream: Stream.suspend(() => archive.stream(entry)),
           crc32: entry.crc32
         }
       },
