@@ -122,7 +122,10 @@ const SHARED_STRING_VALUES = Symbol("shared string values")
  * (they are lookups and caches).
  */
 const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleResult => {
+  // The stack holds `sp` values; slots above are stale. An explicit height keeps the array's capacity:
+  // shrinking `length` at every APPENDS let the engine trim and regrow it, about 30 bytes per value pushed.
   const stack: Array<PyValue> = []
+  let sp = 0
   // String identity (see identity.ts), when tracked: the token of each stack slot and memo entry.
   const toks: Tokens = []
   // Untracked runs watch the strings opcodes make (a pickled string takes 4 bytes or more; most 10 or more).
@@ -142,16 +145,16 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleRes
   const maxMemo = options.maxMemo ?? 5_000_000
   const maxStack = options.maxStack ?? 10_000_000
   const push = (v: PyValue, token?: number) => {
-    if (stack.length >= maxStack) throw error("LimitExceeded", `the stack holds more than ${maxStack} values`)
-    stack.push(v)
+    if (sp >= maxStack) throw error("LimitExceeded", `the stack holds more than ${maxStack} values`)
+    stack[sp++] = v
     if (track) toks.push(token)
   }
   /** Pops a value; its token, when tracked, is left in `poppedToken`. */
   let poppedToken: number | undefined
   const pop = (): PyValue => {
-    if (stack.length <= floor()) throw error("StackUnderflow", `${opName(c.code)} needs a value on the stack`)
+    if (sp <= floor()) throw error("StackUnderflow", `${opName(c.code)} needs a value on the stack`)
     if (track) poppedToken = toks.pop()
-    return stack.pop()!
+    return stack[--sp]!
   }
   /** Pushes a string an opcode made: its token is its offset. */
   const pushString = (s: string) => {
@@ -159,19 +162,37 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleRes
     push(s, c.base + c.start)
   }
   const top = (): PyValue => {
-    if (stack.length <= floor()) throw error("StackUnderflow", `${opName(c.code)} needs a value on the stack`)
-    return stack[stack.length - 1]!
+    if (sp <= floor()) throw error("StackUnderflow", `${opName(c.code)} needs a value on the stack`)
+    return stack[sp - 1]!
   }
   let markTokens: Tokens = []
   /** Takes the stack's values from `at` up; their tokens, when tracked, are left in `markTokens`. */
   const takeFrom = (at: number): Array<PyValue> => {
-    const items = stack.slice(at)
-    stack.length = at
+    const items = stack.slice(at, sp)
+    sp = at
     if (track) {
       markTokens = toks.slice(at)
       toks.length = at
     }
     return items
+  }
+  /** The end of the items `popMarkInPlace` popped last. */
+  let markEnd = 0
+  /**
+   * Pops to the topmost MARK without copying the items: they stay in
+   * `stack[at, markEnd)` (at returned) until the next push. Their tokens,
+   * when tracked, are left in `markTokens`.
+   */
+  const popMarkInPlace = (): number => {
+    if (marks.length === 0) throw error("MarkMissing", `${opName(c.code)} without a MARK`)
+    const at = marks.pop()!
+    markEnd = sp
+    if (track) {
+      markTokens = toks.slice(at)
+      toks.length = at
+    }
+    sp = at
+    return at
   }
   /** Pops to the topmost MARK; the items' tokens, when tracked, are left in `markTokens`. */
   const popMark = (): Array<PyValue> => {
@@ -230,15 +251,16 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleRes
       if (track && obj.attrs.size === part.size) setTokens(obj.attrs, tokensOf(part) ?? [])
     }
   }
-  const setItems = (target: PyValue, items: ReadonlyArray<PyValue>, tokens: Tokens) => {
-    if (items.length % 2 !== 0) throw error("BadValue", "SETITEMS needs key/value pairs")
+  /** Sets the key/value pairs `items[from, to)` (their tokens from `tokens[0]`) on a dict or object. */
+  const setItems = (target: PyValue, items: ReadonlyArray<PyValue>, from: number, to: number, tokens: Tokens) => {
+    if ((to - from) % 2 !== 0) throw error("BadValue", "SETITEMS needs key/value pairs")
     const map = target instanceof Map ? target : target instanceof PyObject ? target.dictItems : undefined
     if (map === undefined) throw error("BadValue", `cannot set items on a ${describe(target)}`)
-    for (let i = 0; i < items.length; i += 2) {
+    for (let i = from; i < to; i += 2) {
       const before = map.size
       map.set(items[i]!, items[i + 1]!)
       // A repeated key keeps its slot; only new slots get tokens.
-      if (track && map.size > before) appendTokens(map, 2 * before, [tokens[i], tokens[i + 1]])
+      if (track && map.size > before) appendTokens(map, 2 * before, [tokens[i - from], tokens[i - from + 1]])
     }
   }
   const listOf = (target: PyValue): Array<PyValue> => {
@@ -330,10 +352,10 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleRes
         return { value, end: c.pos, protocol }
       }
       case 0x28: // MARK
-        marks.push(stack.length)
+        marks.push(sp)
         break
       case 0x30: // POP
-        if (stack.length > floor()) pop()
+        if (sp > floor()) pop()
         else popMark()
         break
       case 0x31: // POP_MARK
@@ -401,15 +423,15 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleRes
       case 0x86: // TUPLE2
       case 0x87: { // TUPLE3
         const n = c.code - 0x85 + 1 // TUPLE1..3
-        if (stack.length - n < floor()) throw error("StackUnderflow", `${opName(c.code)} needs ${n} values on the stack`)
+        if (sp - n < floor()) throw error("StackUnderflow", `${opName(c.code)} needs ${n} values on the stack`)
         if (track) {
-          push(new PyTuple(withTokens(takeFrom(stack.length - n), markTokens)))
+          push(new PyTuple(withTokens(takeFrom(sp - n), markTokens)))
           break
         }
         // Popped into a literal: a slice and a length change per tuple cost ~8% of unpickling a large pickle.
-        const last = stack.pop()!
-        const items = n === 1 ? [last] : n === 2 ? [stack.pop()!, last] : [stack[stack.length - 2]!, stack[stack.length - 1]!, last]
-        if (n === 3) stack.length -= 2
+        const last = stack[--sp]!
+        const items = n === 1 ? [last] : n === 2 ? [stack[--sp]!, last] : [stack[sp - 2]!, stack[sp - 1]!, last]
+        if (n === 3) sp -= 2
         push(new PyTuple(items))
         break
       }
@@ -427,7 +449,8 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleRes
         break
       case 0x64: { // DICT
         const d = new Map<PyValue, PyValue>()
-        setItems(d, popMark(), markTokens)
+        const at = popMarkInPlace()
+        setItems(d, stack, at, markEnd, markTokens)
         push(d)
         break
       }
@@ -453,22 +476,22 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleRes
         break
       }
       case 0x65: { // APPENDS
-        const items = popMark()
+        const at = popMarkInPlace()
         const list = listOf(top())
         if (track) appendTokens(list, list.length, markTokens)
-        for (let i = 0; i < items.length; i++) list.push(items[i]!)
+        for (let i = at; i < markEnd; i++) list.push(stack[i]!)
         break
       }
       case 0x73: { // SETITEM
         const v = pop()
         const tv = poppedToken
         const k = pop()
-        setItems(top(), [k, v], [poppedToken, tv])
+        setItems(top(), [k, v], 0, 2, [poppedToken, tv])
         break
       }
       case 0x75: { // SETITEMS
-        const items = popMark()
-        setItems(top(), items, markTokens)
+        const at = popMarkInPlace()
+        setItems(top(), stack, at, markEnd, markTokens)
         break
       }
       case 0x67: // GET
