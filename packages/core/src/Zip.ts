@@ -201,9 +201,11 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, optio
   const rawBytes = (entry: ZipEntry) =>
     Effect.suspend(() => {
       const known = offsets.get(entry)
+      /** The raw bytes at `at` (read by `raw` once the declared sizes pass checkRatio). */
+      const checked = (at: number, raw: Effect.Effect<Uint8Array, SourceError>) =>
+        Effect.zipRight(checkRatio(entry, at), Effect.map(raw, (raw) => ({ at, raw })))
       if (known !== undefined || entry.compressedSize > ONE_READ_MAXIMUM) {
-        return Effect.flatMap(dataOffset(entry), (at) =>
-          Effect.zipRight(checkRatio(entry, at), Effect.map(source.read(at, entry.compressedSize), (raw) => ({ at, raw }))))
+        return Effect.flatMap(dataOffset(entry), (at) => checked(at, source.read(at, entry.compressedSize)))
       }
       const guess = alignUp(entry.localHeaderOffset + 30 + utf8Length(entry.name) + 4, 64) - entry.localHeaderOffset
       const span = Math.min(source.size - entry.localHeaderOffset, guess + entry.compressedSize)
@@ -212,10 +214,9 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, optio
         Effect.flatMap((both) =>
           Effect.flatMap(locate(entry, both.subarray(0, 30)), (at) => {
             const start = at - entry.localHeaderOffset
-            const raw = start + entry.compressedSize <= both.length
+            return checked(at, start + entry.compressedSize <= both.length
               ? Effect.succeed(both.subarray(start, start + entry.compressedSize))
-              : source.read(at, entry.compressedSize)
-            return Effect.zipRight(checkRatio(entry, at), Effect.map(raw, (raw) => ({ at, raw })))
+              : source.read(at, entry.compressedSize))
           })
         )
       )

@@ -48,6 +48,10 @@ export interface RecordWriter<R> {
   readonly finish: () => ReadonlyArray<Uint8Array>
 }
 
+/** Whether a record's data is read whole by an effect (not in memory, not streamed). */
+const isReadWhole = (data: RecordData["data"]): data is Effect.Effect<Uint8Array, TorchwireError> =>
+  !(data instanceof Uint8Array) && Effect.isEffect(data)
+
 /** Data bytes of in-memory records one pull writes at most, so that checksums and writes overlap. */
 const MEMORY_BATCH = 4 << 20
 
@@ -99,7 +103,7 @@ export const writeRecords = <R extends RecordData>(records: ReadonlyArray<R>, wr
         if (budget === 0 || next === records.length) return undefined
         const record = records[next]!
         const data = record.data
-        const isRead = !(data instanceof Uint8Array) && Effect.isEffect(data)
+        const isRead = isReadWhole(data)
         if (isRead && !prefetched.has(next)) return "read"
         const read = prefetched.get(next)
         prefetched.delete(next++)
@@ -115,8 +119,8 @@ export const writeRecords = <R extends RecordData>(records: ReadonlyArray<R>, wr
       const reads: Array<Effect.Effect<void, TorchwireError>> = []
       for (let i = next; i < records.length && reads.length < READ_AHEAD; i++) {
         const data = records[i]!.data
-        if (data instanceof Uint8Array || !Effect.isEffect(data)) break
-        reads.push(Effect.map(data as Effect.Effect<Uint8Array, TorchwireError>, (bytes) => void prefetched.set(i, bytes)))
+        if (!isReadWhole(data)) break
+        reads.push(Effect.map(data, (bytes) => void prefetched.set(i, bytes)))
       }
       return Effect.mapError(Effect.all(reads, { concurrency: READ_AHEAD, discard: true }), Option.some)
     }

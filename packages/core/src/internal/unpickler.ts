@@ -196,9 +196,10 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleRes
   }
   /** Pops to the topmost MARK; the items' tokens, when tracked, are left in `markTokens`. */
   const popMark = (): Array<PyValue> => {
-    if (marks.length === 0) throw error("MarkMissing", `${opName(c.code)} without a MARK`)
-    return takeFrom(marks.pop()!)
+    const at = popMarkInPlace()
+    return stack.slice(at, markEnd)
   }
+
   const withTokens = <A extends object>(container: A, tokens: Tokens): A => {
     if (track) setTokens(container, tokens)
     return container
