@@ -40,31 +40,24 @@ export const appendTokens = (container: object, before: number, tokens: Tokens):
 export const tokensOf = (container: object): Tokens | undefined => registry.get(container)
 
 /**
- * A set of string values kept as 64-bit hashes only (two FNV-1a lanes in
- * typed arrays, open addressing): cheap enough to watch every string an
- * unpickler makes. `add` returns false when the value was (or, with odds
- * around n² / 2^65, collides with) one seen before; a caller that treats
- * that as "maybe a duplicate" and falls back to exact work stays exact.
+ * A log of string values kept as 64-bit hashes only (two FNV-1a lanes),
+ * cheap enough to record every string an unpickler makes: `add` appends to
+ * a typed array, and `hasRepeats` finds equal hashes afterwards by
+ * partitioning them into cache-sized buckets and sorting each. (A hash table
+ * checked at every `add` cost twice as much: its random probes miss the
+ * cache while the unpickler allocates.) `hasRepeats` is true when two values
+ * were equal, or, with odds around n² / 2^54, only collided; a caller that
+ * treats that as "maybe a repeat" and falls back to exact work stays exact.
  *
  * @internal
  */
-export class StringHashSet {
-  private lo: Int32Array
-  private hi: Int32Array
-  private used: Uint8Array
+export class StringHashLog {
+  private hi = new Int32Array(16)
+  private lo = new Int32Array(16)
   private size = 0
 
-  /** `expected`: about how many strings will be added (sizes the table; it grows 4× when half full). */
-  constructor(expected = 512) {
-    let capacity = 16
-    while (capacity < 2 * expected && capacity < 1 << 22) capacity *= 2
-    this.lo = new Int32Array(capacity)
-    this.hi = new Int32Array(capacity)
-    this.used = new Uint8Array(capacity)
-  }
-
-  /** Adds a value; false if it may have been added before. */
-  add(s: string): boolean {
+  /** Records a value. */
+  add(s: string): void {
     let a = 0x811c9dc5 | 0
     let b = 0x01000193 ^ s.length
     for (let i = 0; i < s.length; i++) {
@@ -72,29 +65,53 @@ export class StringHashSet {
       a = Math.imul(a ^ ch, 16777619)
       b = Math.imul(b ^ ch, 0x5bd1e995)
     }
-    if (!this.insert(a, b)) return false
-    if (++this.size * 2 > this.used.length) this.grow()
-    return true
+    if (this.size === this.hi.length) this.grow()
+    this.hi[this.size] = a
+    this.lo[this.size++] = b
   }
 
-  private insert(a: number, b: number): boolean {
-    const mask = this.used.length - 1
-    let i = (a ^ (b >>> 15)) & mask
-    while (this.used[i] === 1) {
-      if (this.lo[i] === a && this.hi[i] === b) return false
-      i = (i + 1) & mask
+  /** Whether two recorded values may be equal (always true when two are). */
+  hasRepeats(): boolean {
+    const { hi, lo, size } = this
+    if (size <= 32) return this.hasRepeatsAmongFew()
+    // 2^bits buckets (2 to 65,536) of about 256 hashes each, by the top bits of `hi`.
+    let bits = 1
+    while (bits < 16 && size >>> (bits + 8) > 0) bits++
+    const shift = 32 - bits
+    const buckets = 1 << bits
+    const start = new Int32Array(buckets + 1)
+    for (let i = 0; i < size; i++) start[(hi[i]! >>> shift) + 1]++
+    for (let k = 0; k < buckets; k++) start[k + 1] += start[k]!
+    const next = start.slice(0, buckets)
+    // Within a bucket, the rest of `hi` and 21 bits of `lo` make one exact double key (53 bits).
+    const rest = 2 ** shift
+    const keys = new Float64Array(size)
+    for (let i = 0; i < size; i++) {
+      const h = hi[i]! >>> 0
+      keys[next[h >>> shift]!++] = (h % rest) * 2097152 + (lo[i]! >>> 11)
     }
-    this.used[i] = 1
-    this.lo[i] = a
-    this.hi[i] = b
-    return true
+    for (let k = 0; k < buckets; k++) {
+      const bucket = keys.subarray(start[k]!, start[k + 1]!).sort()
+      for (let i = 1; i < bucket.length; i++) if (bucket[i] === bucket[i - 1]) return true
+    }
+    return false
+  }
+
+  /** `hasRepeats` for a few hashes: compares every pair, allocating nothing. */
+  private hasRepeatsAmongFew(): boolean {
+    const { hi, lo, size } = this
+    for (let i = 1; i < size; i++) {
+      for (let j = 0; j < i; j++) if (hi[i] === hi[j] && lo[i] === lo[j]) return true
+    }
+    return false
   }
 
   private grow(): void {
-    const { lo, hi, used } = this
-    this.lo = new Int32Array(used.length * 4)
-    this.hi = new Int32Array(used.length * 4)
-    this.used = new Uint8Array(used.length * 4)
-    for (let i = 0; i < used.length; i++) if (used[i] === 1) this.insert(lo[i]!, hi[i]!)
+    const hi = new Int32Array(this.size * 2)
+    const lo = new Int32Array(this.size * 2)
+    hi.set(this.hi)
+    lo.set(this.lo)
+    this.hi = hi
+    this.lo = lo
   }
 }

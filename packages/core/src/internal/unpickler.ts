@@ -21,7 +21,7 @@ import {
   PyTuple,
   type PyValue
 } from "../Value.js"
-import { appendTokens, setTokens, StringHashSet, type Tokens, tokensOf } from "./identity.js"
+import { appendTokens, setTokens, StringHashLog, type Tokens, tokensOf } from "./identity.js"
 import { decodeLatin1, decodeOp, decodeUtf8At, makeCursor, Op, type OpCursor } from "./opcodes.js"
 
 /** Where in the pickle an operation happens, for the hooks' error messages. @internal */
@@ -107,8 +107,8 @@ export const unpickle = (buf: Uint8Array, start: number, options: UnpickleOption
 }
 
 /**
- * Thrown by an untracked run on meeting two strings of one value made by
- * different opcodes (two objects in the pickling process).
+ * Thrown by an untracked run at STOP when two of the strings its opcodes
+ * made are equal (two objects in the pickling process).
  */
 const SHARED_STRING_VALUES = Symbol("shared string values")
 
@@ -128,8 +128,8 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleRes
   let sp = 0
   // String identity (see identity.ts), when tracked: the token of each stack slot and memo entry.
   const toks: Tokens = []
-  // Untracked runs watch the strings opcodes make (a pickled string takes 4 bytes or more; most 10 or more).
-  const madeStrings = track ? undefined : new StringHashSet((c.end - c.pos) >> 5)
+  // Untracked runs log the strings opcodes make, and check them for repeats at STOP.
+  const madeStrings = track ? undefined : new StringHashLog()
   const marks: Array<number> = []
   // Memo keys are (almost always) dense small integers: arrays beat Maps by far.
   const memo: Array<PyValue | undefined> = []
@@ -158,7 +158,7 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleRes
   }
   /** Pushes a string an opcode made: its token is its offset. */
   const pushString = (s: string) => {
-    if (madeStrings !== undefined && !madeStrings.add(s)) throw SHARED_STRING_VALUES
+    madeStrings?.add(s)
     push(s, c.base + c.start)
   }
   const top = (): PyValue => {
@@ -350,6 +350,7 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleRes
         break
       case 0x2e: { // STOP
         const value = pop()
+        if (madeStrings?.hasRepeats()) throw SHARED_STRING_VALUES
         return { value, end: c.pos, protocol }
       }
       case 0x28: // MARK
