@@ -18,6 +18,7 @@ import { LEGACY_MAGIC, loadLegacyCheckpoint } from "./internal/legacyCheckpoint.
 import type { LoadContext } from "./internal/loadContext.js"
 import { runUnpickle, unpickleAt } from "./internal/pickleAt.js"
 import { pickleOptions, policyOf } from "./internal/loadContext.js"
+import { prefetchStorages } from "./internal/storages.js"
 import { looksLikeStream, loadStreamCheckpoint } from "./internal/streamCheckpoint.js"
 import { isTarHeader } from "./internal/tar.js"
 import { loadTarCheckpoint } from "./internal/tarCheckpoint.js"
@@ -254,6 +255,16 @@ export const arrays = (
   value: PyValue,
   options: { readonly concurrency?: number } = {}
 ): Effect.Effect<Array<readonly [string, TensorArray]>, TorchwireError> =>
-  Effect.forEach(tensors(value), ([name, t]) => Effect.map(toTypedArray(t), (a) => [name, a] as const), {
-    concurrency: options.concurrency ?? 4
+  Effect.suspend(() => {
+    const list = tensors(value)
+    const concurrency = options.concurrency ?? 4
+    // Small storages of a zip archive first, many per read; `held` keeps their bytes while the tensors take them.
+    return Effect.flatMap(prefetchStorages(list.map(([, t]) => t.storage), concurrency), (held) =>
+      Effect.map(
+        Effect.forEach(list, ([name, t]) => Effect.map(toTypedArray(t), (a) => [name, a] as const), { concurrency }),
+        (out) => {
+          void held // reachable until every tensor has taken its bytes: storages remember them weakly
+          return out
+        }
+      ))
   })

@@ -64,6 +64,14 @@ export interface ZipArchive {
   readonly dataOffset: (entry: ZipEntry) => Effect.Effect<number, ZipError | SourceError>
   /** The whole (uncompressed) content of an entry. */
   readonly read: (entry: ZipEntry) => Effect.Effect<Uint8Array, ZipError | SourceError>
+  /**
+   * The contents of many entries, in the order given, in as few reads as their
+   * places in the file allow: small entries lying near one another (as torch
+   * writes a checkpoint's tensors) share one read of the span of file that
+   * holds them, up to 1 MiB. The results of entries read together are views
+   * of one buffer; copy one to keep it without the others.
+   */
+  readonly readMany: (entries: ReadonlyArray<ZipEntry>) => Effect.Effect<ReadonlyArray<Uint8Array>, ZipError | SourceError>
   /** The content of an entry as a stream of chunks, inflated incrementally. */
   readonly stream: (entry: ZipEntry, options?: { readonly chunkSize?: number }) => Stream.Stream<Uint8Array, ZipError | SourceError>
 }
@@ -76,6 +84,12 @@ const MAX_DEFLATE_RATIO = 1032
 
 /** Entries this small (compressed) are read together with their local header. */
 const ONE_READ_MAXIMUM = 64 << 10
+
+/** Longest span of file `readMany` reads at once. */
+const SPAN_MAXIMUM = 1 << 20
+
+/** Most bytes between two entries that `readMany` reads through rather than reading the entries apart. */
+const SPAN_GAP_MAXIMUM = 16 << 10
 
 const alignUp = (n: number, to: number): number => Math.ceil(n / to) * to
 
@@ -152,29 +166,32 @@ export const open = (source: ByteSource, options: ZipOptions = {}): Effect.Effec
       try: () => parseCentralDirectory(cd, cdAt, end.entries, end.shift),
       catch: (e) => e as ZipError
     })
-    return makeArchive(source, entries, options)
+    return makeArchive(source, entries, end.shift, options)
   })
 
-const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, options: ZipOptions): ZipArchive => {
+/** An archive over `source`; `shift` is where it starts in the source (after a prefix, if any). */
+const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift: number, options: ZipOptions): ZipArchive => {
   const byName = new Map<string, ZipEntry>()
   for (const e of entries) if (!byName.has(e.name)) byName.set(e.name, e)
   const offsets = new Map<ZipEntry, number>()
 
-  /** Where an entry's data starts, from its local header's first 30 bytes (validated; remembered). */
-  const locate = (entry: ZipEntry, header: Uint8Array) =>
-    Effect.gen(function*() {
-      const length = yield* Effect.try({ try: () => parseLocalHeader(header, entry), catch: (e) => e as ZipError })
-      const at = entry.localHeaderOffset + length
-      if (entry.flags & 1) return yield* zipError("Encrypted", entry.localHeaderOffset, "encrypted entries are not supported", entry.name)
-      if (entry.method !== 0 && entry.method !== 8) {
-        return yield* zipError("UnsupportedCompression", entry.localHeaderOffset, `compression method ${entry.method}`, entry.name)
-      }
-      if (at + entry.compressedSize > source.size) {
-        return yield* zipError("BadLocalHeader", at, `entry data (${entry.compressedSize} bytes) runs past the end of the file`, entry.name)
-      }
-      offsets.set(entry, at)
-      return at
-    })
+  /** Runs a check or decoder that throws `ZipError`, as an effect. */
+  const attempt = <A>(f: () => A): Effect.Effect<A, ZipError> => Effect.try({ try: f, catch: (e) => e as ZipError })
+
+  /** Where an entry's data starts, from its local header's first 30 bytes (validated; remembered). Throws `ZipError`. */
+  const dataStart = (entry: ZipEntry, header: Uint8Array): number => {
+    const at = entry.localHeaderOffset + parseLocalHeader(header, entry)
+    if (entry.flags & 1) throw zipError("Encrypted", entry.localHeaderOffset, "encrypted entries are not supported", entry.name)
+    if (entry.method !== 0 && entry.method !== 8) {
+      throw zipError("UnsupportedCompression", entry.localHeaderOffset, `compression method ${entry.method}`, entry.name)
+    }
+    if (at + entry.compressedSize > source.size) {
+      throw zipError("BadLocalHeader", at, `entry data (${entry.compressedSize} bytes) runs past the end of the file`, entry.name)
+    }
+    offsets.set(entry, at)
+    return at
+  }
+  const locate = (entry: ZipEntry, header: Uint8Array) => attempt(() => dataStart(entry, header))
 
   const headerInFile = (entry: ZipEntry) =>
     entry.localHeaderOffset + 30 > source.size
@@ -192,10 +209,15 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, optio
     })
 
   /**
+   * Where torch's writer puts an entry's data: after the header, the name and the padding field's 4 bytes,
+   * aligned to 64 from the start of the archive.
+   */
+  const guessedDataStart = (entry: ZipEntry): number => shift + alignUp(entry.localHeaderOffset - shift + 30 + utf8Length(entry.name) + 4, 64)
+
+  /**
    * A small entry's raw bytes, read with its local header in one read (per-read
    * costs dominate re-saving a checkpoint of many small tensors). The read
-   * guesses that the data starts where torch's writer puts it, aligned to 64
-   * after the header, the name and the padding field's 4 bytes; when it starts
+   * guesses that the data starts where torch's writer puts it; when it starts
    * later, the data is read again from where the header says.
    */
   const rawBytes = (entry: ZipEntry) =>
@@ -203,12 +225,11 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, optio
       const known = offsets.get(entry)
       /** The raw bytes at `at` (read by `raw` once the declared sizes pass checkRatio). */
       const checked = (at: number, raw: Effect.Effect<Uint8Array, SourceError>) =>
-        Effect.zipRight(checkRatio(entry, at), Effect.map(raw, (raw) => ({ at, raw })))
+        Effect.zipRight(attempt(() => checkRatio(entry, at)), Effect.map(raw, (raw) => ({ at, raw })))
       if (known !== undefined || entry.compressedSize > ONE_READ_MAXIMUM) {
         return Effect.flatMap(dataOffset(entry), (at) => checked(at, source.read(at, entry.compressedSize)))
       }
-      const guess = alignUp(entry.localHeaderOffset + 30 + utf8Length(entry.name) + 4, 64) - entry.localHeaderOffset
-      const span = Math.min(source.size - entry.localHeaderOffset, guess + entry.compressedSize)
+      const span = Math.min(source.size, guessedDataStart(entry) + entry.compressedSize) - entry.localHeaderOffset
       return headerInFile(entry).pipe(
         Effect.zipRight(source.read(entry.localHeaderOffset, span)),
         Effect.flatMap((both) =>
@@ -222,48 +243,138 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, optio
       )
     })
 
-  const checkCrc = (entry: ZipEntry, crc: number, at: number) =>
-    options.checkCrc && crc !== entry.crc32
-      ? Effect.fail(zipError("CrcMismatch", at, `CRC-32 is ${crc.toString(16)}, central directory says ${entry.crc32.toString(16)}`, entry.name))
-      : Effect.void
+  /** Refuses an entry whose declared sizes no data could have. Throws `ZipError`. */
+  const checkSizes = (entry: ZipEntry): void => {
+    if (entry.method === 0 && entry.compressedSize !== entry.uncompressedSize) {
+      throw zipError("BadCentralDirectory", entry.centralOffset, "stored entry with different compressed and uncompressed sizes", entry.name)
+    }
+  }
 
-  const inflateAll = (entry: ZipEntry, compressed: Uint8Array, at: number) =>
-    Effect.try({
-      try: () => {
-        const out = new Uint8Array(entry.uncompressedSize)
-        let n = 0
-        const inflater = new Inflate((chunk) => {
-          if (n + chunk.length > out.length) throw zipError("InflateFailed", at, "entry inflates to more than its declared size", entry.name)
-          out.set(chunk, n)
-          n += chunk.length
-        })
-        inflater.push(compressed, true)
-        if (n !== out.length) throw zipError("InflateFailed", at, `entry inflates to ${n} bytes, declared ${out.length}`, entry.name)
-        return out
-      },
-      catch: (e) => e instanceof ZipError ? e : zipError("InflateFailed", at, `corrupt DEFLATE data: ${String(e)}`, entry.name)
+  /** Refuses a DEFLATE entry claiming to expand more than DEFLATE can. Throws `ZipError`. */
+  const checkRatio = (entry: ZipEntry, at: number): void => {
+    if (entry.method === 8 && entry.uncompressedSize > entry.compressedSize * MAX_DEFLATE_RATIO + 1024) {
+      throw zipError("LimitExceeded", at, `declared size ${entry.uncompressedSize} is impossible for ${entry.compressedSize} compressed bytes`, entry.name)
+    }
+  }
+
+  /** Refuses content whose CRC-32 (`crc`) is not the central directory's, when `checkCrc` is set. Throws `ZipError`. */
+  const verifyCrc = (entry: ZipEntry, crc: number, at: number): void => {
+    if (options.checkCrc && crc !== entry.crc32) {
+      throw zipError("CrcMismatch", at, `CRC-32 is ${crc.toString(16)}, central directory says ${entry.crc32.toString(16)}`, entry.name)
+    }
+  }
+
+  /** The content of a whole entry from its raw bytes at `at`: inflated if need be, its CRC checked if asked. Throws `ZipError`. */
+  const contentOf = (entry: ZipEntry, raw: Uint8Array, at: number): Uint8Array => {
+    const data = entry.method === 0 ? raw : inflateAll(entry, raw, at)
+    if (options.checkCrc) verifyCrc(entry, crc32(data), at)
+    return data
+  }
+
+  const inflateAll = (entry: ZipEntry, compressed: Uint8Array, at: number): Uint8Array => {
+    const out = new Uint8Array(entry.uncompressedSize)
+    let n = 0
+    const inflater = new Inflate((chunk) => {
+      if (n + chunk.length > out.length) throw zipError("InflateFailed", at, "entry inflates to more than its declared size", entry.name)
+      out.set(chunk, n)
+      n += chunk.length
+    })
+    try {
+      inflater.push(compressed, true)
+    } catch (e) {
+      throw e instanceof ZipError ? e : zipError("InflateFailed", at, `corrupt DEFLATE data: ${String(e)}`, entry.name)
+    }
+    if (n !== out.length) throw zipError("InflateFailed", at, `entry inflates to ${n} bytes, declared ${out.length}`, entry.name)
+    return out
+  }
+
+  // Built when run: a checkpoint may hold 100k storages, each with its read.
+  const read = (entry: ZipEntry) =>
+    Effect.suspend(() =>
+      Effect.zipRight(
+        attempt(() => checkSizes(entry)),
+        Effect.flatMap(rawBytes(entry), ({ at, raw }) => attempt(() => contentOf(entry, raw, at)))
+      )
+    )
+
+  /**
+   * Entries of `readMany` read through one span of the file: `start` and `end`
+   * (the start aligned to 64 in the archive, so data aligned in the archive is
+   * aligned in the buffer), and the indices of the entries it holds.
+   */
+  interface Span {
+    readonly start: number
+    end: number
+    readonly members: Array<number>
+  }
+
+  /**
+   * Groups small entries into spans (by file offset, each at most SPAN_MAXIMUM
+   * long, with gaps of at most SPAN_GAP_MAXIMUM); the indices of entries read
+   * on their own are returned apart.
+   */
+  const planSpans = (list: ReadonlyArray<ZipEntry>): { readonly spans: Array<Span>; readonly alone: Array<number> } => {
+    const spans: Array<Span> = []
+    const alone: Array<number> = []
+    const order = list.map((_, i) => i).sort((x, y) => list[x]!.localHeaderOffset - list[y]!.localHeaderOffset)
+    let current: Span | undefined
+    for (const i of order) {
+      const entry = list[i]!
+      if (entry.compressedSize > ONE_READ_MAXIMUM || entry.localHeaderOffset + 30 > source.size) {
+        alone.push(i)
+        continue
+      }
+      const end = Math.min(source.size, (offsets.get(entry) ?? guessedDataStart(entry)) + entry.compressedSize)
+      if (current !== undefined && entry.localHeaderOffset - current.end <= SPAN_GAP_MAXIMUM && end - current.start <= SPAN_MAXIMUM) {
+        current.end = Math.max(current.end, end)
+        current.members.push(i)
+        continue
+      }
+      current = { start: entry.localHeaderOffset - ((entry.localHeaderOffset - shift) % 64), end, members: [i] }
+      spans.push(current)
+    }
+    return { spans, alone }
+  }
+
+  /**
+   * The entries of a span from one read of it; an entry whose data turns out to
+   * run past the span (a local header longer than torch writes) is read on its own.
+   */
+  const readSpan = (list: ReadonlyArray<ZipEntry>, span: Span, out: Array<Uint8Array>) =>
+    Effect.flatMap(source.read(span.start, span.end - span.start), (bytes) => {
+      const late: Array<number> = []
+      const decoded = attempt(() => {
+        for (const i of span.members) {
+          const entry = list[i]!
+          checkSizes(entry)
+          const header = entry.localHeaderOffset - span.start
+          const at = dataStart(entry, bytes.subarray(header, header + 30))
+          checkRatio(entry, at)
+          const from = at - span.start
+          if (from + entry.compressedSize > bytes.length) late.push(i)
+          else out[i] = contentOf(entry, bytes.subarray(from, from + entry.compressedSize), at)
+        }
+      })
+      return Effect.zipRight(decoded, Effect.forEach(late, (i) => Effect.map(read(list[i]!), (b) => void (out[i] = b)), { discard: true }))
     })
 
-  const checkRatio = (entry: ZipEntry, at: number) =>
-    entry.method === 8 && entry.uncompressedSize > entry.compressedSize * MAX_DEFLATE_RATIO + 1024
-      ? Effect.fail(zipError("LimitExceeded", at, `declared size ${entry.uncompressedSize} is impossible for ${entry.compressedSize} compressed bytes`, entry.name))
-      : Effect.void
-
-  const read = (entry: ZipEntry) =>
-    Effect.gen(function*() {
-      if (entry.method === 0 && entry.compressedSize !== entry.uncompressedSize) {
-        return yield* zipError("BadCentralDirectory", entry.centralOffset, "stored entry with different compressed and uncompressed sizes", entry.name)
-      }
-      const { at, raw } = yield* rawBytes(entry)
-      const data = entry.method === 0 ? raw : yield* inflateAll(entry, raw, at)
-      if (options.checkCrc) yield* checkCrc(entry, crc32(data), at)
-      return data
+  const readMany = (list: ReadonlyArray<ZipEntry>) =>
+    Effect.suspend(() => {
+      const out = new Array<Uint8Array>(list.length)
+      const { spans, alone } = planSpans(list)
+      return Effect.as(
+        Effect.zipRight(
+          Effect.forEach(spans, (span) => readSpan(list, span, out), { discard: true }),
+          Effect.forEach(alone, (i) => Effect.map(read(list[i]!), (b) => void (out[i] = b)), { discard: true })
+        ),
+        out as ReadonlyArray<Uint8Array>
+      )
     })
 
   const stream = (entry: ZipEntry, streamOptions: { readonly chunkSize?: number } = {}) =>
     Stream.unwrap(Effect.gen(function*() {
       const at = yield* dataOffset(entry)
-      yield* checkRatio(entry, at)
+      yield* attempt(() => checkRatio(entry, at))
       const chunkSize = Math.max(1, streamOptions.chunkSize ?? 4 << 20)
       // Inflating keeps no input, but only STORED entries are passed on as read: only they may reuse buffers.
       const readChunk = entry.method === 0 ? yield* chunkReader(source) : source.read
@@ -283,12 +394,12 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, optio
       const finish = Effect.suspend(() =>
         produced !== entry.uncompressedSize
           ? Effect.fail(zipError("InflateFailed", at, `entry holds ${produced} bytes, declared ${entry.uncompressedSize}`, entry.name))
-          : checkCrc(entry, crc, at)
+          : attempt(() => verifyCrc(entry, crc, at))
       )
       return Stream.concat(body, Stream.execute(finish))
     }))
 
-  return { source, entries, entry: (name) => byName.get(name), dataOffset, read, stream }
+  return { source, entries, entry: (name) => byName.get(name), dataOffset, read, readMany, stream }
 }
 
 /**

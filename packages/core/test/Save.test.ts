@@ -14,7 +14,7 @@ import * as Zip from "@torchwire/core/Zip"
 import fc from "fast-check"
 import { CheckpointError } from "@torchwire/core/Errors"
 import { concatBytes } from "../src/internal/bytes.js"
-import { writeRecords } from "../src/internal/recordStream.js"
+import { BatchedData, type BatchReader, writeRecords } from "../src/internal/recordStream.js"
 import { checkpointFixtures, firstDifference, fixtureBytes, fixtures, truthOf } from "@torchwire/test-utils"
 
 /** `bytes` in pieces of `size`. */
@@ -121,23 +121,35 @@ describe("Save", () => {
       }
     }))
 
-  it.effect("writes records in memory, read whole and streamed alike: in order, each stream's scope closed when its record ends (property)", () =>
+  it.effect("writes records in memory, read whole, batched and streamed alike: in order, each stream's scope closed when its record ends, neighbours batched (property)", () =>
     Effect.gen(function*() {
-      type Kind = "memory" | "read" | "stream"
+      type Kind = "memory" | "read" | "batched" | "stream"
       const record = fc.record({
-        kind: fc.constantFrom<Kind>("memory", "read", "stream"),
+        kind: fc.constantFrom<Kind>("memory", "read", "batched", "stream"),
         bytes: fc.uint8Array({ maxLength: 40 }),
-        chunk: fc.integer({ min: 1, max: 16 })
+        chunk: fc.integer({ min: 1, max: 16 }),
+        reader: fc.integer({ min: 0, max: 1 })
       })
       yield* Effect.promise(() =>
         fc.assert(fc.asyncProperty(fc.array(record, { maxLength: 30 }), async (specs) => {
           let openStreams = 0
+          // Two batch readers; each returns its keys' bytes with a trailing byte the writer must leave out.
+          const calls: Array<ReadonlyArray<number>> = []
+          const readers = [0, 1].map((): BatchReader => ({
+            read: (keys) =>
+              Effect.sync(() => {
+                calls.push(keys as ReadonlyArray<number>)
+                return (keys as ReadonlyArray<number>).map((i) => concatBytes([specs[i]!.bytes, Uint8Array.of(0xee)]))
+              })
+          }))
           const records = specs.map((spec, i) => ({
             i,
             data: spec.kind === "memory"
               ? spec.bytes
               : spec.kind === "read"
               ? Effect.succeed(spec.bytes)
+              : spec.kind === "batched"
+              ? new BatchedData(readers[spec.reader]!, i, spec.bytes.length)
               : Stream.acquireRelease(Effect.sync(() => void openStreams++), () => Effect.sync(() => void openStreams--)).pipe(
                 Stream.flatMap(() => Stream.fromIterable(chunksOf(spec.bytes, spec.chunk)))
               )
@@ -154,6 +166,13 @@ describe("Save", () => {
           const expected = concatBytes([...specs.flatMap((spec, i) => [Uint8Array.of(0xb0, i), spec.bytes, Uint8Array.of(0xe0)]), Uint8Array.of(0xff)])
           assert.deepStrictEqual(concatBytes([...out]), expected)
           assert.strictEqual(openStreams, 0)
+          // Each batched record is read once, in one call per reader for each read-ahead: a read-ahead ends at a
+          // record that is neither read whole nor batched, or at its 17th record read whole on its own.
+          assert.deepStrictEqual(calls.flat().sort((a, b) => a - b), specs.flatMap((spec, i) => (spec.kind === "batched" ? [i] : [])))
+          const count = (...kinds: Array<Kind>) => specs.filter((spec) => kinds.includes(spec.kind)).length
+          const readAheads = count("memory", "stream") + 1 + Math.floor(count("read") / 16)
+          const readersUsed = new Set(specs.filter((spec) => spec.kind === "batched").map((spec) => spec.reader)).size
+          assert.isAtMost(calls.length, readAheads * readersUsed)
         }), { numRuns: Number(process.env.TORCHWIRE_PROPERTY_RUNS ?? 300) })
       )
     }))

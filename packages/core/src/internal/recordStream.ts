@@ -21,13 +21,35 @@ import * as Stream from "effect/Stream"
 import { isTorchwireError, type TorchwireError } from "../Errors.js"
 
 /**
+ * Reads the bytes of many records at once (small entries of one zip archive,
+ * through the spans of file that hold them): `read` returns the bytes of each
+ * key, in order.
+ *
+ * @internal
+ */
+export interface BatchReader {
+  readonly read: (keys: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<Uint8Array>, TorchwireError>
+}
+
+/**
+ * A record's bytes that its reader reads together with those of the records
+ * around it: the first `size` bytes of what `reader` returns for `key`.
+ *
+ * @internal
+ */
+export class BatchedData {
+  constructor(readonly reader: BatchReader, readonly key: unknown, readonly size: number) {}
+}
+
+/**
  * A record's bytes: in memory, read whole by an effect (a small record in a
- * file: one read, no stream), or streamed from their source.
+ * file: one read, no stream), read whole with their neighbours by a batch
+ * reader, or streamed from their source.
  *
  * @internal
  */
 export interface RecordData {
-  readonly data: Uint8Array | Effect.Effect<Uint8Array, TorchwireError> | Stream.Stream<Uint8Array, TorchwireError>
+  readonly data: Uint8Array | Effect.Effect<Uint8Array, TorchwireError> | BatchedData | Stream.Stream<Uint8Array, TorchwireError>
 }
 
 /**
@@ -48,14 +70,14 @@ export interface RecordWriter<R> {
   readonly finish: () => ReadonlyArray<Uint8Array>
 }
 
-/** Whether a record's data is read whole by an effect (not in memory, not streamed). */
+/** Whether a record's data is read whole by an effect (not in memory, not batched, not streamed). */
 const isReadWhole = (data: RecordData["data"]): data is Effect.Effect<Uint8Array, TorchwireError> =>
-  !(data instanceof Uint8Array) && Effect.isEffect(data)
+  !(data instanceof Uint8Array) && !(data instanceof BatchedData) && Effect.isEffect(data)
 
-/** Data bytes of in-memory records one pull writes at most, so that checksums and writes overlap. */
+/** Data bytes of in-memory records one pull writes at most, so that checksums and writes overlap; and of records read ahead. */
 const MEMORY_BATCH = 4 << 20
 
-/** Records read whole (small records in files) read concurrently, at most. */
+/** Records read whole by effects of their own (small records in files) read concurrently, at most. */
 const READ_AHEAD = 16
 
 /** Pulls one chunk of a stream (`Option.none()` once it ends). */
@@ -103,7 +125,7 @@ export const writeRecords = <R extends RecordData>(records: ReadonlyArray<R>, wr
         if (budget === 0 || next === records.length) return undefined
         const record = records[next]!
         const data = record.data
-        const isRead = isReadWhole(data)
+        const isRead = isReadWhole(data) || data instanceof BatchedData
         if (isRead && !prefetched.has(next)) return "read"
         const read = prefetched.get(next)
         prefetched.delete(next++)
@@ -114,13 +136,34 @@ export const writeRecords = <R extends RecordData>(records: ReadonlyArray<R>, wr
       }
     }
 
-    /** Reads the records from `next` on that are read by an effect, up to READ_AHEAD of them at once. */
+    /**
+     * Reads the records from `next` on that are read whole: those of a batch
+     * reader in one effect per reader, up to MEMORY_BATCH bytes of them; the
+     * others up to READ_AHEAD at once.
+     */
     const readAhead = (): Effect.Effect<void, Option.Option<TorchwireError>> => {
       const reads: Array<Effect.Effect<void, TorchwireError>> = []
-      for (let i = next; i < records.length && reads.length < READ_AHEAD; i++) {
+      const batches = new Map<BatchReader, Array<number>>()
+      let singles = 0
+      let batchedBytes = 0
+      for (let i = next; i < records.length && batchedBytes < MEMORY_BATCH; i++) {
         const data = records[i]!.data
-        if (!isReadWhole(data)) break
-        reads.push(Effect.map(data, (bytes) => void prefetched.set(i, bytes)))
+        if (data instanceof BatchedData) {
+          const batch = batches.get(data.reader)
+          if (batch === undefined) batches.set(data.reader, [i])
+          else batch.push(i)
+          batchedBytes += data.size
+        } else if (isReadWhole(data) && singles < READ_AHEAD) {
+          singles++
+          reads.push(Effect.map(data, (bytes) => void prefetched.set(i, bytes)))
+        } else {
+          break
+        }
+      }
+      for (const [reader, indices] of batches) {
+        const keys = indices.map((i) => (records[i]!.data as BatchedData).key)
+        reads.push(Effect.map(reader.read(keys), (all) =>
+          indices.forEach((i, k) => prefetched.set(i, all[k]!.subarray(0, (records[i]!.data as BatchedData).size)))))
       }
       return Effect.mapError(Effect.all(reads, { concurrency: READ_AHEAD, discard: true }), Option.some)
     }

@@ -9,6 +9,7 @@ import * as Stream from "effect/Stream"
 import { CheckpointError, type TorchwireError } from "../Errors.js"
 import { byteSwap } from "../Torch.js"
 import type { RecordData } from "./recordStream.js"
+import { BatchedStorage, SMALL_STORAGE } from "./storages.js"
 import type { StorageRecord } from "./torchPickle.js"
 
 /** The first `n` bytes of a stream of chunks. */
@@ -46,13 +47,11 @@ const swapStream = (s: Stream.Stream<Uint8Array, TorchwireError>, width: number,
     )
   })
 
-/** Storages smaller than this are read whole (one read) rather than streamed. */
-const STREAM_MINIMUM = 1 << 20
-
 /**
  * A storage's bytes as written: little-endian, exactly `nbytes` (a record
  * with other than `nbytes` fails when written). In memory when the storage
- * is; read whole when it is small; else streamed chunk by chunk.
+ * is; read whole when it is small (with its neighbours, when its container can);
+ * else streamed chunk by chunk.
  *
  * @internal
  */
@@ -60,7 +59,9 @@ export const storageData = (r: StorageRecord): RecordData["data"] => {
   const { storage } = r
   const swap = storage.byteOrder === "big" && r.swapWidth > 1
   if (storage.memory !== undefined && !swap) return storage.memory.subarray(0, storage.nbytes)
-  if (storage.nbytes < STREAM_MINIMUM && !swap) return Effect.map(storage.read, (b) => b.subarray(0, storage.nbytes))
+  if (storage.nbytes < SMALL_STORAGE && !swap) {
+    return storage instanceof BatchedStorage ? storage.data : Effect.map(storage.read, (b) => b.subarray(0, storage.nbytes))
+  }
   const raw = takeBytes(r.storage.stream, r.storage.nbytes)
   return swap ? swapStream(raw, r.swapWidth, r.storage.record) : raw
 }

@@ -13,6 +13,7 @@ import type { PyValue } from "../Value.js"
 import type { ZipArchive, ZipEntry } from "../Zip.js"
 import { checkpointError, type LoadContext, pickleOptions } from "./loadContext.js"
 import { runUnpickle } from "./pickleAt.js"
+import type { BatchReader } from "./recordStream.js"
 import { ArchiveVersion, ByteOrder, DecimalRecord, decodeRecord, text } from "./records.js"
 import { storagePersistentLoad } from "./storages.js"
 
@@ -101,6 +102,7 @@ export const loadArchivePickle = (
       return yield* checkpointError("BadRecord", pklEntry.localHeaderOffset, `${pickleName} is ${pklEntry.uncompressedSize} bytes, over the ${ctx.maxPickleBytes}-byte limit`, pklEntry.name)
     }
     const pickle = yield* archive.read(pklEntry)
+    const reader: BatchReader = { read: (entries) => archive.readMany(entries as ReadonlyArray<ZipEntry>) }
     const persistentLoad = storagePersistentLoad(
       (key) => {
         const entry = records.get(`${storageDir}${key}`)
@@ -111,7 +113,8 @@ export const loadArchivePickle = (
           read: archive.read(entry),
           // Built when first pulled: an eager zip stream is about 2 KB, and a checkpoint may hold 100k storages.
           stream: Stream.suspend(() => archive.stream(entry)),
-          crc32: entry.crc32
+          crc32: entry.crc32,
+          batch: { reader, key: entry }
         }
       },
       { pickleRecord: pklEntry.name, missingName: (key) => `${info.prefix}/${storageDir}${key}`, byteOrder: info.byteOrder }
