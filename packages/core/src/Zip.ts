@@ -175,8 +175,15 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift
   for (const e of entries) if (!byName.has(e.name)) byName.set(e.name, e)
   const offsets = new Map<ZipEntry, number>()
 
-  /** Runs a check or decoder that throws `ZipError`, as an effect. */
-  const attempt = <A>(f: () => A): Effect.Effect<A, ZipError> => Effect.try({ try: f, catch: (e) => e as ZipError })
+  /** Runs a check or decoder that throws `ZipError`, as an effect (anything else it throws is a defect). */
+  const attempt = <A>(f: () => A): Effect.Effect<A, ZipError> =>
+    Effect.suspend(() => {
+      try {
+        return Effect.succeed(f())
+      } catch (e) {
+        return e instanceof ZipError ? Effect.fail(e) : Effect.die(e)
+      }
+    })
 
   /** Where an entry's data starts, from its local header's first 30 bytes (validated; remembered). Throws `ZipError`. */
   const dataStart = (entry: ZipEntry, header: Uint8Array): number => {

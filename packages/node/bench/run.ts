@@ -67,9 +67,19 @@ const bestOf = (measurements: ReadonlyArray<Measured>): Measured => {
   const best = measurements.reduce((a, b) => (b.seconds < a.seconds ? b : a))
   return { ...best, peakRssMiB: Math.max(...measurements.map((r) => r.peakRssMiB)) }
 }
+/** Milliseconds of every CPU probe of this run. */
+const probes: Array<number> = []
 /**
- * The best of `rounds` measurements of each workload, each after `freshDisk`, taken round-robin (every workload
- * once per round) so that a slow spell of the disk falls on all of them alike rather than on one.
+ * Times a fixed CPU-bound loop (50 million additions) in a fresh Node process: the same work every time, so its
+ * spread is the VM's own (its vCPUs slow down in spells), which the report states beside the results.
+ */
+const probeCpu = () => {
+  const code = "const t=performance.now();let x=0;for(let i=0;i<5e7;i++)x=(x+i*7)|0;console.log(performance.now()-t,x)"
+  probes.push(Number(execFileSync(process.execPath, ["-e", code], { encoding: "utf8" }).split(" ")[0]))
+}
+/**
+ * The best of `rounds` measurements of each workload, each after `freshDisk` and a CPU probe, taken round-robin
+ * (every workload once per round) so that a slow spell of the disk falls on all of them alike rather than on one.
  */
 const bestRounds = async <K extends string>(measures: Record<K, () => Measured | Promise<Measured>>): Promise<Record<K, Measured>> => {
   const keys = Object.keys(measures) as Array<K>
@@ -77,6 +87,7 @@ const bestRounds = async <K extends string>(measures: Record<K, () => Measured |
   for (let i = 0; i < rounds; i++) {
     for (const k of keys) {
       freshDisk()
+      probeCpu()
       all.get(k)!.push(await measures[k]())
     }
   }
@@ -101,6 +112,13 @@ const transfer = (receiver: ReadonlyArray<string>, sender: (port: number) => Rea
 const largestRecord = (file: string) =>
   Effect.scoped(Effect.map(Effect.flatMap(NodeSource.open(file), (s) => Checkpoint.open(s)), (c) =>
     Math.max(...Checkpoint.tensors(c.value).map(([, t]) => t.storage?.nbytes ?? 0))))
+
+/** The probes' best, median and worst, as the report states them. */
+const probeSpread = (): string => {
+  const sorted = [...probes].sort((a, b) => a - b)
+  const [best, worst] = [sorted[0]!, sorted[sorted.length - 1]!]
+  return `${best.toFixed(0)} ms at best, ${median(sorted).toFixed(0)} ms in the median and ${worst.toFixed(0)} ms at worst (${(worst / best).toFixed(1)}× slower)`
+}
 
 const main = Effect.gen(function*() {
   mkdirSync(work, { recursive: true })
@@ -160,12 +178,17 @@ const main = Effect.gen(function*() {
   )
 
   const many = join(work, "sd100k.pt")
-  log(`(d) saving 100k small tensors, ${rounds} rounds: torchwire (new and copy), torch.save ...`)
+  log(`(c, d) reading and saving 100k small tensors, ${rounds} rounds: torchwire, torch.load, torch.save ...`)
   const saveMany = yield* Effect.promise(() =>
     bestRounds({
       torchwireNew: () => node("save_worker", "torchwire-new", join(work, "out.pt"), many),
       torchwireCopy: () => node("save_worker", "torchwire-copy", join(work, "out.pt"), many),
-      torch: () => py("torch_save.py", many, join(work, "out-torch.pt")) as Measured
+      torch: () => py("torch_save.py", many, join(work, "out-torch.pt")) as Measured,
+      torchwireRead: () => node("read_worker", "tensors", many, "1"),
+      torchLoad: () => {
+        const raw = py("torch_list_keys.py", many, "1")
+        return { seconds: median(raw.times), peakRssMiB: raw.peakRssMiB }
+      }
     })
   )
 
@@ -210,9 +233,9 @@ Inputs are generated on the fly with real torch 1.13 (make_checkpoint.py, make_p
 torchwire runs as esbuild-bundled JavaScript, one process per measurement (peak RSS is that process's \`VmHWM\`;
 Python's is \`ru_maxrss\`). Each process times the median of ${runs} runs after a warm-up. Every workload runs in
 ${rounds} rounds, round-robin (every row once per round, after deleting earlier outputs and \`sync\`), and each row
-reports its best round: this VM slows runs at random (the same 1 GiB write took 0.28 s and 1.63 s a minute apart;
-unpickling timings drift by 40% between runs), and such interference only ever slows a round down. Peak RSS is the
-highest of the rounds.
+reports its best round: this VM slows runs at random, and such interference only ever slows a round down. Before
+each measurement the run times a fixed CPU-bound loop in a fresh process: over the ${probes.length} probes of this run it took
+${probeSpread()}. Peak RSS is the highest of the rounds.
 
 ## Targets (issue #7), as ratios within this run
 
@@ -278,11 +301,13 @@ speed). A storage copied from a zip archive keeps the CRC-32 its file recorded, 
 computes none; its chunks are read two ahead of the writes into eight recycled buffers.
 
 Per-record costs, on a checkpoint of 100,000 tensors of 2 floats (${size(saveMany.torch.bytes!)}, from torch.save): records in memory are
-written many to a chunk, and small records read from a file are read 16 at a time, each with its local header in
-one read.
+written many to a chunk, and small records in a file are read many at a time, through spans of up to 1 MiB of the
+file (\`Zip.readMany\`): a few dozen reads instead of 100,000.
 
-| writer, 100,000 tensors | time | peak RSS |
+| reader or writer, 100,000 tensors | time | peak RSS |
 | --- | ---: | ---: |
+| torchwire \`Checkpoint.open\` + \`Checkpoint.arrays\` | ${secs(saveMany.torchwireRead.seconds)} | ${rss(saveMany.torchwireRead)} |
+| torch 1.13 \`torch.load\` | ${secs(saveMany.torchLoad.seconds)} | ${rss(saveMany.torchLoad)} |
 | torchwire \`NodeSave.save\`, tensors from typed arrays (in memory) | ${secs(saveMany.torchwireNew.seconds)} | ${rss(saveMany.torchwireNew)} |
 | torchwire \`NodeSave.save\` of the opened file | ${secs(saveMany.torchwireCopy.seconds)} | ${rss(saveMany.torchwireCopy)} |
 | torch 1.13 \`torch.save\` (tensors in memory) | ${secs(saveMany.torch.seconds)} | ${rss(saveMany.torch)} |

@@ -143,15 +143,15 @@ export const writeRecords = <R extends RecordData>(records: ReadonlyArray<R>, wr
      */
     const readAhead = (): Effect.Effect<void, Option.Option<TorchwireError>> => {
       const reads: Array<Effect.Effect<void, TorchwireError>> = []
-      const batches = new Map<BatchReader, Array<number>>()
+      const batches = new Map<BatchReader, Array<readonly [index: number, data: BatchedData]>>()
       let singles = 0
       let batchedBytes = 0
       for (let i = next; i < records.length && batchedBytes < MEMORY_BATCH; i++) {
         const data = records[i]!.data
         if (data instanceof BatchedData) {
-          const batch = batches.get(data.reader)
-          if (batch === undefined) batches.set(data.reader, [i])
-          else batch.push(i)
+          const batch = batches.get(data.reader) ?? []
+          if (batch.length === 0) batches.set(data.reader, batch)
+          batch.push([i, data])
           batchedBytes += data.size
         } else if (isReadWhole(data) && singles < READ_AHEAD) {
           singles++
@@ -160,10 +160,9 @@ export const writeRecords = <R extends RecordData>(records: ReadonlyArray<R>, wr
           break
         }
       }
-      for (const [reader, indices] of batches) {
-        const keys = indices.map((i) => (records[i]!.data as BatchedData).key)
-        reads.push(Effect.map(reader.read(keys), (all) =>
-          indices.forEach((i, k) => prefetched.set(i, all[k]!.subarray(0, (records[i]!.data as BatchedData).size)))))
+      for (const [reader, batch] of batches) {
+        reads.push(Effect.map(reader.read(batch.map(([, data]) => data.key)), (all) =>
+          batch.forEach(([i, data], k) => prefetched.set(i, all[k]!.subarray(0, data.size)))))
       }
       return Effect.mapError(Effect.all(reads, { concurrency: READ_AHEAD, discard: true }), Option.some)
     }

@@ -28,7 +28,6 @@ export interface StorageSource {
   readonly batch?: { readonly reader: BatchReader; readonly key: unknown }
 }
 
-
 /**
  * `read`, returning the bytes it last read for as long as something else
  * holds them: tensors over one storage (tied weights) read it once and share
