@@ -8,6 +8,7 @@ import fc from "fast-check"
 import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
 import * as Streaming from "@torchwire/core/Streaming"
+import * as Save from "@torchwire/core/Save"
 import * as Summary from "@torchwire/core/Summary"
 import * as Module from "@torchwire/core/Module"
 import { fixtureBytes, fixtures, isModuleFixture } from "@torchwire/test-utils"
@@ -16,12 +17,18 @@ import { concatBytes } from "../src/internal/bytes.js"
 const small = fixtures.filter((f) => fixtureBytes(f.file).length < 100_000)
 const runs = Number(process.env.TORCHWIRE_FUZZ_RUNS ?? 300)
 
-const outcome = (bytes: Uint8Array, module: boolean) =>
-  Effect.runPromiseExit(
-    module
-      ? Effect.flatMap(Module.open(ByteSource.fromUint8Array(bytes, "fuzz")), (a) => Summary.ofModule(a))
-      : Effect.flatMap(Checkpoint.open(ByteSource.fromUint8Array(bytes, "fuzz"), { weightsOnly: false }), (c) => Summary.ofCheckpoint(c))
-  )
+/**
+ * What torchwire makes of a file: a module's summary; or a checkpoint's summary, its tensors read into typed
+ * arrays (small storages in batches) and its re-save (storages copied from the file), each run on its own.
+ */
+const outcomes = async (bytes: Uint8Array, module: boolean): Promise<Array<Exit.Exit<unknown, unknown>>> => {
+  if (module) return [await Effect.runPromiseExit(Effect.flatMap(Module.open(ByteSource.fromUint8Array(bytes, "fuzz")), (a) => Summary.ofModule(a)))]
+  const opened = await Effect.runPromiseExit(Checkpoint.open(ByteSource.fromUint8Array(bytes, "fuzz"), { weightsOnly: false }))
+  if (Exit.isFailure(opened)) return [opened]
+  const { value } = opened.value
+  const uses: Array<Effect.Effect<unknown, unknown>> = [Summary.ofCheckpoint(opened.value), Checkpoint.arrays(value), Save.toBytes(value)]
+  return Promise.all(uses.map((e) => Effect.runPromiseExit(e)))
+}
 
 describe("fuzz", () => {
   it("mutated and truncated fixtures end in a value or a typed error", async () => {
@@ -34,9 +41,8 @@ describe("fuzz", () => {
           const original = fixtureBytes(small[which]!.file)
           const bytes = original.slice(0, cut === undefined ? original.length : cut % (original.length + 1))
           for (const [at, value] of flips) if (bytes.length > 0) bytes[at % bytes.length] = value
-          const exit = await outcome(bytes, isModuleFixture(small[which]!))
-          if (Exit.isFailure(exit)) {
-            assert.isFalse(Cause.isDie(exit.cause), `${small[which]!.file}: defect ${Cause.pretty(exit.cause)}`)
+          for (const exit of await outcomes(bytes, isModuleFixture(small[which]!))) {
+            if (Exit.isFailure(exit)) assert.isFalse(Cause.isDie(exit.cause), `${small[which]!.file}: defect ${Cause.pretty(exit.cause)}`)
           }
         }
       ),
@@ -85,8 +91,9 @@ describe("fuzz", () => {
           const bytes = fixtureBytes(modules[which]!.file).slice()
           // Bias mutations towards the structure at the front (tables, headers, vtables).
           for (const [at, value] of flips) bytes[at % Math.min(bytes.length, 4096)] = value
-          const exit = await outcome(bytes, true)
-          if (Exit.isFailure(exit)) assert.isFalse(Cause.isDie(exit.cause), `${modules[which]!.file}: defect ${Cause.pretty(exit.cause)}`)
+          for (const exit of await outcomes(bytes, true)) {
+            if (Exit.isFailure(exit)) assert.isFalse(Cause.isDie(exit.cause), `${modules[which]!.file}: defect ${Cause.pretty(exit.cause)}`)
+          }
         }
       ),
       { numRuns: runs }
