@@ -243,10 +243,12 @@ export const tensors = (value: PyValue): Array<readonly [string, Tensor]> => {
 
 /**
  * Every tensor reachable from a value (as `tensors` names them), read into
- * typed arrays: what loading a state_dict's weights needs. Up to
- * `concurrency` storages (default 4) are read at once, so allocating one
- * overlaps reading another; tensors over one storage (tied weights) share
- * its buffer, as in torch. Fails on the first tensor that cannot be read.
+ * typed arrays: what loading a state_dict's weights needs. Small storages
+ * of a zip checkpoint (under 1 MiB) are read first, many per read
+ * (`Zip.readMany`), in batches of about 4 MiB; then up to `concurrency`
+ * storages (default 4) are read at once, so allocating one overlaps reading
+ * another. Tensors over one storage (tied weights) share its buffer, as in
+ * torch. Fails on the first tensor that cannot be read.
  *
  * @since 0.1.0
  * @category utils
