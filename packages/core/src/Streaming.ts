@@ -277,7 +277,7 @@ export const loadFrom = (
       return yield* new CheckpointError({ reason: "LimitExceeded", offset: pklRecord.offset, record: "data.pkl", detail: `data.pkl of ${pklRecord.size} bytes is over the limit` })
     }
     const orderRecord = get("byteorder")
-    const byteOrder = orderRecord === undefined ? "little" as const : yield* Effect.flatMap(orderRecord.read, (b) =>
+    const byteOrder = orderRecord === undefined ? "little" as const : yield* Effect.flatMap(orderRecord.read(), (b) =>
       Effect.try({ try: () => decodeRecord(ByteOrder, text(b), { record: "byteorder", offset: orderRecord.offset }), catch: (e) => e as CheckpointError }))
     const persistentLoad = storagePersistentLoad((key) => get(`data/${key}`), {
       pickleRecord: "data.pkl",
@@ -285,7 +285,7 @@ export const loadFrom = (
       byteOrder,
       exact: true
     })
-    const { value } = yield* runUnpickle(yield* pklRecord.read, 0, pickleOptions(policyOf(options), "data.pkl", persistentLoad))
+    const { value } = yield* runUnpickle(yield* pklRecord.read(), 0, pickleOptions(policyOf(options), "data.pkl", persistentLoad))
     return { value, records: keys }
   })
 
@@ -293,5 +293,5 @@ export const loadFrom = (
 const loadRecords = (records: ReadonlyMap<string, Uint8Array>, options: OpenOptions) =>
   loadFrom((key) => {
     const bytes = records.get(key)
-    return bytes === undefined ? undefined : { name: key, size: bytes.length, offset: 0, read: Effect.succeed(bytes), stream: Stream.make(bytes) }
+    return bytes === undefined ? undefined : { name: key, size: bytes.length, offset: 0, read: () => Effect.succeed(bytes), stream: Stream.make(bytes) }
   }, [...records.keys()], options)

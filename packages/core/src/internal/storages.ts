@@ -20,7 +20,8 @@ export interface StorageSource {
   readonly size: number
   /** File offset of the record, for errors. */
   readonly offset: number
-  readonly read: Effect.Effect<Uint8Array, TorchwireError>
+  /** Makes the read of the record's bytes (made only when a storage is read: a checkpoint may hold 100k storages). */
+  readonly read: () => Effect.Effect<Uint8Array, TorchwireError>
   readonly stream: Stream.Stream<Uint8Array, TorchwireError>
   /** The CRC-32 of the record's bytes, if the container recorded one. */
   readonly crc32?: number
@@ -29,14 +30,15 @@ export interface StorageSource {
 }
 
 /**
- * `read`, returning the bytes it last read for as long as something else
- * holds them: tensors over one storage (tied weights) read it once and share
- * it, as torch's do, and nothing is kept alive for them. `remember` hands it
- * bytes read some other way (in a batch with other storages).
+ * The read `read` makes, returning the bytes it last read for as long as
+ * something else holds them: tensors over one storage (tied weights) read it
+ * once and share it, as torch's do, and nothing is kept alive for them.
+ * `remember` hands it bytes read some other way (in a batch with other
+ * storages). Nothing but one effect is made until the storage is read.
  *
  * @internal
  */
-export const sharedWhileAlive = <E>(read: Effect.Effect<Uint8Array, E>): {
+export const sharedWhileAlive = <E>(read: () => Effect.Effect<Uint8Array, E>): {
   readonly read: Effect.Effect<Uint8Array, E>
   readonly remember: (bytes: Uint8Array) => void
 } => {
@@ -46,9 +48,11 @@ export const sharedWhileAlive = <E>(read: Effect.Effect<Uint8Array, E>): {
   return {
     read: Effect.suspend(() => {
       const alive = last?.buffer.deref()
-      return alive !== undefined
-        ? Effect.succeed(new Uint8Array(alive, last!.offset, last!.length))
-        : Effect.tap(read, (b) => Effect.sync(() => remember(b)))
+      if (alive !== undefined) return Effect.succeed(new Uint8Array(alive, last!.offset, last!.length))
+      return Effect.map(read(), (b) => {
+        remember(b)
+        return b
+      })
     }),
     remember
   }
@@ -122,6 +126,13 @@ export const prefetchStorages = (
 const PREFETCH_BATCH = 4 << 20
 
 /**
+ * The read of a record's first `n` bytes, made by `read` when run. (A function of its own so that it holds
+ * `read` and `n` only, not the record: a checkpoint may hold 100k storages.)
+ */
+const firstBytes = (read: StorageSource["read"], n: number) => (): Effect.Effect<Uint8Array, TorchwireError> =>
+  Effect.map(read(), (b) => b.subarray(0, n))
+
+/**
  * The `persistent_load` of torch.load: validates the id with Schema, finds
  * `data/<key>`, checks its size, and caches one `Storage` per key.
  *
@@ -154,7 +165,7 @@ export const storagePersistentLoad = (
     if (record.size < nbytes || (options.exact && record.size !== nbytes)) {
       throw new CheckpointError({ reason: record.size < nbytes ? "StorageTooShort" : "BadRecord", offset: record.offset, record: record.name, detail: `storage ${JSON.stringify(key)} needs ${nbytes} bytes, the record holds ${record.size}` })
     }
-    const { read, remember } = sharedWhileAlive(Effect.map(record.read, (b) => b.subarray(0, nbytes)))
+    const { read, remember } = sharedWhileAlive(firstBytes(record.read, nbytes))
     // The record's CRC describes the storage's bytes only when the record holds nothing else.
     const fields: ConstructorParameters<typeof Storage> = [key, type.dtype, location, nbytes, record.name, read, options.byteOrder, record.stream, record.size === nbytes ? record.crc32 : undefined]
     const storage = record.batch === undefined ? new Storage(...fields) : new BatchedStorage(fields, record.batch.reader, record.batch.key, remember)

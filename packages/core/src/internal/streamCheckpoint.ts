@@ -50,7 +50,7 @@ export const loadStreamCheckpoint = (source: ByteSource, options: OpenOptions): 
         return yield* new CheckpointError({ reason: "Truncated", offset: at, record: entry.key, detail: `record of ${entry.length} bytes runs past the end of the file` })
       }
       const offset = at
-      records.set(entry.key, { name: entry.key, size: entry.length, offset, read: source.read(offset, entry.length), stream: chunks(source, offset, entry.length) })
+      records.set(entry.key, { name: entry.key, size: entry.length, offset, read: () => source.read(offset, entry.length), stream: chunks(source, offset, entry.length) })
       at += entry.length
     }
     if (at < source.size) return yield* new CheckpointError({ reason: "TrailingBytes", offset: at, record: "stream", detail: `${source.size - at} bytes follow the last record` })

@@ -110,7 +110,7 @@ export const loadArchivePickle = (
           name: entry.name,
           size: entry.uncompressedSize,
           offset: entry.localHeaderOffset,
-          read: archive.read(entry),
+          read: () => archive.read(entry),
           // Built when first pulled: an eager zip stream is about 2 KB, and a checkpoint may hold 100k storages.
           stream: Stream.suspend(() => archive.stream(entry)),
           crc32: entry.crc32,
