@@ -105,6 +105,10 @@ export const detect = (source: ByteSource): Effect.Effect<Format, TorchwireError
   Effect.map(sniff(source, {}), (s) => s.format)
 
 /** Detects the format; for zip archives also returns the opened archive, so it is read once. */
+/** Whether an archive has the record `name` under its folder (a scan: a checkpoint may hold 100k records). */
+const hasRecord = (archive: Zip.ZipArchive, name: string): boolean =>
+  archive.entries.some((e) => e.name.endsWith(name) && e.name.indexOf("/") === e.name.length - name.length - 1)
+
 const sniff = (source: ByteSource, zipOptions: Zip.ZipOptions): Effect.Effect<{ readonly format: Format; readonly archive?: Zip.ZipArchive }, TorchwireError> =>
   Effect.gen(function*() {
     const head = yield* source.read(0, Math.min(source.size, 512))
@@ -114,8 +118,7 @@ const sniff = (source: ByteSource, zipOptions: Zip.ZipOptions): Effect.Effect<{ 
     }
     if (PK.every((b, i) => head[i] === b)) {
       const archive = yield* Zip.open(source, zipOptions)
-      const names = new Set(archive.entries.map((e) => e.name.slice(e.name.indexOf("/") + 1)))
-      const format = names.has("bytecode.pkl") ? "mobile" as const : names.has("constants.pkl") ? "torchscript" as const : "zip" as const
+      const format = hasRecord(archive, "bytecode.pkl") ? "mobile" as const : hasRecord(archive, "constants.pkl") ? "torchscript" as const : "zip" as const
       return { format, archive }
     }
     if (isTarHeader(head)) return { format: "tar" as const }

@@ -171,8 +171,15 @@ export const open = (source: ByteSource, options: ZipOptions = {}): Effect.Effec
 
 /** An archive over `source`; `shift` is where it starts in the source (after a prefix, if any). */
 const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift: number, options: ZipOptions): ZipArchive => {
-  const byName = new Map<string, ZipEntry>()
-  for (const e of entries) if (!byName.has(e.name)) byName.set(e.name, e)
+  /** Entries by name (the first of each), made when first looked up: a checkpoint may hold 100k entries. */
+  let byName: Map<string, ZipEntry> | undefined
+  const entry = (name: string): ZipEntry | undefined => {
+    if (byName === undefined) {
+      byName = new Map()
+      for (const e of entries) if (!byName.has(e.name)) byName.set(e.name, e)
+    }
+    return byName.get(name)
+  }
   const offsets = new Map<ZipEntry, number>()
 
   /** Runs a check or decoder that throws `ZipError`, as an effect (anything else it throws is a defect). */
@@ -406,7 +413,7 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift
       return Stream.concat(body, Stream.execute(finish))
     }))
 
-  return { source, entries, entry: (name) => byName.get(name), dataOffset, read, readMany, stream }
+  return { source, entries, entry, dataOffset, read, readMany, stream }
 }
 
 /**
