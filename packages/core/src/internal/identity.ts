@@ -43,11 +43,12 @@ export const tokensOf = (container: object): Tokens | undefined => registry.get(
  * A log of string values kept as 64-bit hashes only (two FNV-1a lanes),
  * cheap enough to record every string an unpickler makes: `add` appends to
  * a typed array, and `hasRepeats` finds equal hashes afterwards by
- * partitioning them into cache-sized buckets and sorting each. (A hash table
- * checked at every `add` cost twice as much: its random probes miss the
- * cache while the unpickler allocates.) `hasRepeats` is true when two values
- * were equal, or, with odds around n² / 2^54, only collided; a caller that
- * treats that as "maybe a repeat" and falls back to exact work stays exact.
+ * partitioning them into buckets and putting each bucket in turn into one
+ * small, cache-resident hash table. (A large table probed at every `add` cost
+ * more than twice as much: its random probes miss the cache while the
+ * unpickler allocates.) `hasRepeats` is true when two values were equal, or,
+ * with odds around n² / 2^65, only collided; a caller that treats that as
+ * "maybe a repeat" and falls back to exact work stays exact.
  *
  * @internal
  */
@@ -81,18 +82,43 @@ export class StringHashLog {
     const buckets = 1 << bits
     const start = new Int32Array(buckets + 1)
     for (let i = 0; i < size; i++) start[(hi[i]! >>> shift) + 1]++
-    for (let k = 0; k < buckets; k++) start[k + 1] += start[k]!
-    const next = start.slice(0, buckets)
-    // Within a bucket, the rest of `hi` and 21 bits of `lo` make one exact double key (53 bits).
-    const rest = 2 ** shift
-    const keys = new Float64Array(size)
-    for (let i = 0; i < size; i++) {
-      const h = hi[i]! >>> 0
-      keys[next[h >>> shift]!++] = (h % rest) * 2097152 + (lo[i]! >>> 11)
-    }
+    let largest = 0
     for (let k = 0; k < buckets; k++) {
-      const bucket = keys.subarray(start[k]!, start[k + 1]!).sort()
-      for (let i = 1; i < bucket.length; i++) if (bucket[i] === bucket[i - 1]) return true
+      largest = Math.max(largest, start[k + 1]!)
+      start[k + 1] += start[k]!
+    }
+    const next = start.slice(0, buckets)
+    const bucketHi = new Int32Array(size)
+    const bucketLo = new Int32Array(size)
+    for (let i = 0; i < size; i++) {
+      const at = next[hi[i]! >>> shift]!++
+      bucketHi[at] = hi[i]!
+      bucketLo[at] = lo[i]!
+    }
+    // Each bucket in turn goes into one small open-addressing table, slots by the low bits of `lo`; `stamp`
+    // marks which bucket filled a slot, so the table is never cleared.
+    let capacity = 16
+    while (capacity < 2 * largest) capacity *= 2
+    const mask = capacity - 1
+    const tableHi = new Int32Array(capacity)
+    const tableLo = new Int32Array(capacity)
+    const stamp = new Int32Array(capacity)
+    let probes = 0
+    for (let k = 0; k < buckets; k++) {
+      for (let i = start[k]!; i < start[k + 1]!; i++) {
+        const h = bucketHi[i]!
+        const l = bucketLo[i]!
+        let j = l & mask
+        while (stamp[j] === k + 1) {
+          if (tableHi[j] === h && tableLo[j] === l) return true
+          j = (j + 1) & mask
+          // Hashes made to cluster (hostile strings) would make this quadratic: answer "maybe", as a collision does.
+          if (++probes > 16 * size) return true
+        }
+        stamp[j] = k + 1
+        tableHi[j] = h
+        tableLo[j] = l
+      }
     }
     return false
   }
