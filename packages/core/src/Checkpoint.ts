@@ -104,11 +104,11 @@ const PK = [0x50, 0x4b, 0x03, 0x04]
 export const detect = (source: ByteSource): Effect.Effect<Format, TorchwireError> =>
   Effect.map(sniff(source, {}), (s) => s.format)
 
-/** Detects the format; for zip archives also returns the opened archive, so it is read once. */
 /** Whether an archive has the record `name` under its folder (a scan: a checkpoint may hold 100k records). */
 const hasRecord = (archive: Zip.ZipArchive, name: string): boolean =>
   archive.entries.some((e) => e.name.endsWith(name) && e.name.indexOf("/") === e.name.length - name.length - 1)
 
+/** Detects the format; for zip archives also returns the opened archive, so it is read once. */
 const sniff = (source: ByteSource, zipOptions: Zip.ZipOptions): Effect.Effect<{ readonly format: Format; readonly archive?: Zip.ZipArchive }, TorchwireError> =>
   Effect.gen(function*() {
     const head = yield* source.read(0, Math.min(source.size, 512))

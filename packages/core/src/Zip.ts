@@ -350,6 +350,10 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift
     return { spans, alone }
   }
 
+  /** Reads the entries `list[i]` of `indices` one by one, each into `out[i]`. */
+  const readEach = (list: ReadonlyArray<ZipEntry>, indices: ReadonlyArray<number>, out: Array<Uint8Array>) =>
+    Effect.forEach(indices, (i) => Effect.map(read(list[i]!), (b) => void (out[i] = b)), { discard: true })
+
   /**
    * The entries of a span from one read of it; an entry whose data turns out to
    * run past the span (a local header longer than torch writes) is read on its own.
@@ -369,7 +373,7 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift
           else out[i] = contentOf(entry, bytes.subarray(from, from + entry.compressedSize), at)
         }
       })
-      return Effect.zipRight(decoded, Effect.forEach(late, (i) => Effect.map(read(list[i]!), (b) => void (out[i] = b)), { discard: true }))
+      return Effect.zipRight(decoded, readEach(list, late, out))
     })
 
   const readMany = (list: ReadonlyArray<ZipEntry>) =>
@@ -379,7 +383,7 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift
       return Effect.as(
         Effect.zipRight(
           Effect.forEach(spans, (span) => readSpan(list, span, out), { discard: true }),
-          Effect.forEach(alone, (i) => Effect.map(read(list[i]!), (b) => void (out[i] = b)), { discard: true })
+          readEach(list, alone, out)
         ),
         out as ReadonlyArray<Uint8Array>
       )

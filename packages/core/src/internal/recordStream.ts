@@ -100,7 +100,7 @@ export const writeRecords = <R extends RecordData>(records: ReadonlyArray<R>, wr
     let finished = false
     /** Data bytes this pull may still write from memory (reset by every pull). */
     let budget = 0
-    /** Records read ahead (whole, by an effect), by index. */
+    /** Records read ahead (whole, by an effect or a batch reader), by index. */
     const prefetched = new Map<number, Uint8Array>()
     const emit = (out: Array<Uint8Array>, bytes: Uint8Array) => {
       if (bytes.length > 0) out.push(bytes)

@@ -166,26 +166,14 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleRes
     return stack[sp - 1]!
   }
   let markTokens: Tokens = []
-  /** Takes the stack's values from `at` up; their tokens, when tracked, are left in `markTokens`. */
-  const takeFrom = (at: number): Array<PyValue> => {
-    const items = stack.slice(at, sp)
-    sp = at
-    if (track) {
-      markTokens = toks.slice(at)
-      toks.length = at
-    }
-    return items
-  }
-  /** The end of the items `popMarkInPlace` popped last. */
+  /** The end of the items `dropFrom` dropped last. */
   let markEnd = 0
   /**
-   * Pops to the topmost MARK without copying the items: they stay in
-   * `stack[at, markEnd)` (at returned) until the next push. Their tokens,
-   * when tracked, are left in `markTokens`.
+   * Drops the stack's values from `at` up without copying them: they stay in
+   * `stack[at, markEnd)` until the next push. Their tokens, when tracked, are
+   * left in `markTokens`.
    */
-  const popMarkInPlace = (): number => {
-    if (marks.length === 0) throw error("MarkMissing", `${opName(c.code)} without a MARK`)
-    const at = marks.pop()!
+  const dropFrom = (at: number): number => {
     markEnd = sp
     if (track) {
       markTokens = toks.slice(at)
@@ -194,11 +182,15 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleRes
     sp = at
     return at
   }
-  /** Pops to the topmost MARK; the items' tokens, when tracked, are left in `markTokens`. */
-  const popMark = (): Array<PyValue> => {
-    const at = popMarkInPlace()
-    return stack.slice(at, markEnd)
+  /** Takes the stack's values from `at` up; their tokens, when tracked, are left in `markTokens`. */
+  const takeFrom = (at: number): Array<PyValue> => stack.slice(dropFrom(at), markEnd)
+  /** Pops to the topmost MARK in place (see `dropFrom`); returns where the items start. */
+  const popMarkInPlace = (): number => {
+    if (marks.length === 0) throw error("MarkMissing", `${opName(c.code)} without a MARK`)
+    return dropFrom(marks.pop()!)
   }
+  /** Pops to the topmost MARK; the items' tokens, when tracked, are left in `markTokens`. */
+  const popMark = (): Array<PyValue> => stack.slice(popMarkInPlace(), markEnd)
 
   const withTokens = <A extends object>(container: A, tokens: Tokens): A => {
     if (track) setTokens(container, tokens)
