@@ -12,6 +12,7 @@ import * as Value from "@torchwire/core/Value"
 import * as Zip from "@torchwire/core/Zip"
 import { fixtureBytes, fixtures } from "@torchwire/test-utils"
 import { StringHashLog } from "../src/internal/identity.js"
+import { scanMemoUse } from "../src/internal/memoScan.js"
 
 /** Builds a pickle from opcode characters, byte values and strings. */
 const pk = (...parts: Array<string | number | Uint8Array>): Uint8Array => {
@@ -194,6 +195,54 @@ describe("Pickle", () => {
           assert.deepStrictEqual(Effect.runSync(Pickle.dump(back, { protocol })), bytes)
         }),
         { numRuns: Number(process.env.TORCHWIRE_PROPERTY_RUNS ?? 300) }
+      )
+    }))
+
+  it("the memo pre-pass finds the keys GETs fetch, and gives up where it cannot tell cheaply", () => {
+    const fetchedKeys = (bytes: Uint8Array) => {
+      const use = scanMemoUse(bytes, 0, bytes.length)
+      return use === undefined ? undefined : { keys: [...use.fetched.keys()].filter((k) => use.fetched[k] === 1), putBound: use.putBound }
+    }
+    // BINPUT 0 (fetched by BINGET), LONG_BINPUT 260 (fetched by LONG_BINGET), text PUT 7 (fetched by GET), BINPUT 5 (never fetched).
+    const bytes = pk(0x80, 2, "(", binunicode("a"), "q", 0, "h", 0, "K", 1, "r", u32(260), "j", u32(260), "N", "p7\n", "g7\n", "N", "q", 5, "l", ".")
+    assert.deepStrictEqual(fetchedKeys(bytes), { keys: [0, 7, 260], putBound: 261 })
+    // MEMOIZE's keys count the puts before them; the bound covers them.
+    assert.deepStrictEqual(fetchedKeys(pk(0x80, 4, "N", 0x94, "N", 0x94, "N", 0x94, "h", 2, "l", ".")), { keys: [2], putBound: 4 })
+    // Arguments are skipped, not read as opcodes: a "h" inside a string is data.
+    assert.deepStrictEqual(fetchedKeys(pk(0x80, 2, binunicode("hhh"), "q", 1, 0x8c, 2, "h", 1, "C", 1, "j", ".")), { keys: [], putBound: 2 })
+    assert.isUndefined(fetchedKeys(pk(0x80, 2, "N")), "no STOP")
+    assert.isUndefined(fetchedKeys(pk(0x80, 2, "X", 255, 255, 255, 127, "abc", ".")), "an argument past the end")
+    assert.isUndefined(fetchedKeys(pk(0x80, 2, 0xff, ".")), "an unknown opcode")
+    assert.isUndefined(fetchedKeys(pk(0x80, 2, "N", "r", u32(4_000_000), "j", u32(4_000_000), ".")), "sparse keys")
+    assert.isUndefined(fetchedKeys(pk("N", "p-1\n", ".")), "a key that is not a plain decimal")
+  })
+
+  it.effect("a value reached twice is one object after loading, any protocol: the memo keeps what GETs fetch (property)", () =>
+    Effect.gen(function*() {
+      const leaf = fc.oneof(fc.integer(), fc.string({ maxLength: 4 }), fc.constant(null))
+      const shared = fc.array(
+        fc.oneof(
+          fc.array(leaf, { maxLength: 3 }),
+          fc.array(leaf, { maxLength: 3 }).map((xs): Value.PyValue => new Value.PyTuple([...xs, []])),
+          fc.array(fc.tuple(fc.string({ maxLength: 3 }), leaf), { maxLength: 3 }).map((kv) => new Map<Value.PyValue, Value.PyValue>(kv))
+        ),
+        { minLength: 1, maxLength: 6 }
+      )
+      fc.assert(
+        fc.property(shared, fc.array(fc.nat(), { maxLength: 40 }), fc.nat(400), fc.integer({ min: 0, max: 5 }), (pool, picks, fillers, protocol) => {
+          // Distinct strings first push the shared values' memo keys past 255 (LONG_BINPUT, LONG_BINGET) as often as not.
+          const top = [...Array.from({ length: fillers }, (_, i) => `filler ${i}`), ...picks.map((i) => pool[i % pool.length]!)]
+          const back = Effect.runSync(Pickle.load(Effect.runSync(Pickle.dump(top, { protocol })))) as Array<Value.PyValue>
+          assert.strictEqual(back.length, top.length)
+          for (let i = 0; i < top.length; i++) {
+            const first = top.indexOf(top[i]!)
+            assert.strictEqual(back[i], back[first], `item ${i} is item ${first}`)
+            if (i !== first) continue
+            // Distinct objects stay distinct.
+            assert.strictEqual(back.indexOf(back[i]!), i)
+          }
+        }),
+        { numRuns: Number(process.env.TORCHWIRE_PROPERTY_RUNS ?? 200) }
       )
     }))
 

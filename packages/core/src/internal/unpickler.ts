@@ -22,6 +22,7 @@ import {
   type PyValue
 } from "../Value.js"
 import { appendTokens, setTokens, StringHashLog, type Tokens, tokensOf } from "./identity.js"
+import { type MemoUse, scanMemoUse } from "./memoScan.js"
 import { decodeLatin1, decodeOp, decodeUtf8At, makeCursor, Op, type OpCursor } from "./opcodes.js"
 
 /** Where in the pickle an operation happens, for the hooks' error messages. @internal */
@@ -98,11 +99,13 @@ const py2Decoder = (encoding: UnpickleOptions["encoding"]) => {
  */
 export const unpickle = (buf: Uint8Array, start: number, options: UnpickleOptions): UnpickleResult => {
   const cursor = () => makeCursor(buf, start, buf.byteLength, options.record, options.base ?? 0)
+  // Which memo keys GETs fetch: the runs keep only those values.
+  const memoUse = scanMemoUse(buf, start, buf.byteLength)
   try {
-    return run(cursor(), options, false)
+    return run(cursor(), options, false, memoUse)
   } catch (e) {
     if (e !== SHARED_STRING_VALUES) throw e
-    return run(cursor(), options, true)
+    return run(cursor(), options, true, memoUse)
   }
 }
 
@@ -121,7 +124,7 @@ const SHARED_STRING_VALUES = Symbol("shared string values")
  * `track`, which records the tokens. Hooks must tolerate that second run
  * (they are lookups and caches).
  */
-const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleResult => {
+const run = (c: OpCursor, options: UnpickleOptions, track: boolean, memoUse: MemoUse | undefined): UnpickleResult => {
   // The stack holds `sp` values; slots above are stale. An explicit height keeps the array's capacity:
   // shrinking `length` at every APPENDS let the engine trim and regrow it, about 30 bytes per value pushed.
   const stack: Array<PyValue> = []
@@ -201,12 +204,21 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean): UnpickleRes
     if (v === undefined) throw error("MemoMissing", `memo key ${i} was never stored`)
     return v
   }
+  // With the pre-pass (memoScan.ts), only the values some GET fetches are kept; `seen` marks the keys put.
+  const fetched = memoUse?.fetched
+  const seen = memoUse === undefined ? undefined : new Uint8Array(memoUse.putBound)
+  /** Counts key `i` as a memo entry the first time it is put: the count is MEMOIZE's next key. */
+  const countKey = (i: number) => {
+    if (seen === undefined ? memo[i] !== undefined : seen[i] !== 0) return
+    if (memoCount >= maxMemo) throw error("LimitExceeded", `the memo holds more than ${maxMemo} entries`)
+    memoCount++
+    if (seen !== undefined) seen[i] = 1
+  }
   const memoPut = (i: number) => {
-    if (memo[i] === undefined) {
-      if (memoCount >= maxMemo) throw error("LimitExceeded", `the memo holds more than ${maxMemo} entries`)
-      memoCount++
-    }
-    memo[i] = top()
+    const v = top()
+    countKey(i)
+    if (fetched !== undefined && fetched[i] !== 1) return
+    memo[i] = v
     if (track) memoTok[i] = toks[toks.length - 1]
   }
   const findClass = (module: string, name: string): PyValue => options.findClass(module, name, site())
