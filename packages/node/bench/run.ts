@@ -69,13 +69,20 @@ const bestOf = (measurements: ReadonlyArray<Measured>): Measured => {
 }
 /** Milliseconds of every CPU probe of this run. */
 const probes: Array<number> = []
+/** Milliseconds of every memory probe of this run (first touch of 256 MiB). */
+const touchProbes: Array<number> = []
 /**
- * Times a fixed CPU-bound loop (50 million additions) in a fresh Node process: the same work every time, so its
- * spread is the VM's own (its vCPUs slow down in spells), which the report states beside the results.
+ * Times a fixed CPU-bound loop (50 million additions), then the first touch of 256 MiB of fresh memory, in a fresh
+ * Node process: the same work every time, so their spread is the VM's own, which the report states beside the
+ * results. The vCPUs slow down in spells; and this VM hands freed memory back to its host (virtio-balloon free page
+ * reporting), so fresh pages (a new heap, the page cache a write fills) cost a fault through the host, in spells too.
  */
 const probeCpu = () => {
-  const code = "const t=performance.now();let x=0;for(let i=0;i<5e7;i++)x=(x+i*7)|0;console.log(performance.now()-t,x)"
-  probes.push(Number(execFileSync(process.execPath, ["-e", code], { encoding: "utf8" }).split(" ")[0]))
+  const code = "let t=performance.now();let x=0;for(let i=0;i<5e7;i++)x=(x+i*7)|0;const cpu=performance.now()-t;" +
+    "t=performance.now();new Uint8Array(256*2**20).fill(1);console.log(cpu,performance.now()-t,x)"
+  const [cpu, touch] = execFileSync(process.execPath, ["-e", code], { encoding: "utf8" }).split(" ").map(Number)
+  probes.push(cpu!)
+  touchProbes.push(touch!)
 }
 /**
  * The best of `rounds` measurements of each workload, each after `freshDisk` and a CPU probe, taken round-robin
@@ -114,7 +121,7 @@ const largestRecord = (file: string) =>
     Math.max(...Checkpoint.tensors(c.value).map(([, t]) => t.storage?.nbytes ?? 0))))
 
 /** The probes' best, median and worst, as the report states them. */
-const probeSpread = (): string => {
+const probeSpread = (probes: ReadonlyArray<number>): string => {
   const sorted = [...probes].sort((a, b) => a - b)
   const [best, worst] = [sorted[0]!, sorted[sorted.length - 1]!]
   return `${best.toFixed(0)} ms at best, ${median(sorted).toFixed(0)} ms in the median and ${worst.toFixed(0)} ms at worst (${(worst / best).toFixed(1)}× slower)`
@@ -235,7 +242,9 @@ Python's is \`ru_maxrss\`). Each process times the median of ${runs} runs after 
 ${rounds} rounds, round-robin (every row once per round, after deleting earlier outputs and \`sync\`), and each row
 reports its best round: this VM slows runs at random, and such interference only ever slows a round down. Before
 each measurement the run times a fixed CPU-bound loop in a fresh process: over the ${probes.length} probes of this run it took
-${probeSpread()}. Peak RSS is the highest of the rounds.
+${probeSpread(probes)}. The same process then fills 256 MiB of fresh memory: ${probeSpread(touchProbes)}.
+This VM hands freed memory back to its host (free page reporting), so a page touched for the first time (a new
+heap, the page cache a write fills) faults through the host, whose speed varies by spells. Peak RSS is the highest of the rounds.
 
 ## Targets (issue #7), as ratios within this run
 
