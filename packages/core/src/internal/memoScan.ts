@@ -7,7 +7,7 @@
  *
  * @internal
  */
-import { OPCODES } from "./opcodes.js"
+import { type ArgKind, Op, OPCODES } from "./opcodes.js"
 
 /** What the pre-pass found: which keys are fetched, and a bound on the keys put. @internal */
 export interface MemoUse {
@@ -25,23 +25,16 @@ const LEN8 = 108 // 8-byte length, then bytes
 const LINE = 110 // one newline-terminated line
 const TWO_LINES = 111 // two newline-terminated lines
 
-const fixed: Record<string, number> = { none: 0, u8: 1, u16: 2, i32: 4, u32: 4, u64: 8, f64be: 8 }
-const variable: Record<string, number> = {
-  long1: LEN1, bytes1: LEN1, long4: LEN4, bytes4: LEN4, bytes4s: LEN4, bytes8: LEN8, twolines: TWO_LINES
+const layoutOf: Record<ArgKind, number> = {
+  none: 0, u8: 1, u16: 2, i32: 4, u32: 4, u64: 8, f64be: 8,
+  long1: LEN1, bytes1: LEN1, long4: LEN4, bytes4: LEN4, bytes4s: LEN4, bytes8: LEN8,
+  intnl: LINE, longnl: LINE, floatnl: LINE, decimalnl: LINE, stringnl: LINE, unicodenl: LINE, asciinl: LINE,
+  twolines: TWO_LINES
 }
 /** Each opcode's argument layout. */
-const layout = Int16Array.from(OPCODES, (info) =>
-  info === undefined ? UNKNOWN : fixed[info.arg] ?? variable[info.arg] ?? LINE)
+const layout = Int16Array.from(OPCODES, (info) => (info === undefined ? UNKNOWN : layoutOf[info.arg]))
 
-const STOP = 0x2e
-const GET = 0x67
-const BINGET = 0x68
-const LONG_BINGET = 0x6a
-const PUT = 0x70
-const BINPUT = 0x71
-const LONG_BINPUT = 0x72
-const MEMOIZE = 0x94
-
+const { BINGET, BINPUT, GET, LONG_BINGET, LONG_BINPUT, MEMOIZE, PUT, STOP } = Op
 
 /** The unsigned 32-bit little-endian integer at `p`. */
 const u32At = (buf: Uint8Array, p: number): number =>
@@ -95,13 +88,13 @@ export const scanMemoUse = (buf: Uint8Array, start: number, end: number): MemoUs
       p = a + 1 + buf[a]!
     } else if (kind === LEN4) {
       if (a + 4 > end) return undefined
-      const n = buf[a]! | (buf[a + 1]! << 8) | (buf[a + 2]! << 16) | (buf[a + 3]! << 24)
-      if (n < 0) return undefined
+      // Lengths of 2 GiB or more the VM rejects (LONG4, BINSTRING) or cannot hold.
+      const n = u32At(buf, a)
+      if (n > 0x7fffffff) return undefined
       p = a + 4 + n
     } else if (kind === LEN8) {
       if (a + 8 > end) return undefined
-      const high = buf[a + 4]! | (buf[a + 5]! << 8) | (buf[a + 6]! << 16) | (buf[a + 7]! << 24)
-      if (high !== 0) return undefined
+      if (u32At(buf, a + 4) !== 0) return undefined
       p = a + 8 + u32At(buf, a)
     } else {
       let eol = buf.indexOf(0x0a, a)
