@@ -13,6 +13,7 @@ import * as Zip from "@torchwire/core/Zip"
 import { fixtureBytes, fixtures } from "@torchwire/test-utils"
 import { StringHashLog } from "../src/internal/identity.js"
 import { scanMemoUse } from "../src/internal/memoScan.js"
+import { decodeUtf8At } from "../src/internal/opcodes.js"
 
 /** Builds a pickle from opcode characters, byte values and strings. */
 const pk = (...parts: Array<string | number | Uint8Array>): Uint8Array => {
@@ -260,6 +261,22 @@ describe("Pickle", () => {
         }
       ),
       { numRuns: Number(process.env.TORCHWIRE_PROPERTY_RUNS ?? 100) }
+    )
+  })
+
+  it("decodeUtf8At logs the string it decodes as StringHashLog.add logs it, ASCII or not, short or long (property)", () => {
+    // The unpickler hashes short ASCII strings from their bytes while decoding them, and every other string from its
+    // char codes: equal strings made by different opcodes (BINUNICODE, UNICODE, BINSTRING...) must hash alike.
+    const text = fc.string({ maxLength: 40, unit: fc.constantFrom("a", "Z", "0", "é", "\u{1F600}") })
+    fc.assert(
+      fc.property(text, text, (s, t) => {
+        const log = new StringHashLog()
+        const bytes = new TextEncoder().encode(`..${s}`)
+        assert.strictEqual(decodeUtf8At(bytes, 2, bytes.length - 2, log), s)
+        log.add(t)
+        assert.strictEqual(log.hasRepeats(), s === t, JSON.stringify([s, t]))
+      }),
+      { numRuns: Number(process.env.TORCHWIRE_PROPERTY_RUNS ?? 200) }
     )
   })
 

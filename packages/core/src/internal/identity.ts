@@ -39,6 +39,15 @@ export const appendTokens = (container: object, before: number, tokens: Tokens):
 /** The tokens of a container's slots, if it was unpickled with any. @internal */
 export const tokensOf = (container: object): Tokens | undefined => registry.get(container)
 
+/** The first hash lane's start. @internal */
+export const HASH_A = 0x811c9dc5 | 0
+/** The second hash lane's start, for a string of `length` char codes. @internal */
+export const hashB = (length: number): number => 0x01000193 ^ length
+/** The first lane after char code `ch`. @internal */
+export const stepA = (a: number, ch: number): number => Math.imul(a ^ ch, 16777619)
+/** The second lane after char code `ch`. @internal */
+export const stepB = (b: number, ch: number): number => Math.imul(b ^ ch, 0x5bd1e995)
+
 /**
  * A log of string values kept as 64-bit hashes only (two FNV-1a lanes),
  * cheap enough to record every string an unpickler makes: `add` appends to
@@ -59,13 +68,21 @@ export class StringHashLog {
 
   /** Records a value. */
   add(s: string): void {
-    let a = 0x811c9dc5 | 0
-    let b = 0x01000193 ^ s.length
+    let a = HASH_A
+    let b = hashB(s.length)
     for (let i = 0; i < s.length; i++) {
       const ch = s.charCodeAt(i)
-      a = Math.imul(a ^ ch, 16777619)
-      b = Math.imul(b ^ ch, 0x5bd1e995)
+      a = stepA(a, ch)
+      b = stepB(b, ch)
     }
+    this.addHash(a, b)
+  }
+
+  /**
+   * Records a value by its hash lanes, when the caller computed them (from
+   * `HASH_A`, `hashB(length)`, then `stepA` and `stepB` over its char codes).
+   */
+  addHash(a: number, b: number): void {
     if (this.size === this.hi.length) this.grow()
     this.hi[this.size] = a
     this.lo[this.size++] = b

@@ -8,6 +8,7 @@
  * @internal
  */
 import { PickleError } from "../Errors.js"
+import { HASH_A, hashB, stepA, stepB, type StringHashLog } from "./identity.js"
 
 /** How an opcode's inline argument is encoded. @internal */
 export type ArgKind =
@@ -172,22 +173,33 @@ const asciiCodes: Array<Array<number>> = Array.from({ length: 33 }, (_, n) => ne
 /**
  * Decodes the UTF-8 bytes `buf[p, p + n)`. Short ASCII strings, most of a
  * pickle's, are built in JS: several times faster than a TextDecoder call
- * and its subarray.
+ * and its subarray. With a `log`, the string is recorded in it; a short
+ * ASCII string's char codes are its bytes, so its hash is taken in the same
+ * pass as its copy.
  *
  * @internal
  */
-export const decodeUtf8At = (buf: Uint8Array, p: number, n: number): string => {
+export const decodeUtf8At = (buf: Uint8Array, p: number, n: number, log?: StringHashLog): string => {
   if (n <= 32) {
     const codes = asciiCodes[n]!
+    let a = HASH_A
+    let b = hashB(n)
     let i = 0
     for (; i < n; i++) {
-      const b = buf[p + i]!
-      if (b > 0x7f) break
-      codes[i] = b
+      const ch = buf[p + i]!
+      if (ch > 0x7f) break
+      codes[i] = ch
+      a = stepA(a, ch)
+      b = stepB(b, ch)
     }
-    if (i === n) return String.fromCharCode.apply(null, codes)
+    if (i === n) {
+      log?.addHash(a, b)
+      return String.fromCharCode.apply(null, codes)
+    }
   }
-  return utf8.decode(buf.subarray(p, p + n))
+  const s = utf8.decode(buf.subarray(p, p + n))
+  log?.add(s)
+  return s
 }
 /** Decodes Latin-1 (every byte is one code point). @internal */
 export const decodeLatin1 = (bytes: Uint8Array): string => {

@@ -23,7 +23,7 @@ import {
 } from "../Value.js"
 import { appendTokens, setTokens, StringHashLog, type Tokens, tokensOf } from "./identity.js"
 import { type MemoUse, scanMemoUse } from "./memoScan.js"
-import { decodeLatin1, decodeOp, decodeUtf8At, makeCursor, Op, type OpCursor } from "./opcodes.js"
+import { decodeLatin1, decodeOp, decodeUtf8At, makeCursor, Op, OPCODES, type OpCursor } from "./opcodes.js"
 
 /** Where in the pickle an operation happens, for the hooks' error messages. @internal */
 export interface CallSite {
@@ -82,6 +82,9 @@ export interface UnpickleResult {
   /** The PROTO argument, or 0 if none. */
   readonly protocol: number
 }
+
+/** `1` for the opcodes without an argument: the VM steps over them without `decodeOp`. */
+const NO_ARGUMENT = Uint8Array.from(OPCODES, (info) => (info?.arg === "none" ? 1 : 0))
 
 const py2Decoder = (encoding: UnpickleOptions["encoding"]) => {
   if (encoding === "bytes") return (b: Uint8Array): PyValue => b.slice()
@@ -159,10 +162,12 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, memoUse: Mem
     if (track) poppedToken = toks.pop()
     return stack[--sp]!
   }
-  /** Pushes a string an opcode made: its token is its offset. */
+  /** Pushes a string an opcode made, already in `madeStrings`: its token is its offset. */
+  const pushLoggedString = (s: string) => push(s, c.base + c.start)
+  /** Pushes a string an opcode made. */
   const pushString = (s: string) => {
     madeStrings?.add(s)
-    push(s, c.base + c.start)
+    pushLoggedString(s)
   }
   const top = (): PyValue => {
     if (sp <= floor()) throw error("StackUnderflow", `${opName(c.code)} needs a value on the stack`)
@@ -310,14 +315,14 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, memoUse: Mem
         const n = p + 2 <= end ? buf[p + 1]! : end
         if (p + 2 + n > end) break
         c.pos = p + 2 + n
-        pushString(decodeUtf8At(buf, p + 2, n))
+        pushLoggedString(decodeUtf8At(buf, p + 2, n, madeStrings))
         continue
       }
       case 0x58: { // BINUNICODE
         const n = p + 5 <= end ? view.getUint32(p + 1, true) : end
         if (p + 5 + n > end) break
         c.pos = p + 5 + n
-        pushString(decodeUtf8At(buf, p + 5, n))
+        pushLoggedString(decodeUtf8At(buf, p + 5, n, madeStrings))
         continue
       }
       case 0x71: // BINPUT
@@ -340,7 +345,11 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, memoUse: Mem
         continue
       }
     }
-    if (!decodeOp(c)) {
+    if (code >= 0 && NO_ARGUMENT[code] === 1) {
+      // NONE, MARK, TUPLE2, APPENDS...: a third of a typical pickle's opcodes.
+      c.pos = p + 1
+      c.arg = null
+    } else if (!decodeOp(c)) {
       throw error("Truncated", c.pos >= c.end ? "pickle ends before STOP" : "opcode argument runs past the end")
     }
     const arg = c.arg
