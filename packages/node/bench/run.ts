@@ -50,8 +50,16 @@ const pct = (x: number): string => `${(100 * x).toFixed(0)}%`
 const log = (s: string) => process.stderr.write(s + "\n")
 
 let workers: Record<string, string> = {}
-const node = (worker: string, ...args: Array<string>): Measured =>
-  JSON.parse(execFileSync(process.execPath, [workers[worker]!, ...args], { encoding: "utf8", maxBuffer: 1 << 20 }))
+/** Runs a bundled worker with Node's `flags` (V8's, say), and parses the JSON it prints. */
+const nodeWith = (flags: ReadonlyArray<string>, worker: string, ...args: Array<string>): Measured =>
+  JSON.parse(execFileSync(process.execPath, [...flags, workers[worker]!, ...args], { encoding: "utf8", maxBuffer: 1 << 20 }))
+const node = (worker: string, ...args: Array<string>): Measured => nodeWith([], worker, ...args)
+/**
+ * V8 collects its young generation by copying, in two semi-spaces of 16 MiB each by default: every value of a large
+ * pickle survives, so it is copied twice (within the young generation, then into the old). Larger semi-spaces
+ * mean fewer collections; the (a) rows with this flag measure how much of a run that copying takes.
+ */
+const bigYoung = ["--max-semi-space-size=64"]
 const py = (script: string, ...args: Array<string>) =>
   JSON.parse(execFileSync(python, [script.includes("/") ? script : join(here, script), ...args], { encoding: "utf8" }))
 /** Removes earlier outputs and flushes dirty pages, so every writer starts from the same page cache. */
@@ -155,7 +163,9 @@ const main = Effect.gen(function*() {
         torchwire: () => node("unpickle_worker", "torchwire", input, String(runs)),
         cpython,
         pickleparser: () => node("unpickle_worker", "pickleparser", input, String(runs)),
-        floor: () => node("unpickle_worker", "floor", input, String(runs))
+        floor: () => node("unpickle_worker", "floor", input, String(runs)),
+        torchwireBigYoung: () => nodeWith(bigYoung, "unpickle_worker", "torchwire", input, String(runs)),
+        floorBigYoung: () => nodeWith(bigYoung, "unpickle_worker", "floor", input, String(runs))
       })
     )
     unpickle.push({ name, size: statSync(input).size, ...rows })
@@ -225,7 +235,7 @@ const main = Effect.gen(function*() {
   const pieces = streams[0]!
   const gb = (bytes: number, s: number) => bytes / 1e9 / s
   const targets = [
-    ["(a) unpickle ≥ CPython's C unpickler", `mixed list ${pct(mixed.cpython.seconds / mixed.torchwire.seconds)}, 100k-tensor data.pkl ${pct(sd.cpython.seconds / sd.torchwire.seconds)} of its throughput; building the values alone takes ${pct(mixed.floor.seconds / mixed.cpython.seconds)} and ${pct(sd.floor.seconds / sd.cpython.seconds)} of its time`, mixed.torchwire.seconds <= mixed.cpython.seconds && sd.torchwire.seconds <= sd.cpython.seconds],
+    ["(a) unpickle ≥ CPython's C unpickler", `mixed list ${pct(mixed.cpython.seconds / mixed.torchwire.seconds)}, 100k-tensor data.pkl ${pct(sd.cpython.seconds / sd.torchwire.seconds)} of its throughput; building the values alone takes ${pct(mixed.floor.seconds / mixed.cpython.seconds)} and ${pct(sd.floor.seconds / sd.cpython.seconds)} of its time; with V8's young generation at 64 MiB (\`--max-semi-space-size=64\`), ${pct(mixed.cpython.seconds / mixed.torchwireBigYoung.seconds)} and ${pct(sd.cpython.seconds / sd.torchwireBigYoung.seconds)}`, mixed.torchwire.seconds <= mixed.cpython.seconds && sd.torchwire.seconds <= sd.cpython.seconds],
     ["(a) unpickle ≥ 5× pickleparser", `mixed list ${(mixed.pickleparser.seconds / mixed.torchwire.seconds).toFixed(1)}×; building the values alone is ${(mixed.pickleparser.seconds / mixed.floor.seconds).toFixed(1)}×; pickleparser cannot read the data.pkl`, mixed.pickleparser.seconds >= 5 * mixed.torchwire.seconds],
     ["(b) keys 20× faster than torch.load, < 1 MB read", `${(torchLoad.seconds / keys.seconds).toFixed(0)}×, ${size(keys.bytesRead!)} read`, torchLoad.seconds >= 20 * keys.seconds && keys.bytesRead! < 1e6],
     ["(c) every tensor ≥ 80% of a plain read", pct(plainRead.seconds / tensors.seconds), plainRead.seconds >= 0.8 * tensors.seconds],
@@ -257,10 +267,15 @@ ${targets.map(([w, m, ok]) => `| ${w} | ${m} | ${ok ? "yes" : "no"} |`).join("\n
 CPython's C unpickler resolves globals to inert stand-ins (no torch objects are built); torchwire builds its value
 model (opaque objects for the rebuild calls); pickleparser parses to JS objects. The floor builds the same values
 directly in JS, with no parsing at all: what any unpickler producing them must spend in allocation and GC.
+The last two columns run the same with Node's \`--max-semi-space-size=64\`: V8 collects its young generation
+(two semi-spaces of 16 MiB by default) by copying what survives, and every value of a large pickle survives, so
+each is copied twice, once within the young generation and once into the old. CPython's reference counting never
+moves a value. The difference between the columns is that copying, a cost of the runtime rather than of parsing:
+a library cannot set V8's flags, but an application unpickling large pickles can (\`NODE_OPTIONS\`).
 
-| input | size | torchwire | CPython \`_pickle\` | pickleparser | JS floor (no parsing) |
-| --- | ---: | ---: | ---: | ---: | ---: |
-${unpickle.map((u) => `| ${u.name === "mixed.pkl" ? "1M-item mixed list" : "data.pkl of a 100k-tensor state_dict"} | ${size(u.size)} | ${ms(u.torchwire.seconds)} | ${ms(u.cpython.seconds)} | ${u.pickleparser.error === undefined ? ms(u.pickleparser.seconds) : "fails"} | ${ms(u.floor.seconds)} |`).join("\n")}
+| input | size | torchwire | CPython \`_pickle\` | pickleparser | JS floor (no parsing) | torchwire, 64 MiB semi-spaces | JS floor, 64 MiB semi-spaces |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+${unpickle.map((u) => `| ${u.name === "mixed.pkl" ? "1M-item mixed list" : "data.pkl of a 100k-tensor state_dict"} | ${size(u.size)} | ${ms(u.torchwire.seconds)} | ${ms(u.cpython.seconds)} | ${u.pickleparser.error === undefined ? ms(u.pickleparser.seconds) : "fails"} | ${ms(u.floor.seconds)} | ${ms(u.torchwireBigYoung.seconds)} | ${ms(u.floorBigYoung.seconds)} |`).join("\n")}
 
 ## (b) List the keys and shapes of a ${size(fileSize)} checkpoint
 
@@ -287,7 +302,10 @@ embedding is read once. The plain read is the whole file into one buffer, 4 MiB 
 ## (d) Save the same state_dict
 
 None of them fsyncs (\`NodeSave.save\` does by default; the benchmark passes \`fsync: false\`). The plain write writes
-the same number of bytes from memory (not one hot buffer), 1 MiB per write.
+the same number of bytes from memory (not one hot buffer), 1 MiB per write. Right before its timed part, every
+writer's process (torch's too) touches 1.25 times the file's size of fresh memory and frees it, so that the page
+cache the write fills takes pages from the VM's own free lists, not pages handed back to the host (see above):
+without that step the same plain write took anywhere from 0.26 s to 1.1 s.
 
 | writer | time | throughput | peak RSS |
 | --- | ---: | ---: | ---: |
@@ -303,7 +321,18 @@ here. The plain write is CPU work too (copying into the page cache is the kernel
 with CRCs needs both passes: on ${cpus().length} cores it takes at least the longest of the CRC pass, the write and their sum shared
 by every core, ${secs(crcBound)} here, which is ${pct(save.plain.seconds / crcBound)} of the plain write's speed. torchwire computes each chunk's
 CRC on the main thread while the previous chunk is being written, so its floor is the CRC pass plus its own work
-on that thread; spreading the CRC over worker threads is what would close the rest. torch's own remedy is
+on that thread. A deeper pipeline did not help (A/B runs on 2026-12-02): with 2 or 3 writes in flight, up to 16
+chunks read ahead or batches of 1 to 16 MiB, the save took as long (0.40 to 0.42 s against 0.42 s); with this
+benchmark's fresh free pages, two writes in flight made it slower (0.52 s against 0.41 s, best of 6 alternating
+runs: the second write holds a thread that waits for the file's lock, on 2 cores that the CRC and the first write
+already fill). A CPU profile of one save showed the main thread in \`zlib.crc32\` for 257 ms and waiting for writes
+for 91 ms of 435 ms: both passes stream the same gigabyte through memory at once, and slow each other down.
+Without CRCs, the save writes 4 MiB at a time, one write in flight, and each next write starts from the event loop
+once the last one's completion reaches it: strace shows 1.1 ms writes started every 1.4 ms, which is most of the
+gap to the plain write's back-to-back \`write\` calls. Two writes in flight made it 6% faster (0.33 s against 0.35 s)
+but cost the save with CRCs the 27% above, so torchwire keeps one. Worker threads could
+share the CRC only if the bytes were in shared memory, which for a user's typed arrays means copying them: a
+third pass over the same memory. torch's own remedy is
 \`torch.utils.serialization.config.save.compute_crc32 = False\` (torch 2.5 and later), which writes every CRC as 0:
 torch's readers never check them. \`computeCrc32: false\` does the same (its row above: ${pct(save.plain.seconds / save.torchwireNoCrc.seconds)} of the plain write's
 speed). A storage copied from a zip archive keeps the CRC-32 its file recorded, so re-saving an opened checkpoint
