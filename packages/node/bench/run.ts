@@ -327,9 +327,12 @@ benchmark's fresh free pages, two writes in flight made it slower (0.52 s agains
 runs: the second write holds a thread that waits for the file's lock, on 2 cores that the CRC and the first write
 already fill). A CPU profile of one save showed the main thread in \`zlib.crc32\` for 257 ms and waiting for writes
 for 91 ms of 435 ms: both passes stream the same gigabyte through memory at once, and slow each other down.
-Without CRCs, the save writes 4 MiB at a time, one write in flight, and each next write starts from the event loop
-once the last one's completion reaches it: strace shows 1.1 ms writes started every 1.4 ms, which is most of the
-gap to the plain write's back-to-back \`write\` calls. Two writes in flight made it 6% faster (0.33 s against 0.35 s)
+Without CRCs the save reaches ${pct(save.plain.seconds / save.torchwireNoCrc.seconds)}, and a bare loop of awaited 4 MiB \`writev\` calls over the same 145 buffers took
+0.27 to 0.29 s: about 70 ms are the save's own, not yet explained. They are not the event loop's round trip
+between writes (starting each write from the last one's completion callback changed nothing: 0.358 s against
+0.353 s, best of 6), and the writes' count alone is unproven (strace: 321 writes of 1.1 ms every 1.4 ms, as a
+4 MiB pull that ends one record and begins the next is written in two; flushing once per pull made 249, with no
+difference measurable in a slow spell of the VM). Two writes in flight made it 6% faster (0.33 s against 0.35 s)
 but cost the save with CRCs the 27% above, so torchwire keeps one. Worker threads could
 share the CRC only if the bytes were in shared memory, which for a user's typed arrays means copying them: a
 third pass over the same memory. torch's own remedy is
