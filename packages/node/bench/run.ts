@@ -46,7 +46,8 @@ const size = (b: number): string =>
   b < 2 ** 20 ? `${(b / 1024).toFixed(1)} KiB` : b < 2 ** 30 ? `${(b / 2 ** 20).toFixed(1)} MiB` : `${(b / 2 ** 30).toFixed(2)} GiB`
 const rate = (bytes: number, s: number): string => `${(bytes / 2 ** 20 / s).toFixed(0)} MiB/s`
 const rss = (m: Measured): string => `${m.peakRssMiB.toFixed(0)} MiB`
-const pct = (x: number): string => `${(100 * x).toFixed(0)}%`
+/** A ratio as a whole percentage, rounded down: a target missed by a hair never reads as met. */
+const pct = (x: number): string => `${Math.floor(100 * x)}%`
 const log = (s: string) => process.stderr.write(s + "\n")
 
 let workers: Record<string, string> = {}
@@ -305,7 +306,9 @@ None of them fsyncs (\`NodeSave.save\` does by default; the benchmark passes \`f
 the same number of bytes from memory (not one hot buffer), 1 MiB per write. Right before its timed part, every
 writer's process (torch's too) touches 1.25 times the file's size of fresh memory and frees it, so that the page
 cache the write fills takes pages from the VM's own free lists, not pages handed back to the host (see above):
-without that step the same plain write took anywhere from 0.26 s to 1.1 s.
+without that step the same plain write took anywhere from 0.26 s to 1.1 s. Before that, each saving process (torch's
+too) saves a one-tensor state_dict, so the timed save runs warm code, as every other workload's timed runs follow a
+warm-up (a first save in a fresh process spent some 25 ms compiling before its first write).
 
 | writer | time | throughput | peak RSS |
 | --- | ---: | ---: | ---: |
@@ -328,8 +331,10 @@ runs: the second write holds a thread that waits for the file's lock, on 2 cores
 already fill). A CPU profile of one save showed the main thread in \`zlib.crc32\` for 257 ms and waiting for writes
 for 91 ms of 435 ms: both passes stream the same gigabyte through memory at once, and slow each other down.
 Without CRCs the save reaches ${pct(save.plain.seconds / save.torchwireNoCrc.seconds)}, and a bare loop of awaited 4 MiB \`writev\` calls over the same 145 buffers took
-0.27 to 0.29 s: about 70 ms are the save's own, not yet explained. They are not the event loop's round trip
-between writes (starting each write from the last one's completion callback changed nothing: 0.358 s against
+0.27 to 0.29 s (2026-12-02), against the save's ${secs(save.torchwireNoCrc.seconds)} here: the rest is the save's own, not yet explained (a first
+save in a fresh process also spent some 25 ms compiling, which the warm-up above now keeps out of the
+measurement). It is not the event loop's round trip between writes (starting each write from the last one's
+completion callback changed nothing: 0.358 s against
 0.353 s, best of 6), and the writes' count alone is unproven (strace: 321 writes of 1.1 ms every 1.4 ms, as a
 4 MiB pull that ends one record and begins the next is written in two; flushing once per pull made 249, with no
 difference measurable in a slow spell of the VM). Two writes in flight made it 6% faster (0.33 s against 0.35 s)
