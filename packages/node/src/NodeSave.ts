@@ -46,13 +46,15 @@ const writeError = (path: string, cause: unknown) =>
 
 /**
  * Writes a byte stream to `path` atomically, coalescing small chunks into
- * writes of at least 1 MiB. One write is in flight while the stream
- * produces the next batch, so CRC-32 and reading overlap the disk.
+ * writes of at least 1 MiB, one per stream chunk. One write is in flight
+ * while the stream produces the next batch, so CRC-32 and reading overlap
+ * the disk.
  *
- * A chunk of 1 MiB or more is written at once (after the smaller ones
- * before it), and when the next such chunk is pulled no earlier one is
- * still being written: a `StreamBufferRing` (whose buffers serve only such
- * chunks) of 8 leaves room for a read-ahead of 2 chunks (`Stream.bufferChunks`).
+ * A stream chunk holding a piece of 1 MiB or more is written when it ends,
+ * and when the next such chunk is pulled no earlier one is still being
+ * written. Streams of a source's bytes (`Zip.stream`) emit one read per
+ * chunk, so a `StreamBufferRing` (whose buffers serve only such reads) of
+ * 8 leaves room for a read-ahead of 2 chunks (`Stream.bufferChunks`).
  *
  * @since 0.1.0
  * @category constructors
@@ -80,7 +82,11 @@ export const writeAtomically = <E>(
       inflight = handle.writev(parts)
       inflight.catch(() => undefined) // observed by the next settle
     }))
-    /** Queues a chunk's pieces, flushing whenever 1 MiB or more is pending (a chunk may hold thousands of small records). */
+    /**
+     * Queues a chunk's pieces, and flushes at its end if 1 MiB or more is pending. A chunk (one pull of an
+     * archive, about 4 MiB) often ends one record and begins the next: flushing at every MiB wrote it in two
+     * writes, each a round trip through the event loop. A chunk of many small records is flushed every 16 MiB.
+     */
     const writeChunk = (chunk: Chunk.Chunk<Uint8Array>) => {
       const pieces = Chunk.toReadonlyArray(chunk)
       let i = 0
@@ -90,10 +96,10 @@ export const writeAtomically = <E>(
           pending.push(piece)
           pendingBytes += piece.length
           written += piece.length
-          if (pendingBytes >= 1 << 20) return Effect.zipRight(flush, loop)
+          if (pendingBytes >= 16 << 20) return Effect.zipRight(flush, loop)
         }
         options.onProgress?.(written)
-        return Effect.void
+        return pendingBytes >= 1 << 20 ? flush : Effect.void
       })
       return loop
     }
