@@ -335,9 +335,9 @@ Without CRCs the save reaches ${pct(save.plain.seconds / save.torchwireNoCrc.sec
 save in a fresh process also spent some 25 ms compiling, which the warm-up above now keeps out of the
 measurement). It is not the event loop's round trip between writes (starting each write from the last one's
 completion callback changed nothing: 0.358 s against
-0.353 s, best of 6), and the writes' count alone is unproven (strace: 321 writes of 1.1 ms every 1.4 ms, as a
-4 MiB pull that ends one record and begins the next is written in two; flushing once per pull made 249, with no
-difference measurable in a slow spell of the VM). Two writes in flight made it 6% faster (0.33 s against 0.35 s)
+0.353 s, best of 6). Writing once per archive pull, not at every MiB, helped: a 4 MiB pull that ends one record and
+begins the next was written in two (strace: 321 writes of 1.1 ms every 1.4 ms, now 249), and the save without CRCs
+went from 340 to 303 ms in an in-process A/B (best of 8 alternating). Two writes in flight made it 6% faster (0.33 s against 0.35 s)
 but cost the save with CRCs the 27% above, so torchwire keeps one. Worker threads could
 share the CRC only if the bytes were in shared memory, which for a user's typed arrays means copying them: a
 third pass over the same memory. torch's own remedy is
