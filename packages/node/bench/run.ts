@@ -308,7 +308,7 @@ writer's process (torch's too) touches 1.25 times the file's size of fresh memor
 cache the write fills takes pages from the VM's own free lists, not pages handed back to the host (see above):
 without that step the same plain write took anywhere from 0.26 s to 1.1 s. Before that, each saving process (torch's
 too) saves a one-tensor state_dict, so the timed save runs warm code, as every other workload's timed runs follow a
-warm-up (a first save in a fresh process spent some 25 ms compiling before its first write).
+warm-up (a first save in a fresh process took 24 to 36 ms to its first write, a later one 6 to 12 ms).
 
 | writer | time | throughput | peak RSS |
 | --- | ---: | ---: | ---: |
@@ -332,8 +332,8 @@ already fill). A CPU profile of one save showed the main thread in \`zlib.crc32\
 for 91 ms of 435 ms: both passes stream the same gigabyte through memory at once, and slow each other down.
 Without CRCs the save reaches ${pct(save.plain.seconds / save.torchwireNoCrc.seconds)}, and a bare loop of awaited 4 MiB \`writev\` calls over the same 145 buffers took
 0.27 to 0.29 s (2026-12-02), against the save's ${secs(save.torchwireNoCrc.seconds)} here: the rest is the save's own, not yet explained (a first
-save in a fresh process also spent some 25 ms compiling, which the warm-up above now keeps out of the
-measurement). It is not the event loop's round trip between writes (starting each write from the last one's
+save in a fresh process also took 24 to 36 ms to its first write against 6 to 12 ms warm, which the
+warm-up above keeps out of the measurement). It is not the event loop's round trip between writes (starting each write from the last one's
 completion callback changed nothing: 0.358 s against
 0.353 s, best of 6). Writing once per archive pull, not at every MiB, helped: a 4 MiB pull that ends one record and
 begins the next was written in two (strace: 321 writes of 1.1 ms every 1.4 ms, now 249), and the save without CRCs

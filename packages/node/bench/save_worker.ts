@@ -32,8 +32,8 @@ const warmFreeMemory = (bytes: number) => {
 
 /**
  * Saves a one-tensor state_dict (and, for the copy mode, re-saves it from its file), so that the timed save runs
- * warm code, as the other workers' timed runs follow a warm-up: a first save in a fresh process spends some 25 ms
- * compiling the pickler, the archive writer and Effect's stream machinery before its first write.
+ * warm code, as the other workers' timed runs follow a warm-up: a first save in a fresh process took 24 to 36 ms to
+ * its first write (compiling the pickler, the archive writer and Effect's stream machinery), a later one 6 to 12 ms.
  */
 const warmUp = (path: string, copy: boolean, options: NodeSave.NodeSaveOptions) =>
   Effect.gen(function*() {
