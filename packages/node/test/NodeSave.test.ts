@@ -3,12 +3,13 @@
  * archive was written, and no temporary file is left behind.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option, Stream } from "effect"
+import { Chunk, Effect, Option, Stream } from "effect"
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
+import * as Save from "@torchwire/core/Save"
 import { SourceError } from "@torchwire/core/Errors"
 import * as Torch from "@torchwire/core/Torch"
 import { OrderedDict } from "@torchwire/core/Value"
@@ -72,6 +73,32 @@ describe("NodeSave", () => {
       yield* Effect.scoped(Effect.flatMap(NodeSource.open(first), (s) =>
         Effect.flatMap(Checkpoint.open(s), (c) => NodeSave.save(c.value, second, { fsync: false }))))
       assert.isTrue(readFileSync(first).equals(readFileSync(second)))
+      rmSync(dir, { recursive: true })
+    }))
+
+  it.effect("the archive stream of an opened file holds at most one recycled read buffer per chunk, as writeAtomically's per-chunk flush needs", () =>
+    Effect.gen(function*() {
+      // writeAtomically keeps a chunk's pieces until the chunk ends, and NodeSave.save reads two chunks ahead into
+      // a ring of 8: a stream that put several ring buffers in one chunk would overwrite ones still being written.
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-save-"))
+      const path = join(dir, "model.pt")
+      const sizes = [9 << 18, 5, 3 << 18, ...Array.from({ length: 20 }, (_, i) => (i * 7919) % 50_000 + 1), 5 << 18]
+      yield* NodeSave.save(new OrderedDict(sizes.map((n, i) => [`t${i}`, Torch.tensor(new Float32Array(n).fill(i))])), path, { fsync: false })
+      const handedOut = new Set<ArrayBufferLike>()
+      const ring = ByteSource.bufferRing(8)
+      const counting: ByteSource.BufferRing = { take: (n) => {
+        const b = ring.take(n)
+        handedOut.add(b.buffer)
+        return b
+      } }
+      const perChunk = yield* Effect.scoped(Effect.gen(function*() {
+        const checkpoint = yield* Checkpoint.open(yield* NodeSource.open(path))
+        const chunks = yield* Stream.runCollect(Stream.chunks(Save.toStream(checkpoint.value, { computeCrc32: false })))
+        return Array.from(chunks, (chunk) => Chunk.toReadonlyArray(chunk).filter((piece) => handedOut.has(piece.buffer)).length)
+      }).pipe(Effect.locally(ByteSource.StreamBufferRing, counting)))
+      assert.isAbove(handedOut.size, 1)
+      assert.isAtMost(Math.max(...perChunk), 1)
+      assert.isAbove(perChunk.filter((n) => n === 1).length, 5)
       rmSync(dir, { recursive: true })
     }))
 
