@@ -240,7 +240,7 @@ const main = Effect.gen(function*() {
     ["(a) unpickle ≥ 5× pickleparser", `mixed list ${(mixed.pickleparser.seconds / mixed.torchwire.seconds).toFixed(1)}×; building the values alone is ${(mixed.pickleparser.seconds / mixed.floor.seconds).toFixed(1)}×; pickleparser cannot read the data.pkl`, mixed.pickleparser.seconds >= 5 * mixed.torchwire.seconds],
     ["(b) keys 20× faster than torch.load, < 1 MB read", `${(torchLoad.seconds / keys.seconds).toFixed(0)}×, ${size(keys.bytesRead!)} read`, torchLoad.seconds >= 20 * keys.seconds && keys.bytesRead! < 1e6],
     ["(c) every tensor ≥ 80% of a plain read", pct(plainRead.seconds / tensors.seconds), plainRead.seconds >= 0.8 * tensors.seconds],
-    ["(d) save ≥ 80% of a plain write", `${pct(save.plain.seconds / save.torchwireNoCrc.seconds)} without CRCs (torch's \`compute_crc32=False\`); ${pct(save.plain.seconds / save.torchwireNew.seconds)} with them, where CRC-32 and the write's own copying allow at most ${pct(save.plain.seconds / crcBound)} on ${cpus().length} cores; re-saving an opened file ${pct(save.plain.seconds / save.torchwireCopy.seconds)}`, save.plain.seconds >= 0.8 * save.torchwireNoCrc.seconds],
+    ["(d) save ≥ 80% of a plain write", `${pct(save.plain.seconds / save.torchwireNoCrc.seconds)} without CRCs (torch's \`compute_crc32=False\`), against a plain write that blocks its thread, which a library's writes must not; ${pct(save.plain.seconds / save.torchwireNew.seconds)} with them, where CRC-32 and the write's own copying allow at most ${pct(save.plain.seconds / crcBound)} on ${cpus().length} cores; re-saving an opened file ${pct(save.plain.seconds / save.torchwireCopy.seconds)}`, save.plain.seconds >= 0.8 * save.torchwireNoCrc.seconds],
     ["(e) streaming ≥ 1 GB/s, receiver < 64 MiB + largest record", `${gb(pieces.bytes!, pieces.seconds).toFixed(2)} GB/s; ${rss(pieces)} vs ${(64 + largest / 2 ** 20).toFixed(0)} MiB`, gb(pieces.bytes!, pieces.seconds) >= 1 && pieces.peakRssMiB < 64 + largest / 2 ** 20]
   ] as const
 
@@ -331,11 +331,20 @@ runs: the second write holds a thread that waits for the file's lock, on 2 cores
 already fill). A CPU profile of one save showed the main thread in \`zlib.crc32\` for 257 ms and waiting for writes
 for 91 ms of 435 ms: both passes stream the same gigabyte through memory at once, and slow each other down.
 Without CRCs the save reaches ${pct(save.plain.seconds / save.torchwireNoCrc.seconds)}, and a bare loop of awaited 4 MiB \`writev\` calls over the same 145 buffers took
-0.27 to 0.29 s (2026-12-02), against the save's ${secs(save.torchwireNoCrc.seconds)} here: the rest is the save's own, not yet explained (a first
-save in a fresh process also took 24 to 36 ms to its first write against 6 to 12 ms warm, which the
-warm-up above keeps out of the measurement). It is not the event loop's round trip between writes (starting each write from the last one's
-completion callback changed nothing: 0.358 s against
-0.353 s, best of 6). Writing once per archive pull, not at every MiB, helped: a 4 MiB pull that ends one record and
+0.27 to 0.29 s (2026-12-02), against the save's ${secs(save.torchwireNoCrc.seconds)} here. Overwriting a file already in the page cache, where no page
+is allocated and the save's own costs stand out (in-process, best of 6 to 8 alternating runs, 2026-12-02), shows
+two. Not blocking: the plain write took 87 to 107 ms and the same bytes in blocking 4 MiB \`writevSync\` calls 82 to
+83 ms, but awaited on libuv's threads, as a library must write so as not to stall its caller's event loop, 106 to
+123 ms. Main-thread work while a write is in flight: the save without CRCs took 126 to 172 ms, its main thread busy
+for 40 to 56 ms (event-loop utilization) against 18 to 25 ms for the bare loop; producing the chunks (pickling
+included) took 6 to 16 ms, and the loop of 250 pulls and writes through Effect's streams, writing nothing, 16 to 32 ms.
+On 2 cores that work slows the copy in flight: the bare loop, made to spin for 0.1 ms after starting each write
+(25 ms in all), took 18 to 38 ms longer. Fewer, larger pulls cut it when overwriting (16 MiB pulls: 114 to 119 ms
+against 144 to 145), but with this benchmark's fresh pages made the save slower (1.1 to 2.3 s against 0.74 to 1.8 s,
+8 and 12 runs in a slow spell of the VM), so pulls stay at 4 MiB; reading ahead only records streamed from files
+(no read-ahead fiber for tensors in memory) saved 20 to 40 ms with CRCs when overwriting, and nothing measurable
+with fresh pages. Nor is it the event loop's round trip between writes (starting each write from the last one's
+completion callback changed nothing: 0.358 s against 0.353 s, best of 6). Writing once per archive pull, not at every MiB, helped: a 4 MiB pull that ends one record and
 begins the next was written in two (strace: 321 writes of 1.1 ms every 1.4 ms, now 249), and the save without CRCs
 went from 340 to 303 ms in an in-process A/B (best of 8 alternating). Two writes in flight made it 6% faster (0.33 s against 0.35 s)
 but cost the save with CRCs the 27% above, so torchwire keeps one. Worker threads could
