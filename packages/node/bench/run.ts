@@ -340,15 +340,16 @@ Without CRCs the save reaches ${pct(save.plain.seconds / save.torchwireNoCrc.sec
 is allocated and the save's own costs stand out (in-process, best of 6 to 8 alternating runs, 2026-12-02), shows
 two. Not blocking: the plain write took 87 to 107 ms and the same bytes in blocking 4 MiB \`writevSync\` calls 82 to
 83 ms, but awaited on libuv's threads, as a library must write so as not to stall its caller's event loop, 106 to
-123 ms. Main-thread work while a write is in flight: the save without CRCs took 126 to 172 ms, its main thread busy
+123 ms. Main-thread work while a write is in flight: the save without CRCs took 126 to 184 ms, its main thread busy
 for 40 to 56 ms (event-loop utilization) against 18 to 25 ms for the bare loop; producing the chunks (pickling
 included) took 6 to 16 ms, and the loop of 250 pulls and writes through Effect's streams, writing nothing, 16 to 32 ms.
 On 2 cores that work slows the copy in flight: the bare loop, made to spin for 0.1 ms after starting each write
 (25 ms in all), took 18 to 38 ms longer. Fewer, larger pulls cut it when overwriting (16 MiB pulls: 114 to 119 ms
 against 144 to 145), but with this benchmark's fresh pages made the save slower (1.1 to 2.3 s against 0.74 to 1.8 s,
 8 and 12 runs in a slow spell of the VM), so pulls stay at 4 MiB; reading ahead only records streamed from files
-(no read-ahead fiber for tensors in memory) saved 20 to 40 ms with CRCs when overwriting, and nothing measurable
-with fresh pages. Nor is it the event loop's round trip between writes (starting each write from the last one's
+(no read-ahead fiber for tensors in memory) saved 20 to 40 ms with CRCs when overwriting, but with fresh pages
+measured slower (best of 6 alternating: 1.06 against 0.87 s without CRCs, 1.19 against 0.85 s with them), so the
+read-ahead still covers every record. Nor is it the event loop's round trip between writes (starting each write from the last one's
 completion callback changed nothing: 0.358 s against 0.353 s, best of 6). Writing once per archive pull, not at every MiB, helped: a 4 MiB pull that ends one record and
 begins the next was written in two (strace: 321 writes of 1.1 ms every 1.4 ms, now 249), and the save without CRCs
 went from 340 to 303 ms in an in-process A/B (best of 8 alternating). Two writes in flight made it 6% faster (0.33 s against 0.35 s)
