@@ -16,6 +16,7 @@ import type { ByteSource } from "./ByteSource.js"
 import { CheckpointError, type TorchwireError } from "./Errors.js"
 import { LEGACY_MAGIC, loadLegacyCheckpoint } from "./internal/legacyCheckpoint.js"
 import type { LoadContext } from "./internal/loadContext.js"
+import { decodeOp, makeCursor, Op, OPCODES } from "./internal/opcodes.js"
 import { runUnpickle, unpickleAt } from "./internal/pickleAt.js"
 import { pickleOptions, policyOf } from "./internal/loadContext.js"
 import { prefetchStorages } from "./internal/storages.js"
@@ -124,11 +125,35 @@ const sniff = (source: ByteSource, zipOptions: Zip.ZipOptions): Effect.Effect<{ 
     if (isTarHeader(head)) return { format: "tar" as const }
     if (looksLikeStream(head)) return { format: "stream" as const }
     if (yield* startsWithLegacyMagic(source)) return { format: "legacy" as const }
-    if (head.length > 0 && (head[0] === 0x80 || (head[0]! < 0x80 && head.includes(0x2e)))) return { format: "pickle" as const }
+    if (looksLikePickle(head)) return { format: "pickle" as const }
     return yield* new CheckpointError({ reason: "UnknownFormat", offset: 0, record: source.name, detail: "not a torch checkpoint: no zip, tar, legacy or pickle signature" })
   })
 
 /** True when the first pickle of the source is the legacy magic number (any protocol). */
+/**
+ * Whether a file's first bytes read as the start of a pickle: PROTO (protocol
+ * 2 and up), or protocol 0 and 1 opcodes up to a STOP or to the end of `head`,
+ * or, more loosely, a first byte below 0x80 and a STOP byte somewhere (the
+ * loader then reports where the pickle goes wrong).
+ */
+const looksLikePickle = (head: Uint8Array): boolean => {
+  if (head.length === 0) return false
+  if (head[0] === Op.PROTO) return true
+  if (head[0]! < 0x80 && head.includes(Op.STOP)) return true
+  const c = makeCursor(head)
+  try {
+    while (c.pos < c.end) {
+      const info = OPCODES[head[c.pos]!]
+      if (info === undefined || info.proto > 1) return false
+      // Cut short inside an argument: the head is too short to say more.
+      if (!decodeOp(c)) return true
+    }
+    return true
+  } catch {
+    return false
+  }
+}
+
 const startsWithLegacyMagic = (source: ByteSource): Effect.Effect<boolean> =>
   unpickleAt(source, 0, { findClass: (module, name) => new PyGlobal(module, name) }, 64).pipe(
     Effect.map((r) => r.value === LEGACY_MAGIC),

@@ -82,6 +82,14 @@ describe("malformed input", () => {
       assert.include(e.message, "record \"pickle\"")
     }))
 
+  it.effect("a protocol 1 pickle is known by its opcodes, even with no STOP byte in its first 512 bytes", () =>
+    Effect.gen(function*() {
+      const bytes = fixtureBytes("plain_protocol1.pkl").subarray(0, 600)
+      assert.notInclude([...bytes.subarray(0, 512)], 0x2e)
+      const e = yield* failure(bytes)
+      assert.strictEqual(e._tag === "PickleError" && e.reason, "Truncated")
+    }))
+
   it.effect("not a checkpoint: UnknownFormat naming the file", () =>
     Effect.gen(function*() {
       const e = yield* failure(new TextEncoder().encode("this is not a checkpoint at all\n"))

@@ -12,8 +12,9 @@ import * as Value from "@torchwire/core/Value"
 import * as Zip from "@torchwire/core/Zip"
 import { fixtureBytes, fixtures } from "@torchwire/test-utils"
 import { StringHashLog } from "../src/internal/identity.js"
-import { scanMemoUse } from "../src/internal/memoScan.js"
 import { decodeUtf8At } from "../src/internal/opcodes.js"
+import { scanPrePass } from "../src/internal/prePass.js"
+import { CallableGlobal, unpickle } from "../src/internal/unpickler.js"
 
 /** Builds a pickle from opcode characters, byte values and strings. */
 const pk = (...parts: Array<string | number | Uint8Array>): Uint8Array => {
@@ -25,6 +26,8 @@ const pk = (...parts: Array<string | number | Uint8Array>): Uint8Array => {
   }
   return Uint8Array.from(out)
 }
+/** BININT1 opcodes pushing 0, 1, 2... (mod 256): `n` list items. */
+const ints = (n: number) => pk(...Array.from({ length: n }, (_, i) => ["K", i & 255]).flat())
 const u32 = (n: number) => pk(n & 255, (n >> 8) & 255, (n >> 16) & 255, (n >>> 24) & 255)
 const binunicode = (s: string) => {
   const b = new TextEncoder().encode(s)
@@ -183,7 +186,9 @@ describe("Pickle", () => {
           fc.array(tie("value"), { maxLength: 5 }).map((xs): Value.PyValue => new Value.PyTuple(xs)),
           fc.array(fc.tuple(fc.oneof(fc.string(), fc.integer()), tie("value")), { maxLength: 5 }).map((kv) => new Map<Value.PyValue, Value.PyValue>(kv)),
           fc.array(fc.tuple(fc.string(), tie("value")), { maxLength: 5 }).map((kv) => new Value.OrderedDict(kv)),
-          fc.array(fc.integer(), { maxLength: 5 }).map((xs) => new Value.PySet([...new Set(xs)]))
+          fc.array(fc.integer(), { maxLength: 5 }).map((xs) => new Value.PySet([...new Set(xs)])),
+          // Lists the unpickler makes at their final length (256 items or more), in one APPENDS batch or several.
+          fc.array(fc.integer(), { minLength: 250, maxLength: 1100 })
         )
       }))
       const summarize = (v: Value.PyValue) => Effect.runSync(Summary.summarize(v))
@@ -201,7 +206,7 @@ describe("Pickle", () => {
 
   it("the memo pre-pass finds the keys GETs fetch, and gives up where it cannot tell cheaply", () => {
     const fetchedKeys = (bytes: Uint8Array) => {
-      const use = scanMemoUse(bytes, 0, bytes.length)
+      const use = scanPrePass(bytes, 0, bytes.length)
       return use === undefined ? undefined : { keys: [...use.fetched.keys()].filter((k) => use.fetched[k] === 1), putBound: use.putBound }
     }
     // BINPUT 0 (fetched by BINGET), LONG_BINPUT 260 (fetched by LONG_BINGET), text PUT 7 (fetched by GET), BINPUT 5 (never fetched).
@@ -216,6 +221,49 @@ describe("Pickle", () => {
     assert.isUndefined(fetchedKeys(pk(0x80, 2, 0xff, ".")), "an unknown opcode")
     assert.isUndefined(fetchedKeys(pk(0x80, 2, "N", "r", u32(4_000_000), "j", u32(4_000_000), ".")), "sparse keys")
     assert.isUndefined(fetchedKeys(pk("N", "p-1\n", ".")), "a key that is not a plain decimal")
+  })
+
+  it("the pre-pass counts the items appended to each list while it is on the stack", () => {
+    const listSizes = (...parts: Array<string | number | Uint8Array>) => {
+      const bytes = pk(0x80, 2, ...parts, ".")
+      const sizes = scanPrePass(bytes, 0, bytes.length)?.listSizes
+      return sizes === undefined ? undefined : [...sizes]
+    }
+    // Batches of APPENDS and a lone APPEND add up.
+    assert.deepStrictEqual(listSizes("]", "q", 0, "(", ints(300), "e", "(", ints(5), "e", "K", 1, "a"), [306])
+    // Lists are counted in the order EMPTY_LIST makes them, nested or not; a list of fewer than 256 items is counted too.
+    assert.deepStrictEqual(listSizes("]", "(", "]", "(", ints(300), "e", "K", 5, "e", "]", "(", ints(3), "e", 0x86), [2, 300, 3])
+    // DUP pushes the same list again: appends through either copy count.
+    assert.deepStrictEqual(listSizes("]", "2", "(", ints(200), "e", "0", "(", ints(100), "e"), [300])
+    // Appends through the memo are not counted (the VM grows the list past its size).
+    assert.isUndefined(listSizes("]", "q", 0, "0", "h", 0, "(", ints(300), "e"))
+    // No list reaches 256 items: nothing to make at its size.
+    assert.isUndefined(listSizes("]", "(", ints(255), "e"))
+    // POP with a MARK on top pops the MARK only.
+    assert.deepStrictEqual(listSizes("]", "(", "0", "(", ints(256), "e"), [256])
+    // Where the stack cannot be modelled (here, popping an empty stack), no sizes; the memo keys are still found.
+    const bytes = pk(0x80, 2, "]", "(", ints(300), "e", "0", "0", "N", "q", 0, "h", 0, ".")
+    assert.isUndefined(scanPrePass(bytes, 0, bytes.length)?.listSizes)
+    assert.deepStrictEqual([...scanPrePass(bytes, 0, bytes.length)!.fetched.subarray(0, 1)], [1])
+  })
+
+  it("a list made at its final length is cut to its items before a hook can see it, and grows as usual after", () => {
+    const seen: Array<ReadonlyArray<Value.PyValue>> = []
+    const record = new CallableGlobal("m", "record", (args) => {
+      const list = args[0] as Array<Value.PyValue>
+      seen.push([...list])
+      return list
+    })
+    // [0..299, m.record(<the list itself>), 0..9]: the REDUCE runs between the two batches, as CPython's would.
+    const bytes = pk(0x80, 2, "]", "q", 0, "(", ints(300), "e", "(", "c", "m\nrecord\n", "h", 0, 0x85, "R", ints(10), "e", ".")
+    assert.deepStrictEqual([...scanPrePass(bytes, 0, bytes.length)!.listSizes!], [311])
+    const { value } = unpickle(bytes, 0, { findClass: () => record })
+    const list = value as Array<Value.PyValue>
+    assert.strictEqual(seen.length, 1)
+    assert.deepStrictEqual(seen[0], Array.from({ length: 300 }, (_, i) => i & 255))
+    assert.strictEqual(list.length, 311)
+    assert.strictEqual(list[300], list, "the hook's result is the list itself")
+    assert.deepStrictEqual(list.slice(301), Array.from({ length: 10 }, (_, i) => i))
   })
 
   it.effect("a value reached twice is one object after loading, any protocol: the memo keeps what GETs fetch (property)", () =>

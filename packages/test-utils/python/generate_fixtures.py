@@ -257,6 +257,8 @@ record("tar_format.pt", weights_only=True, note="PyTorch 0.1.x tar layout, writt
 # ---------------------------------------------------------------- bare pickles, protocols 0-5
 plain = {"ints": [0, -1, 300, 2**40, -(2**70)], "float": 2.5, "text": "pickle ü", "tuple": (1, "a"), "nested": {"k": [None, True, False]},
          "set": {3}, "frozen": frozenset({4}), "bytes": b"\x00\x80", "bytearray": bytearray(b"ab"), "complex": 1 + 2j}
+# A list longer than a pickler's batch of 1000 appends (protocol 0 appends one item at a time).
+plain["long"] = [i * 7 for i in range(1200)]
 for proto in range(6):
     with open(os.path.join(OUT, f"plain_protocol{proto}.pkl"), "wb") as f:
         pickle.dump(plain, f, protocol=proto)

@@ -40,14 +40,33 @@ export interface OpInfo {
   readonly name: string
   readonly arg: ArgKind
   readonly proto: number
-  /** The opcode pops everything down to the topmost MARK. */
+  /** The opcode pops everything down to the topmost MARK (and the MARK), before its `pops`. */
   readonly popsMark: boolean
+  /** How many values it pops (after those down to the MARK, if `popsMark`). */
+  readonly pops: number
+  /** How many values it pushes. */
+  readonly pushes: number
+}
+
+/**
+ * Stack effects, as [pops, pushes], where they are not [0, 1] (push one
+ * value). MARK pushes a mark, not a value; POP pops the MARK instead when the
+ * MARK is on top (as CPython's does).
+ */
+const EFFECTS: Readonly<Record<string, readonly [number, number]>> = {
+  MARK: [0, 0], STOP: [1, 0], POP: [1, 0], DUP: [1, 2], PROTO: [0, 0], FRAME: [0, 0],
+  PUT: [0, 0], BINPUT: [0, 0], LONG_BINPUT: [0, 0], MEMOIZE: [0, 0],
+  TUPLE1: [1, 1], TUPLE2: [2, 1], TUPLE3: [3, 1], APPEND: [1, 0], SETITEM: [2, 0], BUILD: [1, 0],
+  REDUCE: [2, 1], NEWOBJ: [2, 1], NEWOBJ_EX: [3, 1], STACK_GLOBAL: [2, 1], BINPERSID: [1, 1], READONLY_BUFFER: [1, 1],
+  // Down to the MARK, then nothing more:
+  APPENDS: [0, 0], SETITEMS: [0, 0], ADDITEMS: [0, 0], POP_MARK: [0, 0]
 }
 
 const table: Array<OpInfo | undefined> = new Array(256).fill(undefined)
 const def = (ch: string | number, name: string, arg: ArgKind, proto: number, popsMark = false) => {
   const code = typeof ch === "number" ? ch : ch.charCodeAt(0)
-  table[code] = { code, name, arg, proto, popsMark }
+  const [pops, pushes] = EFFECTS[name] ?? [0, 1]
+  table[code] = { code, name, arg, proto, popsMark, pops, pushes }
 }
 def("(", "MARK", "none", 0)
 def(".", "STOP", "none", 0)

@@ -24,12 +24,6 @@ const UNKNOWN = Symbol("unknown")
 const MARK = Symbol("mark")
 type Slot = string | typeof UNKNOWN
 
-/** Stack effect (pops, pushes) of opcodes that neither take a MARK nor name globals. */
-const effects: Record<string, readonly [number, number]> = {
-  POP: [1, 0], DUP: [1, 2], TUPLE1: [1, 1], TUPLE2: [2, 1], TUPLE3: [3, 1], APPEND: [1, 0], SETITEM: [2, 0],
-  BUILD: [1, 0], REDUCE: [2, 1], NEWOBJ: [2, 1], NEWOBJ_EX: [3, 1], BINPERSID: [1, 1], STOP: [1, 0]
-}
-
 /**
  * Scans one record's bytes. Returns the globals found and, if the bytes
  * stop decoding, the error (the globals before it are still reported).
@@ -58,7 +52,6 @@ export const scanPickles = (bytes: Uint8Array, record: string, maxPickles = Infi
   try {
     while (c.pos < c.end) {
       if (!decodeOp(c)) return { globals, error: `${record}: pickle ends before STOP at byte ${c.pos}`, end: c.pos }
-      const name = OPCODES[c.code]!.name
       const arg = c.arg
       switch (c.code) {
         case Op.MARK:
@@ -119,16 +112,11 @@ export const scanPickles = (bytes: Uint8Array, record: string, maxPickles = Infi
         case Op.READONLY_BUFFER:
           break
         default: {
-          if (OPCODES[c.code]!.popsMark) {
-            popMark()
-            // APPENDS, SETITEMS, ADDITEMS and POP_MARK leave nothing new; the others build one value.
-            if (!["APPENDS", "SETITEMS", "ADDITEMS", "POP_MARK"].includes(name)) stack.push(UNKNOWN)
-            break
-          }
-          const [pops, pushes] = effects[name] ?? [0, 1]
-          const kept = name === "DUP" ? top() : UNKNOWN
+          const { pops, popsMark, pushes } = OPCODES[c.code]!
+          if (popsMark) popMark()
+          const kept = c.code === Op.DUP ? top() : UNKNOWN
           for (let i = 0; i < pops; i++) pop()
-          for (let i = 0; i < pushes; i++) stack.push(name === "DUP" ? kept : UNKNOWN)
+          for (let i = 0; i < pushes; i++) stack.push(kept)
           if (c.code === Op.STOP) {
             if (++pickles >= maxPickles) return { globals, error: undefined, end: c.pos }
             // Another pickle may follow in the same record.

@@ -22,8 +22,8 @@ import {
   type PyValue
 } from "../Value.js"
 import { appendTokens, setTokens, StringHashLog, type Tokens, tokensOf } from "./identity.js"
-import { type MemoUse, scanMemoUse } from "./memoScan.js"
 import { decodeLatin1, decodeOp, decodeUtf8At, makeCursor, Op, OPCODES, type OpCursor } from "./opcodes.js"
+import { type PrePass, PRESIZE_MIN, scanPrePass } from "./prePass.js"
 
 /** Where in the pickle an operation happens, for the hooks' error messages. @internal */
 export interface CallSite {
@@ -83,6 +83,9 @@ export interface UnpickleResult {
   readonly protocol: number
 }
 
+/** The longest array V8 makes with fast elements at once (`new Array(n)`); longer lists grow as they fill. */
+const MAX_PRESIZE = 2 ** 25
+
 /** `1` for the opcodes without an argument: the VM steps over them without `decodeOp`. */
 const NO_ARGUMENT = Uint8Array.from(OPCODES, (info) => (info?.arg === "none" ? 1 : 0))
 
@@ -102,13 +105,13 @@ const py2Decoder = (encoding: UnpickleOptions["encoding"]) => {
  */
 export const unpickle = (buf: Uint8Array, start: number, options: UnpickleOptions): UnpickleResult => {
   const cursor = () => makeCursor(buf, start, buf.byteLength, options.record, options.base ?? 0)
-  // Which memo keys GETs fetch: the runs keep only those values.
-  const memoUse = scanMemoUse(buf, start, buf.byteLength)
+  // Which memo keys GETs fetch (the runs keep only those values), and how long the lists get.
+  const prePass = scanPrePass(buf, start, buf.byteLength)
   try {
-    return run(cursor(), options, false, memoUse)
+    return run(cursor(), options, false, prePass)
   } catch (e) {
     if (e !== SHARED_STRING_VALUES) throw e
-    return run(cursor(), options, true, memoUse)
+    return run(cursor(), options, true, prePass)
   }
 }
 
@@ -127,7 +130,7 @@ const SHARED_STRING_VALUES = Symbol("shared string values")
  * `track`, which records the tokens. Hooks must tolerate that second run
  * (they are lookups and caches).
  */
-const run = (c: OpCursor, options: UnpickleOptions, track: boolean, memoUse: MemoUse | undefined): UnpickleResult => {
+const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: PrePass | undefined): UnpickleResult => {
   // The stack holds `sp` values; slots above are stale. An explicit height keeps the array's capacity:
   // shrinking `length` at every APPENDS let the engine trim and regrow it, about 30 bytes per value pushed.
   const stack: Array<PyValue> = []
@@ -209,9 +212,9 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, memoUse: Mem
     if (v === undefined) throw error("MemoMissing", `memo key ${i} was never stored`)
     return v
   }
-  // With the pre-pass (memoScan.ts), only the values some GET fetches are kept; `seen` marks the keys put.
-  const fetched = memoUse?.fetched
-  const seen = memoUse === undefined ? undefined : new Uint8Array(memoUse.putBound)
+  // With the pre-pass (prePass.ts), only the values some GET fetches are kept; `seen` marks the keys put.
+  const fetched = prePass?.fetched
+  const seen = prePass === undefined ? undefined : new Uint8Array(prePass.putBound)
   /** Counts key `i` as a memo entry the first time it is put: the count is MEMOIZE's next key. */
   const countKey = (i: number) => {
     if (seen === undefined ? memo[i] !== undefined : seen[i] !== 0) return
@@ -226,8 +229,43 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, memoUse: Mem
     memo[i] = v
     if (track) memoTok[i] = toks[toks.length - 1]
   }
+  // Large lists are made at the size the pre-pass found (untracked runs: tracking appends at `length`), and
+  // filled in place; `presized` holds the fill of each one not yet full. Until then, its length is its final one.
+  const listSizes = track ? undefined : prePass?.listSizes
+  let listsMade = 0
+  const presized = new Map<Array<PyValue>, number>()
+  /** A list for the items EMPTY_LIST's `ordinal`th list gets: at its final length when large, else empty. */
+  const newList = (ordinal: number): Array<PyValue> => {
+    const size = listSizes![ordinal]!
+    if (size < PRESIZE_MIN || size > MAX_PRESIZE) return []
+    const list = new Array<PyValue>(size)
+    presized.set(list, 0)
+    return list
+  }
+  /** Appends `items[from, to)` to `list`; a list made at its final length is filled in place. */
+  const appendTo = (list: Array<PyValue>, items: ReadonlyArray<PyValue>, from: number, to: number) => {
+    const fill = presized.size === 0 ? undefined : presized.get(list)
+    if (fill === undefined) {
+      for (let i = from; i < to; i++) list.push(items[i]!)
+      return
+    }
+    let n = fill
+    for (let i = from; i < to; i++) list[n++] = items[i]!
+    if (n < list.length) presized.set(list, n)
+    else presized.delete(list)
+  }
+  /**
+   * Cuts every list still being filled to the items it has, as it would be
+   * had it grown: before a hook sees values (one could reach such a list)
+   * and at STOP. Later appends grow them as usual.
+   */
+  const settleLists = () => {
+    for (const [list, fill] of presized) list.length = fill
+    presized.clear()
+  }
   const findClass = (module: string, name: string): PyValue => options.findClass(module, name, site())
   const instantiate = (cls: PyValue, args: ReadonlyArray<PyValue>, how: PyObject["how"], kwargs?: PyValue): PyValue => {
+    if (presized.size !== 0) settleLists()
     if (cls instanceof CallableGlobal) {
       return how === "reduce" || how === "inst" || cls.newobj === undefined ? cls.call(args, site()) : cls.newobj(args, site())
     }
@@ -280,6 +318,7 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, memoUse: Mem
   }
   const persistent = (pid: PyValue): PyValue => {
     if (options.persistentLoad === undefined) throw error("BadValue", "pickle has a persistent id but no persistent_load is defined")
+    if (presized.size !== 0) settleLists()
     return options.persistentLoad(pid, site())
   }
 
@@ -364,6 +403,7 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, memoUse: Mem
       case 0x2e: { // STOP
         const value = pop()
         if (madeStrings?.hasRepeats()) throw SHARED_STRING_VALUES
+        settleLists()
         return { value, end: c.pos, protocol }
       }
       case 0x28: // MARK
@@ -454,7 +494,7 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, memoUse: Mem
         push(new PyTuple(withTokens(popMark(), markTokens)))
         break
       case 0x5d: // EMPTY_LIST
-        push([])
+        push(listSizes === undefined ? [] : newList(listsMade++))
         break
       case 0x6c: // LIST
         push(withTokens(popMark(), markTokens))
@@ -487,14 +527,15 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, memoUse: Mem
         const v = pop()
         const list = listOf(top())
         if (track) appendTokens(list, list.length, [poppedToken])
-        list.push(v)
+        if (presized.size === 0) list.push(v)
+        else appendTo(list, [v], 0, 1)
         break
       }
       case 0x65: { // APPENDS
         const at = popMarkInPlace()
         const list = listOf(top())
         if (track) appendTokens(list, list.length, markTokens)
-        for (let i = at; i < markEnd; i++) list.push(stack[i]!)
+        appendTo(list, stack, at, markEnd)
         break
       }
       case 0x73: { // SETITEM
