@@ -273,11 +273,14 @@ The last two columns run the same with Node's \`--max-semi-space-size=64\`: V8 c
 each is copied twice, once within the young generation and once into the old. CPython's reference counting never
 moves a value. The difference between the columns is that copying, a cost of the runtime rather than of parsing:
 a library cannot set V8's flags, but an application unpickling large pickles can (\`NODE_OPTIONS\`).
-The rest is torchwire's own: in-process on 2026-12-02 (best and lower quartile of 30 alternating runs), a VM
-stripped to this pickle's opcodes, with no memo pre-pass, string-identity log, limits or hooks, ran the mixed list
-20 to 35% faster than torchwire's, and 10 to 15% faster with the pre-pass and the log put back. Decoding NONE, the
-bools, MARK and TUPLE2 in the first switch and skipping the count of memo keys made no measurable difference, nor
-did keeping the stack height in a closure's context rather than a local.
+Lists are made at their final length. A JS array grown a push at a time is reallocated 26 times on its way to a
+million items, 3.6 times its final size in all, and in V8 each large one is fresh memory, which this VM faults in
+through its host (a CPU profile of the mixed list, 2026-12-02: a quarter of its time in those reallocations and
+their page faults); CPython's lists grow by \`realloc\`, which moves a large block without copying it. torchwire's
+memo pre-pass also models the stack and counts the items each list gets, so a list of 256 or more is made once, at
+its length, and filled in place: the mixed list took 0.19 to 0.26 s instead of 0.26 to 0.34 s (2026-12-02, in a
+slow spell of the VM: medians of 10 runs, 7 processes of each alternating). The floor makes its list at its final
+length too.
 
 | input | size | torchwire | CPython \`_pickle\` | pickleparser | JS floor (no parsing) | torchwire, 64 MiB semi-spaces | JS floor, 64 MiB semi-spaces |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
