@@ -129,7 +129,6 @@ const sniff = (source: ByteSource, zipOptions: Zip.ZipOptions): Effect.Effect<{ 
     return yield* new CheckpointError({ reason: "UnknownFormat", offset: 0, record: source.name, detail: "not a torch checkpoint: no zip, tar, legacy or pickle signature" })
   })
 
-/** True when the first pickle of the source is the legacy magic number (any protocol). */
 /**
  * Whether a file's first bytes read as the start of a pickle: PROTO (protocol
  * 2 and up), or protocol 0 and 1 opcodes up to a STOP or to the end of `head`,
@@ -154,6 +153,7 @@ const looksLikePickle = (head: Uint8Array): boolean => {
   }
 }
 
+/** True when the first pickle of the source is the legacy magic number (any protocol). */
 const startsWithLegacyMagic = (source: ByteSource): Effect.Effect<boolean> =>
   unpickleAt(source, 0, { findClass: (module, name) => new PyGlobal(module, name) }, 64).pipe(
     Effect.map((r) => r.value === LEGACY_MAGIC),

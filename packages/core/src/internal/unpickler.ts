@@ -524,11 +524,11 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
         break
       }
       case 0x61: { // APPEND
-        const v = pop()
+        pop()
         const list = listOf(top())
         if (track) appendTokens(list, list.length, [poppedToken])
-        if (presized.size === 0) list.push(v)
-        else appendTo(list, [v], 0, 1)
+        // `pop` left the value in its slot, `stack[sp]`.
+        appendTo(list, stack, sp, sp + 1)
         break
       }
       case 0x65: { // APPENDS
