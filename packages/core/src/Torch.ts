@@ -226,7 +226,12 @@ export class Storage {
      */
     readonly crc32?: number,
     /** The bytes, when they are in memory (writers then take them without a stream). */
-    readonly memory?: Uint8Array
+    readonly memory?: Uint8Array,
+    /**
+     * Reads `length` bytes from `offset`, when the source can seek (a STORED zip entry): writers then read
+     * the storage a chunk at a time, with no stream of its own.
+     */
+    readonly readRange?: (offset: number, length: number) => Effect.Effect<Uint8Array, TorchwireError>
   ) {}
 
   /** A CPU storage over bytes in memory (little-endian), streamed as zero-copy 4 MiB views. */

@@ -9,6 +9,7 @@
  *
  * @since 0.1.0
  */
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
@@ -74,6 +75,14 @@ export interface ZipArchive {
   readonly readMany: (entries: ReadonlyArray<ZipEntry>) => Effect.Effect<ReadonlyArray<Uint8Array>, ZipError | SourceError>
   /** The content of an entry as a stream of chunks, inflated incrementally. */
   readonly stream: (entry: ZipEntry, options?: { readonly chunkSize?: number }) => Stream.Stream<Uint8Array, ZipError | SourceError>
+  /**
+   * `length` bytes of a STORED entry's content from `offset`, read into the
+   * running fiber's `StreamBufferRing` when it has one and `length` is
+   * `ringChunkMinimum` or more. No CRC-32 is checked (a range is not the
+   * whole entry). Fails with `UnsupportedCompression` for a compressed
+   * entry and `LimitExceeded` for a range outside the entry.
+   */
+  readonly readRange: (entry: ZipEntry, offset: number, length: number) => Effect.Effect<Uint8Array, ZipError | SourceError>
 }
 
 /** Record name used in errors about the end records. */
@@ -389,6 +398,14 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift
       )
     })
 
+  /**
+   * An entry's content as one pull loop: each pull reads one chunk (inflating
+   * it, counting it and adding it to the CRC-32), and the pull after the last
+   * chunk checks the size and CRC. One effect per chunk, not a pipeline of
+   * stream stages (2026-12-02, a gigabyte in 4 MiB chunks from the page cache:
+   * 0.47 to 0.53 s through five stages per entry, 0.36 to 0.39 s as one loop,
+   * 0.17 to 0.19 s for the same reads with no stream).
+   */
   const stream = (entry: ZipEntry, streamOptions: { readonly chunkSize?: number } = {}) =>
     Stream.unwrap(Effect.gen(function*() {
       const at = yield* dataOffset(entry)
@@ -396,28 +413,54 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift
       const chunkSize = Math.max(1, streamOptions.chunkSize ?? 4 << 20)
       // Inflating keeps no input, but only STORED entries are passed on as read: only they may reuse buffers.
       const readChunk = entry.method === 0 ? yield* chunkReader(source) : source.read
-      const raw = Stream.paginateEffect(0, (pos: number) =>
-        Effect.map(
-          readChunk(at + pos, Math.min(chunkSize, entry.compressedSize - pos)),
-          (b) => [b, pos + b.length < entry.compressedSize ? Option.some(pos + b.length) : Option.none()] as const
-        )).pipe(Stream.filter((b) => b.length > 0))
+      const inflate = entry.method === 0 ? undefined : inflater(entry, at)
+      let pos = 0
       let crc = 0
       let produced = 0
-      const count = (b: Uint8Array) => {
-        produced += b.length
-        if (produced > entry.uncompressedSize) throw zipError("InflateFailed", at, "entry inflates to more than its declared size", entry.name)
-        if (options.checkCrc) crc = crc32(b, crc)
+      let ended = false
+      /** Counts and checksums what the entry produced; throws `ZipError` past its declared size. */
+      const counted = (out: ReadonlyArray<Uint8Array>) => {
+        for (const b of out) {
+          produced += b.length
+          if (produced > entry.uncompressedSize) throw zipError("InflateFailed", at, "entry inflates to more than its declared size", entry.name)
+          if (options.checkCrc) crc = crc32(b, crc)
+        }
+        return Chunk.unsafeFromArray(out.filter((b) => b.length > 0))
       }
-      const body = entry.method === 0 ? raw.pipe(Stream.tap((b) => Effect.sync(() => count(b)))) : inflateStream(raw, entry, at, count)
-      const finish = Effect.suspend(() =>
-        produced !== entry.uncompressedSize
-          ? Effect.fail(zipError("InflateFailed", at, `entry holds ${produced} bytes, declared ${entry.uncompressedSize}`, entry.name))
-          : attempt(() => verifyCrc(entry, crc, at))
-      )
-      return Stream.concat(body, Stream.execute(finish))
+      /** The inflater's last output, then the size and CRC checks. */
+      const finish = () => {
+        ended = true
+        const last = counted(inflate === undefined ? [] : inflate(new Uint8Array(0), true))
+        if (produced !== entry.uncompressedSize) throw zipError("InflateFailed", at, `entry holds ${produced} bytes, declared ${entry.uncompressedSize}`, entry.name)
+        verifyCrc(entry, crc, at)
+        return last
+      }
+      const pull: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<ZipError | SourceError>> = Effect.suspend(() => {
+        if (ended) return Effect.fail(Option.none())
+        if (pos >= entry.compressedSize) return Effect.mapError(attempt(finish), Option.some)
+        return readChunk(at + pos, Math.min(chunkSize, entry.compressedSize - pos)).pipe(
+          Effect.flatMap((b) => {
+            pos += b.length
+            return attempt(() => counted(inflate === undefined ? [b] : inflate(b, false)))
+          }),
+          Effect.mapError(Option.some)
+        )
+      })
+      return Stream.repeatEffectChunkOption(pull)
     }))
 
-  return { source, entries, entry, dataOffset, read, readMany, stream }
+  const readRange = (entry: ZipEntry, offset: number, length: number) =>
+    Effect.suspend(() => {
+      if (entry.method !== 0) {
+        return Effect.fail(zipError("UnsupportedCompression", entry.localHeaderOffset, "ranges can be read from STORED entries only", entry.name))
+      }
+      if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0 && offset + length <= entry.compressedSize)) {
+        return Effect.fail(zipError("LimitExceeded", entry.localHeaderOffset, `range of ${length} bytes at ${offset} lies outside the entry's ${entry.compressedSize}`, entry.name))
+      }
+      return Effect.flatMap(dataOffset(entry), (at) => Effect.flatMap(chunkReader(source), (read) => read(at + offset, length)))
+    })
+
+  return { source, entries, entry, dataOffset, read, readMany, stream, readRange }
 }
 
 /**
@@ -436,33 +479,25 @@ const chunkReader = (source: ByteSource) =>
     }
   })
 
-const inflateStream = <E>(
-  raw: Stream.Stream<Uint8Array, E>,
-  entry: ZipEntry,
-  at: number,
-  count: (b: Uint8Array) => void
-): Stream.Stream<Uint8Array, E | ZipError> =>
-  Stream.suspend(() => {
-    let pending: Array<Uint8Array> = []
-    const inflater = new Inflate((chunk) => {
-      count(chunk)
-      pending.push(chunk)
-    })
-    const push = (data: Uint8Array, final: boolean) =>
-      Effect.try({
-        try: () => {
-          inflater.push(data, final)
-          const out = pending
-          pending = []
-          return out
-        },
-        catch: (e) => e instanceof ZipError ? e : zipError("InflateFailed", at, `corrupt DEFLATE data: ${String(e)}`, entry.name)
-      })
-    return Stream.concat(
-      raw.pipe(Stream.mapEffect((b) => push(b, false)), Stream.flattenIterables),
-      Stream.fromIterableEffect(push(new Uint8Array(0), true))
-    )
-  })
+/**
+ * An incremental inflater of an entry's DEFLATE data: each call takes the
+ * next compressed bytes (`final` with the last) and returns what they
+ * inflate to. Throws `ZipError` on corrupt data.
+ */
+const inflater = (entry: ZipEntry, at: number) => {
+  let pending: Array<Uint8Array> = []
+  const inflate = new Inflate((chunk) => void pending.push(chunk))
+  return (data: Uint8Array, final: boolean): Array<Uint8Array> => {
+    try {
+      inflate.push(data, final)
+    } catch (e) {
+      throw zipError("InflateFailed", at, `corrupt DEFLATE data: ${String(e)}`, entry.name)
+    }
+    const out = pending
+    pending = []
+    return out
+  }
+}
 
 /**
  * The entries of an archive as a Stream.

@@ -7,6 +7,7 @@ import { Effect, Stream } from "effect"
 import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
 import * as Save from "@torchwire/core/Save"
+import * as Streaming from "@torchwire/core/Streaming"
 import * as Summary from "@torchwire/core/Summary"
 import * as Torch from "@torchwire/core/Torch"
 import { OrderedDict } from "@torchwire/core/Value"
@@ -14,7 +15,7 @@ import * as Zip from "@torchwire/core/Zip"
 import fc from "fast-check"
 import { CheckpointError } from "@torchwire/core/Errors"
 import { concatBytes } from "../src/internal/bytes.js"
-import { BatchedData, type BatchReader, writeRecords } from "../src/internal/recordStream.js"
+import { BatchedData, type BatchReader, RangedData, writeRecords } from "../src/internal/recordStream.js"
 import { checkpointFixtures, firstDifference, fixtureBytes, fixtures, truthOf } from "@torchwire/test-utils"
 
 /** `bytes` in pieces of `size`. */
@@ -121,11 +122,11 @@ describe("Save", () => {
       }
     }))
 
-  it.effect("writes records in memory, read whole, batched and streamed alike: in order, each stream's scope closed when its record ends, neighbours batched (property)", () =>
+  it.effect("writes records in memory, read whole, batched, ranged and streamed alike: in order, each stream's scope closed when its record ends, neighbours batched (property)", () =>
     Effect.gen(function*() {
-      type Kind = "memory" | "read" | "batched" | "stream"
+      type Kind = "memory" | "read" | "batched" | "ranged" | "stream"
       const record = fc.record({
-        kind: fc.constantFrom<Kind>("memory", "read", "batched", "stream"),
+        kind: fc.constantFrom<Kind>("memory", "read", "batched", "ranged", "stream"),
         bytes: fc.uint8Array({ maxLength: 40 }),
         chunk: fc.integer({ min: 1, max: 16 }),
         reader: fc.integer({ min: 0, max: 1 })
@@ -135,6 +136,7 @@ describe("Save", () => {
           let openStreams = 0
           // Two batch readers; each returns its keys' bytes with a trailing byte the writer must leave out.
           const calls: Array<ReadonlyArray<number>> = []
+          const ranges: Array<readonly [number, number, number]> = []
           const readers = [0, 1].map((): BatchReader => ({
             read: (keys) =>
               Effect.sync(() => {
@@ -150,6 +152,12 @@ describe("Save", () => {
               ? Effect.succeed(spec.bytes)
               : spec.kind === "batched"
               ? new BatchedData(readers[spec.reader]!, i, spec.bytes.length)
+              : spec.kind === "ranged"
+              ? new RangedData((offset, length) =>
+                Effect.sync(() => {
+                  ranges.push([i, offset, length])
+                  return spec.bytes.slice(offset, offset + length)
+                }), spec.bytes.length)
               : Stream.acquireRelease(Effect.sync(() => void openStreams++), () => Effect.sync(() => void openStreams--)).pipe(
                 Stream.flatMap(() => Stream.fromIterable(chunksOf(spec.bytes, spec.chunk)))
               )
@@ -166,11 +174,13 @@ describe("Save", () => {
           const expected = concatBytes([...specs.flatMap((spec, i) => [Uint8Array.of(0xb0, i), spec.bytes, Uint8Array.of(0xe0)]), Uint8Array.of(0xff)])
           assert.deepStrictEqual(concatBytes([...out]), expected)
           assert.strictEqual(openStreams, 0)
+          // A ranged record this small is one read of all of it.
+          assert.deepStrictEqual(ranges, specs.flatMap((spec, i) => (spec.kind === "ranged" ? [[i, 0, spec.bytes.length]] : [])))
           // Each batched record is read once, in one call per reader for each read-ahead: a read-ahead ends at a
           // record that is neither read whole nor batched, or at its 17th record read whole on its own.
           assert.deepStrictEqual(calls.flat().sort((a, b) => a - b), specs.flatMap((spec, i) => (spec.kind === "batched" ? [i] : [])))
           const count = (...kinds: Array<Kind>) => specs.filter((spec) => kinds.includes(spec.kind)).length
-          const readAheads = count("memory", "stream") + 1 + Math.floor(count("read") / 16)
+          const readAheads = count("memory", "ranged", "stream") + 1 + Math.floor(count("read") / 16)
           const readersUsed = new Set(specs.filter((spec) => spec.kind === "batched").map((spec) => spec.reader)).size
           assert.isAtMost(calls.length, readAheads * readersUsed)
         }), { numRuns: Number(process.env.TORCHWIRE_PROPERTY_RUNS ?? 300) })
@@ -188,6 +198,16 @@ describe("Save", () => {
       const failure = new CheckpointError({ reason: "StorageTooShort", offset: 0, detail: "x" })
       const error = yield* Stream.runDrain(writeRecords([{ data: Effect.fail(failure) }], noop)).pipe(Effect.flip)
       assert.strictEqual(error, failure)
+      // A ranged record is read 4 MiB per pull, each pull one read; its end shares a pull with what follows.
+      const reads: Array<readonly [number, number]> = []
+      const ranged = new RangedData((offset, length) => Effect.sync(() => (reads.push([offset, length]), big.subarray(offset, offset + length))), big.length)
+      const rangedSizes: Array<number> = []
+      yield* Stream.runForEachChunk(writeRecords([{ data: ranged }, { data: new Uint8Array(10) }], noop), (chunk) =>
+        Effect.sync(() => void rangedSizes.push([...chunk].reduce((n, c) => n + c.length, 0))))
+      assert.deepStrictEqual(rangedSizes, [4 << 20, 4 << 20, (1 << 20) + 10])
+      assert.deepStrictEqual(reads, [[0, 4 << 20], [4 << 20, 4 << 20], [8 << 20, 1 << 20]])
+      const rangeError = yield* Stream.runDrain(writeRecords([{ data: new RangedData(() => Effect.fail(failure), 5 << 20) }], noop)).pipe(Effect.flip)
+      assert.strictEqual(rangeError, failure)
     }))
 
   it.effect("streams storages chunk by chunk from their source", () =>
@@ -197,6 +217,28 @@ describe("Save", () => {
       const largest = Math.max(...[...chunks].map((c) => c.length))
       const tensorBytes = Checkpoint.tensors(value).reduce((n, [, t]) => Math.max(n, t.storage!.nbytes), 0)
       assert.isAtMost(largest, tensorBytes, "no chunk is larger than the largest storage")
+    }))
+
+  it.effect("large STORED storages are copied by ranges, byte for byte; with checkCrc they are streamed and checked", () =>
+    Effect.gen(function*() {
+      const weights = Float32Array.from({ length: 9 << 18 }, (_, i) => i % 1000) // 9 MiB: three ranges
+      const original = yield* Save.toBytes(new OrderedDict([["w", Torch.tensor(weights)], ["b", Torch.tensor(new Float32Array([1, 2]))]]))
+      const opened = (yield* open(original)).value
+      const [, w] = Checkpoint.tensors(opened).find(([k]) => k === "w")!
+      assert.isDefined(w.storage!.readRange)
+      const again = yield* Save.toBytes(opened)
+      assert.isTrue(equalBytes(again, original), `first difference at byte ${again.findIndex((b, i) => b !== original[i])}`)
+      // The streaming format's sender reads them by ranges too.
+      const sent = (yield* Streaming.load(Streaming.encode(opened), { weightsOnly: false })).value
+      const received = yield* Checkpoint.tensors(sent).find(([k]) => k === "w")![1].storage!.read
+      assert.isTrue(equalBytes(received, new Uint8Array(weights.buffer)))
+      const corrupt = original.slice()
+      const archive = yield* Zip.open(ByteSource.fromUint8Array(corrupt))
+      corrupt[(yield* archive.dataOffset(archive.entries.find((e) => e.name.endsWith("/data/0"))!)) + (5 << 20)]! ^= 0xff
+      const checked = (yield* Checkpoint.open(ByteSource.fromUint8Array(corrupt), { weightsOnly: false, checkCrc: true })).value
+      assert.isUndefined(Checkpoint.tensors(checked).find(([k]) => k === "w")![1].storage!.readRange)
+      const failure = yield* Effect.flip(Save.toBytes(checked))
+      assert.strictEqual(failure._tag === "ZipError" && failure.reason, "CrcMismatch")
     }))
 
   it.effect("tensors built from typed arrays, every dtype, float16/bfloat16 from float32", () =>

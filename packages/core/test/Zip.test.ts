@@ -74,6 +74,37 @@ describe("Zip", () => {
       assert.strictEqual(streamed._tag === "ZipError" && streamed.reason, "CrcMismatch")
     }))
 
+  it.effect("reads ranges of STORED entries (into the stream buffer ring when large), and refuses compressed entries and ranges outside", () =>
+    Effect.gen(function*() {
+      const archive = yield* Zip.open(ByteSource.fromUint8Array(fixtureBytes("linear.pt")))
+      const entry = archive.entry("linear/data/0")!
+      const whole = yield* archive.read(entry)
+      assert.deepStrictEqual(yield* archive.readRange(entry, 4, 8), whole.slice(4, 12))
+      assert.deepStrictEqual(yield* archive.readRange(entry, 0, whole.length), whole)
+      for (const [offset, length] of [[-1, 2], [0, whole.length + 1], [whole.length, 1], [0.5, 1]] as const) {
+        const error = yield* Effect.flip(archive.readRange(entry, offset, length))
+        assert.strictEqual(error._tag === "ZipError" && error.reason, "LimitExceeded", `${offset}+${length}`)
+        assert.strictEqual(error._tag === "ZipError" && error.record, entry.name)
+      }
+      const deflated = yield* Zip.open(ByteSource.fromUint8Array(fixtureBytes("deflated.pt")))
+      const pkl = deflated.entries.find((e) => e.method === 8)!
+      const refused = yield* Effect.flip(deflated.readRange(pkl, 0, 1))
+      assert.strictEqual(refused._tag === "ZipError" && refused.reason, "UnsupportedCompression")
+      // A large range from a source that reads into buffers lands in the ring's buffer, reused `count` takes later.
+      const bigBytes = yield* Save.toBytes(Torch.tensor(new Float32Array(1 << 18).fill(3)))
+      const copying: ByteSource.ByteSource = {
+        ...ByteSource.fromUint8Array(bigBytes),
+        readInto: (offset, target) => Effect.sync(() => target.set(bigBytes.subarray(offset, offset + target.length)))
+      }
+      const big = yield* Zip.open(copying)
+      const data = big.entries.find((e) => e.name.endsWith("/data/0"))!
+      const ring = ByteSource.bufferRing(2)
+      const viaRing = yield* Effect.locally(big.readRange(data, 0, 1 << 20), ByteSource.StreamBufferRing, ring)
+      assert.deepStrictEqual(viaRing, yield* big.read(data))
+      ring.take(1 << 20)
+      assert.strictEqual(ring.take(1 << 20).buffer, viaRing.buffer, "the range was read into the ring")
+    }))
+
   it("parses zip64 extras for sizes and offsets beyond 4 GiB", () => {
     const name = new TextEncoder().encode("a/data/0")
     const cd = new Uint8Array(46 + name.length + 4 + 24)

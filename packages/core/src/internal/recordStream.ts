@@ -42,14 +42,29 @@ export class BatchedData {
 }
 
 /**
+ * A record's bytes that the writer reads a range at a time (a large record
+ * in a file it can seek in): one effect per chunk, where a stream per
+ * record costs hundreds of effects to set up.
+ *
+ * @internal
+ */
+export class RangedData {
+  constructor(
+    /** Reads exactly `length` bytes from `offset`. */
+    readonly read: (offset: number, length: number) => Effect.Effect<Uint8Array, TorchwireError>,
+    readonly size: number
+  ) {}
+}
+
+/**
  * A record's bytes: in memory, read whole by an effect (a small record in a
  * file: one read, no stream), read whole with their neighbours by a batch
- * reader, or streamed from their source.
+ * reader, read a range at a time, or streamed from their source.
  *
  * @internal
  */
 export interface RecordData {
-  readonly data: Uint8Array | Effect.Effect<Uint8Array, TorchwireError> | BatchedData | Stream.Stream<Uint8Array, TorchwireError>
+  readonly data: Uint8Array | Effect.Effect<Uint8Array, TorchwireError> | BatchedData | RangedData | Stream.Stream<Uint8Array, TorchwireError>
 }
 
 /**
@@ -72,10 +87,13 @@ export interface RecordWriter<R> {
 
 /** Whether a record's data is read whole by an effect (not in memory, not batched, not streamed). */
 const isReadWhole = (data: RecordData["data"]): data is Effect.Effect<Uint8Array, TorchwireError> =>
-  !(data instanceof Uint8Array) && !(data instanceof BatchedData) && Effect.isEffect(data)
+  !(data instanceof Uint8Array) && !(data instanceof BatchedData) && !(data instanceof RangedData) && Effect.isEffect(data)
 
 /** Data bytes of in-memory records one pull writes at most, so that checksums and writes overlap; and of records read ahead. */
 const MEMORY_BATCH = 4 << 20
+
+/** Bytes of a ranged record read per pull. */
+const RANGE_CHUNK = 4 << 20
 
 /** Records read whole by effects of their own (small records in files) read concurrently, at most. */
 const READ_AHEAD = 16
@@ -97,6 +115,8 @@ export const writeRecords = <R extends RecordData>(records: ReadonlyArray<R>, wr
     let memory: { readonly bytes: Uint8Array; at: number } | undefined
     /** The streamed record being written: its data's pull, in its own scope. */
     let streamed: { readonly pull: Pull; readonly scope: Scope.CloseableScope } | undefined
+    /** The ranged record being written, and how far. */
+    let ranged: { readonly data: RangedData; at: number } | undefined
     let finished = false
     /** Data bytes this pull may still write from memory (reset by every pull). */
     let budget = 0
@@ -109,7 +129,7 @@ export const writeRecords = <R extends RecordData>(records: ReadonlyArray<R>, wr
     /**
      * Writes in-memory (and read-ahead) records into `out` while the budget
      * lasts. Stops at a record to read ("read": its bytes are not here yet)
-     * or to stream (begun, returned).
+     * or to stream or read by ranges (begun, returned).
      */
     const fill = (out: Array<Uint8Array>): R | "read" | undefined => {
       for (;;) {
@@ -179,6 +199,10 @@ export const writeRecords = <R extends RecordData>(records: ReadonlyArray<R>, wr
       Effect.suspend(() => {
         const stop = fill(out)
         if (stop === "read") return Effect.zipRight(readAhead(), advance(out))
+        if (stop !== undefined && stop.data instanceof RangedData) {
+          ranged = { data: stop.data, at: 0 }
+          return out.length > 0 ? Effect.succeed(Chunk.unsafeFromArray(out)) : pullRanged(ranged, out)
+        }
         if (stop !== undefined) return Effect.as(open(stop.data as Stream.Stream<Uint8Array, TorchwireError>), Chunk.unsafeFromArray(out))
         if (out.length > 0) return Effect.succeed(Chunk.unsafeFromArray(out))
         if (finished) return Effect.fail(Option.none())
@@ -207,9 +231,24 @@ export const writeRecords = <R extends RecordData>(records: ReadonlyArray<R>, wr
         )
       )
 
+    /** The ranged record's next chunk, after `out`; after its last, its end and what follows. */
+    const pullRanged = (current: { readonly data: RangedData; at: number }, out: Array<Uint8Array>): Pull =>
+      current.data.read(current.at, Math.min(RANGE_CHUNK, current.data.size - current.at)).pipe(
+        Effect.mapError(Option.some),
+        Effect.flatMap((bytes) => {
+          current.at += bytes.length
+          emit(out, writer.data(bytes))
+          if (current.at < current.data.size) return Effect.succeed(Chunk.unsafeFromArray(out))
+          ranged = undefined
+          emit(out, writer.end())
+          return advance(out)
+        }),
+        Effect.catchAllDefect(asFailure)
+      )
+
     return Effect.suspend(() => {
       budget = MEMORY_BATCH
-      return streamed === undefined ? advance([]) : pullStreamed(streamed)
+      return ranged !== undefined ? pullRanged(ranged, []) : streamed === undefined ? advance([]) : pullStreamed(streamed)
     })
   }))
 

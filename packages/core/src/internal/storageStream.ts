@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { CheckpointError, type TorchwireError } from "../Errors.js"
 import { byteSwap } from "../Torch.js"
-import type { RecordData } from "./recordStream.js"
+import { RangedData, type RecordData } from "./recordStream.js"
 import { BatchedStorage, SMALL_STORAGE } from "./storages.js"
 import type { StorageRecord } from "./torchPickle.js"
 
@@ -51,7 +51,7 @@ const swapStream = (s: Stream.Stream<Uint8Array, TorchwireError>, width: number,
  * A storage's bytes as written: little-endian, exactly `nbytes` (a record
  * with other than `nbytes` fails when written). In memory when the storage
  * is; read whole when it is small (with its neighbours, when its container can);
- * else streamed chunk by chunk.
+ * else read a range at a time, when its container can, or streamed chunk by chunk.
  *
  * @internal
  */
@@ -62,6 +62,7 @@ export const storageData = (r: StorageRecord): RecordData["data"] => {
   if (storage.nbytes < SMALL_STORAGE && !swap) {
     return storage instanceof BatchedStorage ? storage.data : Effect.map(storage.read, (b) => b.subarray(0, storage.nbytes))
   }
+  if (storage.readRange !== undefined && !swap) return new RangedData(storage.readRange, storage.nbytes)
   const raw = takeBytes(r.storage.stream, r.storage.nbytes)
   return swap ? swapStream(raw, r.swapWidth, r.storage.record) : raw
 }

@@ -27,6 +27,8 @@ export interface StorageSource {
   readonly crc32?: number
   /** A reader of many records at once (a zip archive's), and this record's key for it. */
   readonly batch?: { readonly reader: BatchReader; readonly key: unknown }
+  /** Reads a range of the record's bytes, when its container can (a STORED zip entry). */
+  readonly readRange?: (offset: number, length: number) => Effect.Effect<Uint8Array, TorchwireError>
 }
 
 /**
@@ -167,7 +169,7 @@ export const storagePersistentLoad = (
     }
     const { read, remember } = sharedWhileAlive(firstBytes(record.read, nbytes))
     // The record's CRC describes the storage's bytes only when the record holds nothing else.
-    const fields: ConstructorParameters<typeof Storage> = [key, type.dtype, location, nbytes, record.name, read, options.byteOrder, record.stream, record.size === nbytes ? record.crc32 : undefined]
+    const fields: ConstructorParameters<typeof Storage> = [key, type.dtype, location, nbytes, record.name, read, options.byteOrder, record.stream, record.size === nbytes ? record.crc32 : undefined, undefined, record.readRange]
     const storage = record.batch === undefined ? new Storage(...fields) : new BatchedStorage(fields, record.batch.reader, record.batch.key, remember)
     storages.set(key, storage)
     return storage

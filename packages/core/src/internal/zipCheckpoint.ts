@@ -114,7 +114,9 @@ export const loadArchivePickle = (
           // Built when first pulled: an eager zip stream is about 2 KB, and a checkpoint may hold 100k storages.
           stream: Stream.suspend(() => archive.stream(entry)),
           crc32: entry.crc32,
-          batch: { reader, key: entry }
+          batch: { reader, key: entry },
+          // Ranges skip the CRC-32 check a whole entry's stream makes when asked to.
+          ...(entry.method === 0 && !ctx.checkCrc ? { readRange: (offset: number, length: number) => archive.readRange(entry, offset, length) } : {})
         }
       },
       { pickleRecord: pklEntry.name, missingName: (key) => `${info.prefix}/${storageDir}${key}`, byteOrder: info.byteOrder }
