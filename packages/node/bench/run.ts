@@ -396,7 +396,9 @@ one up cost hundreds of Effect steps, so sending this checkpoint ran 84,700 of t
 in an instrumented bundle). Writers now read a large STORED storage a range at a time, one effect per 4 MiB:
 30,100 steps, and the sender alone reached 1.64 to 1.69 GB/s (encoding alone, no socket: 0.38 to 0.48 s instead of
 0.51 to 0.53 s). Fed by the plain sender, torchwire's receiver (\`Streaming.pieces\`) took 0.87 to 1.20 GB/s and the
-plain \`node:net\` receiver 0.76 to 1.36: the receiving end costs what Node's sockets do.
+plain \`node:net\` receiver 0.76 to 1.36: the receiving end costs what Node's sockets do. The sending end still costs
+more than the plain one (1.64 to 1.69 GB/s alone, against 3.0 to 3.3), on 2 cores that both ends and the sender's
+file reads share, so the pair stays below the plain pair: the rest of the gap is torchwire's own work, not the VM's.
 
 | sender → receiver | time | throughput | receiver peak RSS |
 | --- | ---: | ---: | ---: |
