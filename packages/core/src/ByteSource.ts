@@ -9,6 +9,7 @@
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import { SourceError } from "./Errors.js"
+import { isRangeWithin } from "./internal/bytes.js"
 
 /**
  * A random-access source of bytes.
@@ -96,8 +97,7 @@ export const StreamBufferRing: FiberRef.FiberRef<BufferRing | undefined> = Fiber
  * @category utils
  */
 export const checkRange = (source: ByteSource, offset: number, length: number): Effect.Effect<void, SourceError> =>
-  Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0 &&
-    offset + length <= source.size
+  isRangeWithin(offset, length, source.size)
     ? Effect.void
     : Effect.fail(
       new SourceError({

@@ -17,6 +17,7 @@ import * as Stream from "effect/Stream"
 import { Inflate } from "fflate"
 import { type ByteSource, ringChunkMinimum, StreamBufferRing } from "./ByteSource.js"
 import { type SourceError, ZipError } from "./Errors.js"
+import { isRangeWithin } from "./internal/bytes.js"
 import { crc32 } from "./internal/crc32.js"
 import {
   type CentralEntry,
@@ -454,7 +455,7 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift
       if (entry.method !== 0) {
         return Effect.fail(zipError("UnsupportedCompression", entry.localHeaderOffset, "ranges can be read from STORED entries only", entry.name))
       }
-      if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0 && offset + length <= entry.compressedSize)) {
+      if (!isRangeWithin(offset, length, entry.compressedSize)) {
         return Effect.fail(zipError("LimitExceeded", entry.localHeaderOffset, `range of ${length} bytes at ${offset} lies outside the entry's ${entry.compressedSize}`, entry.name))
       }
       return Effect.flatMap(dataOffset(entry), (at) => Effect.flatMap(chunkReader(source), (read) => read(at + offset, length)))
