@@ -390,14 +390,15 @@ while the previous chunk is written; the receiver counts the 64 KiB reads libuv 
 reused 4 MiB buffer. The first is what a Node process can do, the second what this VM's loopback can.
 
 Both ends were measured apart (2026-12-02, alternating runs, in a slow spell of the VM). Against Python's fast
-receiver, torchwire's sender reached 1.31 to 1.37 GB/s where the plain \`node:net\` sender reached 3.0 to 3.3: every
-storage of 1 MiB or more was a stream of its own (the zip entry's chunks through five stream stages), and setting
-one up cost hundreds of Effect steps, so sending this checkpoint ran 84,700 of them (fiber run-loop steps, counted
-in an instrumented bundle). Writers now read a large STORED storage a range at a time, one effect per 4 MiB:
-30,100 steps, and the sender alone reached 1.64 to 1.69 GB/s (encoding alone, no socket: 0.38 to 0.48 s instead of
-0.51 to 0.53 s). Fed by the plain sender, torchwire's receiver (\`Streaming.pieces\`) took 0.87 to 1.20 GB/s and the
+receiver, torchwire's sender reached 1.31 to 1.43 GB/s where the plain \`node:net\` sender reached 2.99 to 3.31 (once
+5.04): every storage of 1 MiB or more was a stream of its own (the zip entry's chunks through five stream stages),
+and setting one up cost hundreds of Effect steps, so encoding this checkpoint for sending (the sender's pipeline,
+read-ahead included, without the socket) ran 84,700 of them (fiber run-loop steps, counted in an instrumented
+bundle). Writers now read a large STORED storage a range at a time, one effect per 4 MiB: 30,100 steps (34,000 to
+34,900 sending it, socket included), and the sender alone reached 1.64 to 1.69 GB/s against 1.31 to 1.37 for the
+old one in the same alternating runs (encoding alone, no socket: 0.38 to 0.48 s instead of 0.51 to 0.56 s). Fed by the plain sender, torchwire's receiver (\`Streaming.pieces\`) took 0.87 to 1.20 GB/s and the
 plain \`node:net\` receiver 0.76 to 1.36: the receiving end costs what Node's sockets do. The sending end still costs
-more than the plain one (1.64 to 1.69 GB/s alone, against 3.0 to 3.3), on 2 cores that both ends and the sender's
+more than the plain one (1.64 to 1.69 GB/s alone, against 2.99 to 3.31), on 2 cores that both ends and the sender's
 file reads share, so the pair stays below the plain pair: the rest of the gap is torchwire's own work, not the VM's.
 
 | sender → receiver | time | throughput | receiver peak RSS |
