@@ -389,17 +389,38 @@ while the previous chunk is written; the receiver counts the 64 KiB reads libuv 
 \`socket.sendfile\` (the kernel copies the page cache into the socket: no copy into user space) to \`recv_into\` a
 reused 4 MiB buffer. The first is what a Node process can do, the second what this VM's loopback can.
 
-Both ends were measured apart (2026-12-02, alternating runs, in a slow spell of the VM). Against Python's fast
+Both ends were measured apart (alternating runs, in slow spells of the VM). On 2026-12-02, against Python's fast
 receiver, torchwire's sender reached 1.31 to 1.43 GB/s where the plain \`node:net\` sender reached 2.99 to 3.31 (once
 5.04): every storage of 1 MiB or more was a stream of its own (the zip entry's chunks through five stream stages),
 and setting one up cost hundreds of Effect steps, so encoding this checkpoint for sending (the sender's pipeline,
 read-ahead included, without the socket) ran 84,700 of them (fiber run-loop steps, counted in an instrumented
 bundle). Writers now read a large STORED storage a range at a time, one effect per 4 MiB: 30,100 steps (34,000 to
 34,900 sending it, socket included), and the sender alone reached 1.64 to 1.69 GB/s against 1.31 to 1.37 for the
-old one in the same alternating runs (encoding alone, no socket: 0.38 to 0.48 s instead of 0.51 to 0.56 s). Fed by the plain sender, torchwire's receiver (\`Streaming.pieces\`) took 0.87 to 1.20 GB/s and the
-plain \`node:net\` receiver 0.76 to 1.36: the receiving end costs what Node's sockets do. The sending end still costs
-more than the plain one (1.64 to 1.69 GB/s alone, against 2.99 to 3.31), on 2 cores that both ends and the sender's
-file reads share, so the pair stays below the plain pair: the rest of the gap is torchwire's own work, not the VM's.
+old one in the same alternating runs (encoding alone, no socket: 0.38 to 0.48 s instead of 0.51 to 0.56 s). Fed by
+the plain sender, torchwire's receiver (\`Streaming.pieces\`) took 0.87 to 1.20 GB/s and the plain \`node:net\` receiver
+0.76 to 1.36: the receiving end costs what Node's sockets do.
+
+On 2026-12-04 each end's CPU time was counted, from its first socket write (or first received chunk) to its exit.
+Against Python's receiver, the plain sender spent 13 to 34 ms of user and 176 to 276 ms of system time on the
+gigabyte (the kernel's copies), and its socket sat idle 22 to 27 ms in all between its 248 writes of 4 MiB;
+torchwire's sender spent 155 to 234 ms of user and 346 to 416 ms of system time, and its socket sat idle 198 to
+226 ms, for the same 257 to 316 ms inside the writes. Two costs made the difference. Fresh memory: the sender read
+two chunks ahead (\`Stream.buffer\`) into a ring of eight 4 MiB buffers, and faulted about 9,000 fresh pages (the
+plain sender 1,070 to 1,230), which this VM hands out slowly: each of the first eight writes waited 8 to 13 ms for
+its read. And its own work per chunk, about 0.2 ms of the main thread per pull (1 MiB chunks took 0.63 to 0.64 s
+instead of 0.47 to 0.48 s). Without the read-ahead, each chunk written before the next is read, through a ring of
+two buffers, the sender spent 419 to 468 ms of CPU instead of 556 to 611, faulted 2,300 to 2,600 pages, and sent as
+fast (2.26 to 2.41 GB/s to Python's receiver against 1.96 to 2.30; torchwire to torchwire 1.09 to 1.34 against 1.02
+to 1.37), so \`NodeStreaming.send\` no longer reads ahead. What did not help: 2 or 3 writes in flight (1.81 to 2.28
+GB/s), a pull loop of its own that reads the next chunk while it writes one (24,000 Effect steps instead of 35,000;
+2.11 to 2.16 GB/s), 8 MiB chunks (1.99 to 2.20 GB/s).
+
+The receiving end is the larger cost: torchwire's receiver (\`Streaming.pieces\`) spent 753 to 968 ms of CPU on
+the gigabyte and Node's plain receiver 400 to 950 ms, most of it in the kernel and in page faults
+(7,800 to 41,000 per GB: Node reads a socket into a fresh 64 KiB buffer each time, and how many of those pages come
+fresh varies from run to run). In the same alternating runs the plain pair moved 1.07 to 2.09 GB/s and torchwire's
+1.10 to 1.38: on 2 cores that both ends share, the pair is bounded by their CPU time together, of which
+torchwire's sender now spends 419 to 468 ms per GB and the plain one 189 to 314.
 
 | sender → receiver | time | throughput | receiver peak RSS |
 | --- | ---: | ---: | ---: |
