@@ -153,14 +153,13 @@ export const sendBytes = <E>(socket: Socket.Socket, bytes: Stream.Stream<Uint8Ar
  */
 export const send = (value: PyValue, to: Address, options: { readonly protocol?: number } = {}): Effect.Effect<void, TorchwireError | Socket.SocketError> =>
   Effect.flatMap(NodeSocket.makeNet({ host: to.host, port: to.port }), (socket) =>
-    Effect.suspend(() =>
-      sendBytes(socket, Streaming.encode(value, options)).pipe(
-        // The socket writer is done with a chunk before it pulls the next, so one chunk is alive at a time and
-        // file chunks can cycle through two buffers. No read-ahead: a 4 MiB read from the page cache is a fraction
-        // of its write, and a read-ahead buffer (Stream.buffer) cost the sender about 30% more CPU (its own
-        // fiber and queue, and six more buffers of fresh memory) for no faster transfer (BENCHMARKS.md, (e)).
-        Effect.locally(StreamBufferRing, bufferRing(2))
-      )
+    sendBytes(socket, Streaming.encode(value, options)).pipe(
+      // The socket writer is done with a chunk before it pulls the next, so one chunk is alive at a time and
+      // file chunks can cycle through two buffers (a fresh ring per send). No read-ahead: a 4 MiB read from the
+      // page cache is a fraction of its write, and a read-ahead buffer (Stream.buffer) cost the sender about 30%
+      // more CPU (its own fiber and queue, and six more buffers of fresh memory) for no faster transfer
+      // (BENCHMARKS.md, (e)).
+      Effect.locally(StreamBufferRing, bufferRing(2))
     ))
 
 /**
