@@ -415,7 +415,7 @@ to 1.37), so \`NodeStreaming.send\` no longer reads ahead. What did not help: 2 
 GB/s), a pull loop of its own that reads the next chunk while it writes one (24,000 Effect steps instead of 35,000;
 2.11 to 2.16 GB/s), 8 MiB chunks (1.99 to 2.20 GB/s).
 
-The receiving end is the larger cost: torchwire's receiver (\`Streaming.pieces\`) spent 753 to 968 ms of CPU on
+The receiving end is the larger cost: torchwire's receiver (\`Streaming.pieces\`) spent 753 to 1,030 ms of CPU on
 the gigabyte and Node's plain receiver 400 to 950 ms, most of it in the kernel and in page faults
 (7,800 to 41,000 per GB: Node reads a socket into a fresh 64 KiB buffer each time, and how many of those pages come
 fresh varies from run to run). In the same alternating runs the plain pair moved 1.07 to 2.09 GB/s and torchwire's
