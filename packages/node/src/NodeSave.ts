@@ -44,17 +44,29 @@ export interface NodeSaveOptions extends Save.SaveOptions {
 const writeError = (path: string, cause: unknown) =>
   new SourceError({ reason: "WriteFailed", source: path, offset: 0, detail: String(cause), cause })
 
+/** Bytes per write: 1 MiB. */
+const WRITE_SIZE = 1 << 20
+
+/** Where writes are cut: one page past every MiB boundary (see `writeAtomically`). */
+const CUT_OFFSET = 4096
+
 /**
- * Writes a byte stream to `path` atomically, coalescing small chunks into
- * writes of at least 1 MiB, one per stream chunk. One write is in flight
- * while the stream produces the next batch, so CRC-32 and reading overlap
- * the disk.
+ * Writes a byte stream to `path` atomically, in writes of 1 MiB cut at the
+ * file offsets k MiB + 4 KiB. One write is in flight while the stream
+ * produces the bytes of the next, so CRC-32 and reading overlap the disk.
  *
- * A stream chunk holding a piece of 1 MiB or more is written when it ends,
- * and when the next such chunk is pulled no earlier one is still being
- * written. Streams of a source's bytes (`Zip.stream`) emit one read per
- * chunk, so a `StreamBufferRing` (whose buffers serve only such reads) of
- * 8 leaves room for a read-ahead of 2 chunks (`Stream.bufferChunks`).
+ * Why there: Linux's page cache (ext4 with large folios) gives a write that
+ * covers an aligned MiB a folio of 1 MiB; one that starts a page past it
+ * gets folios that grow from one page to at most 512 KiB. On a VM that hands
+ * its free memory back to its host, as the one torchwire is benchmarked on
+ * does, the large allocations made a save two to three times slower at times
+ * (BENCHMARKS.md, (d)).
+ *
+ * A chunk's tail stays pending until the next cut. A chunk of 1 MiB or more
+ * reaches a cut, so such a chunk is written by the time the two such chunks
+ * after it were taken in: a producer that recycles buffers for them needs
+ * three. `save` reads two chunks of a source ahead (`Stream.bufferChunks`),
+ * so its `StreamBufferRing` of 8 leaves room for the six alive at most.
  *
  * @since 0.1.0
  * @category constructors
@@ -67,39 +79,43 @@ export const writeAtomically = <E>(
   Effect.gen(function*() {
     const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`)
     const handle = yield* Effect.tryPromise({ try: () => openFile(temp, "wx"), catch: (e) => writeError(temp, e) })
+    /** Bytes queued so far: the file offset of the next byte. */
     let written = 0
+    /** The file offset the pending write ends at. */
+    let nextCut = CUT_OFFSET
     let pending: Array<Uint8Array> = []
-    let pendingBytes = 0
     let inflight: Promise<unknown> = Promise.resolve()
     /** Waits for the write in flight; fails with its error. */
     const settle = Effect.tryPromise({ try: () => inflight, catch: (e) => writeError(temp, e) })
     /** Waits for the write in flight, then starts writing what is pending. */
     const flush = Effect.zipRight(settle, Effect.sync(() => {
-      if (pendingBytes === 0) return
+      if (pending.length === 0) return
       const parts = pending
       pending = []
-      pendingBytes = 0
       inflight = handle.writev(parts)
       inflight.catch(() => undefined) // observed by the next settle
     }))
-    /**
-     * Queues a chunk's pieces, and flushes at its end if 1 MiB or more is pending. A chunk (one pull of an
-     * archive, about 4 MiB) often ends one record and begins the next: flushing at every MiB wrote it in two
-     * writes, each a round trip through the event loop. A chunk of many small records is flushed every 16 MiB.
-     */
+    /** Queues a chunk's pieces, flushing at every cut they reach. */
     const writeChunk = (chunk: Chunk.Chunk<Uint8Array>) => {
       const pieces = Chunk.toReadonlyArray(chunk)
       let i = 0
+      let rest: Uint8Array | undefined
       const loop: Effect.Effect<void, SourceError> = Effect.suspend(() => {
-        while (i < pieces.length) {
-          const piece = pieces[i++]!
-          pending.push(piece)
-          pendingBytes += piece.length
-          written += piece.length
-          if (pendingBytes >= 16 << 20) return Effect.zipRight(flush, loop)
+        for (;;) {
+          const piece = rest ?? pieces[i++]
+          rest = undefined
+          if (piece === undefined) break
+          const room = nextCut - written
+          const head = piece.length < room ? piece : piece.subarray(0, room)
+          if (head.length > 0) pending.push(head)
+          written += head.length
+          if (head === piece) continue
+          if (room < piece.length) rest = piece.subarray(room)
+          nextCut += WRITE_SIZE
+          return Effect.zipRight(flush, loop)
         }
         options.onProgress?.(written)
-        return pendingBytes >= 1 << 20 ? flush : Effect.void
+        return Effect.void
       })
       return loop
     }
