@@ -314,7 +314,8 @@ embedding is read once. The plain read is the whole file into one buffer, 4 MiB 
 ## (d) Save the same state_dict
 
 None of them fsyncs (\`NodeSave.save\` does by default; the benchmark passes \`fsync: false\`). The plain write writes
-the same number of bytes from memory (not one hot buffer), 1 MiB per write. Right before its timed part, every
+the same number of bytes from memory (not one hot buffer), in the writes \`NodeSave\` makes: 1 MiB each, cut one
+page past every MiB boundary (see below). Right before its timed part, every
 writer's process (torch's too) touches 1.25 times the file's size of fresh memory and frees it, so that the page
 cache the write fills takes pages from the VM's own free lists, not pages handed back to the host (see above):
 without that step the same plain write took anywhere from 0.26 s to 1.1 s. Before that, each saving process (torch's
@@ -329,6 +330,21 @@ warm-up (a first save in a fresh process took 24 to 36 ms to its first write, a 
 | torch 1.13 \`torch.save\` (tensors in memory) | ${secs(save.torch.seconds)} | ${rate(save.torch.bytes!, save.torch.seconds)} | ${rss(save.torch)} |
 | plain sequential write of the same number of bytes | ${secs(save.plain.seconds)} | ${rate(save.plain.bytes!, save.plain.seconds)} | ${rss(save.plain)} |
 | CRC-32 of the same number of bytes alone (Node's \`zlib.crc32\`, no write) | ${secs(save.crc.seconds)} | ${rate(save.crc.bytes!, save.crc.seconds)} | ${rss(save.crc)} |
+
+How the writes are cut mattered more on this VM than anything a save does itself. ext4's page cache takes large
+folios: a write that covers an aligned MiB gets a folio of 1 MiB (an aligned 4 MiB write, larger ones), and one that
+starts a page past a MiB boundary gets folios that grow from one page to at most 512 KiB. In spells, this VM's large
+allocations are slow (it hands free memory back to its host, which must back it again). Alternating runs on
+2026-12-04 with fresh pages as here (medians of 6 to 8 runs each): plain 1 MiB writes from offset 0 took 1.31 to
+1.95 s (0.83 to 1.00 s earlier that day), the same writes starting 100 bytes or a page past each MiB 0.50 to 0.65 s;
+aligned writes of 4 MiB 1.62 to 1.98 s, of 512 KiB 0.73 s, of 256 KiB 0.54 s and of 64 KiB 0.66 s (more calls).
+torchwire wrote each 4 MiB pull of the archive in one write, starting wherever the last one ended: 1.04 to 1.92 s in
+the slow spells (0.61 to 0.85 s earlier that day); cut at k MiB + 4 KiB, 0.95 s in the runs where the 4 MiB writes
+took 1.77 s (cut at k MiB + 100 bytes: 0.90 s; at k MiB + 512 KiB, folios of 512 KiB: 1.73 s). \`NodeSave\` now
+makes those cut writes, and the plain write the same ones, so the ratio compares like with like. The save with CRCs
+now trails the one without (medians of 5 alternating runs, 2026-12-04: 1.09 s against 0.75 s). A 4 MiB pull's
+CRC-32, about 0.8 ms on the main thread, outlasts a 1 MiB write in flight; but pulls of 1 or 2 MiB took 1.03 s, so
+that is not all of it.
 
 A zip writer computes the CRC-32 of every byte it writes; Node's \`zlib.crc32\` runs at ${rate(save.crc.bytes!, save.crc.seconds)} on one core
 here. The plain write is CPU work too (copying into the page cache is the kernel's time, not the disk's), so a save
@@ -356,9 +372,9 @@ against 144 to 145), but with this benchmark's fresh pages made the save slower 
 (no read-ahead fiber for tensors in memory) saved 20 to 40 ms with CRCs when overwriting, but with fresh pages
 measured slower (best of 6 alternating: 1.06 against 0.87 s without CRCs, 1.19 against 0.85 s with them), so the
 read-ahead still covers every record. Nor is it the event loop's round trip between writes (starting each write from the last one's
-completion callback changed nothing: 0.358 s against 0.353 s, best of 6). Writing once per archive pull, not at every MiB, helped: a 4 MiB pull that ends one record and
-begins the next was written in two (strace: 321 writes of 1.1 ms every 1.4 ms, now 249), and the save without CRCs
-went from 340 to 303 ms in an in-process A/B (best of 8 alternating). Two writes in flight made it 6% faster (0.33 s against 0.35 s)
+completion callback changed nothing: 0.358 s against 0.353 s, best of 6). Overwriting cached pages, writing once per archive pull
+rather than at every MiB had measured faster (the save without CRCs 303 against 340 ms, best of 8 alternating, 2026-12-02);
+with fresh pages the cut 1 MiB writes above are faster by far, so torchwire makes them. Two writes in flight made it 6% faster (0.33 s against 0.35 s)
 but cost the save with CRCs the 27% above, so torchwire keeps one. Worker threads could
 share the CRC only if the bytes were in shared memory, which for a user's typed arrays means copying them: a
 third pass over the same memory. torch's own remedy is

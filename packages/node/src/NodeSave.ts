@@ -59,7 +59,7 @@ const CUT_OFFSET = 4096
  * covers an aligned MiB a folio of 1 MiB; one that starts a page past it
  * gets folios that grow from one page to at most 512 KiB. On a VM that hands
  * its free memory back to its host, as the one torchwire is benchmarked on
- * does, the large allocations made a save two to three times slower at times
+ * does, those large allocations made the same writes two to three times slower
  * (BENCHMARKS.md, (d)).
  *
  * A chunk's tail stays pending until the next cut. A chunk of 1 MiB or more
