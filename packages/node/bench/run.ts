@@ -344,7 +344,11 @@ took 1.77 s (cut at k MiB + 100 bytes: 0.90 s; at k MiB + 512 KiB, folios of 512
 makes those cut writes, and the plain write the same ones, so the ratio compares like with like. The save with CRCs
 now trails the one without (medians of 5 alternating runs, 2026-12-04: 1.09 s against 0.75 s). A 4 MiB pull's
 CRC-32, about 0.8 ms on the main thread, outlasts a 1 MiB write in flight; but pulls of 1 or 2 MiB took 1.03 s, so
-that is not all of it.
+that is not all of it. The cut writes do cost the best rounds: in a milder spell later that afternoon (5 alternating runs
+each), without CRCs they took 0.76 s at best and 0.90 s in the median against 0.59 s and 0.75 s for a write per pull,
+with CRCs 0.89 s and 0.97 s against 0.60 s and 1.41 s (the plain write, cut: 0.49 s and 0.69 s; from offset 0: 0.63
+s and 0.98 s). Four times as many writes, each a round trip through libuv's threads, show when writes are fast; the
+cut writes trade that for a narrower spread.
 
 A zip writer computes the CRC-32 of every byte it writes; Node's \`zlib.crc32\` runs at ${rate(save.crc.bytes!, save.crc.seconds)} on one core
 here. The plain write is CPU work too (copying into the page cache is the kernel's time, not the disk's), so a save
