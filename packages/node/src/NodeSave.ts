@@ -106,11 +106,14 @@ export const writeAtomically = <E>(
           rest = undefined
           if (piece === undefined) break
           const room = nextCut - written
-          const head = piece.length < room ? piece : piece.subarray(0, room)
-          if (head.length > 0) pending.push(head)
-          written += head.length
-          if (head === piece) continue
+          if (piece.length < room) {
+            if (piece.length > 0) pending.push(piece)
+            written += piece.length
+            continue
+          }
+          pending.push(piece.subarray(0, room))
           if (room < piece.length) rest = piece.subarray(room)
+          written = nextCut
           nextCut += WRITE_SIZE
           return Effect.zipRight(flush, loop)
         }
