@@ -54,6 +54,8 @@ const CUT_OFFSET = 4096
  * Writes a byte stream to `path` atomically, in writes of 1 MiB cut at the
  * file offsets k MiB + 4 KiB. One write is in flight while the stream
  * produces the bytes of the next, so CRC-32 and reading overlap the disk.
+ * (Not two: the second, on another of libuv's threads, waits for the file's
+ * lock, and made saves slower when measured.)
  *
  * Why there: Linux's page cache (ext4 with large folios) gives a write that
  * covers an aligned MiB a folio of 1 MiB; one that starts a page past it

@@ -1,0 +1,83 @@
+/**
+ * How long `NodeSave.writeAtomically` holds the chunks it is given: a
+ * producer that recycles buffers relies on it. The file's writes here run
+ * late and one at a time, as on a slow disk: each reads its buffers 10 ms
+ * after the one before it completed, so a writer that lets its producer go on
+ * before a write completed writes overwritten bytes.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Option, Stream } from "effect"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import type { FileHandle } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { vi } from "vitest"
+import * as NodeSave from "@torchwire/node/NodeSave"
+
+vi.mock("node:fs/promises", async (importOriginal) => {
+  const fs = await importOriginal<typeof import("node:fs/promises")>()
+  /** A file handle whose writes run one at a time, each 10 ms after the last completed. */
+  const late = (handle: FileHandle): FileHandle => {
+    let disk: Promise<unknown> = Promise.resolve()
+    return new Proxy(handle, {
+      get: (target, key) => {
+        if (key === "writev") {
+          return (buffers: Array<Uint8Array>, position?: number) => {
+            const write = disk.then(() => new Promise((resolve) => setTimeout(resolve, 10))).then(() => target.writev(buffers, position))
+            disk = write.catch(() => undefined)
+            return write
+          }
+        }
+        const member = Reflect.get(target, key)
+        return typeof member === "function" ? member.bind(target) : member
+      }
+    })
+  }
+  return { ...fs, open: (...args: Parameters<typeof fs.open>) => fs.open(...args).then(late) }
+})
+
+/** Writes `sizes` as chunks, those of 1 MiB or more taking turns in `ring` buffers; returns whether the file came out right. */
+const writeRecycled = (sizes: ReadonlyArray<number>, ring: number) =>
+  Effect.gen(function*() {
+    const dir = mkdtempSync(join(tmpdir(), "torchwire-write-"))
+    const path = join(dir, "out.bin")
+    const buffers = Array.from({ length: ring }, () => new Uint8Array(4 << 20))
+    const expected: Array<Uint8Array> = []
+    let large = 0
+    const producer = Stream.repeatEffectOption(Effect.suspend(() => {
+      const i = expected.length
+      if (i === sizes.length) return Effect.fail(Option.none())
+      const size = sizes[i]!
+      const chunk = (size >= 1 << 20 ? buffers[large++ % ring]!.subarray(0, size) : new Uint8Array(size)).fill(i + 1)
+      expected.push(chunk.slice())
+      return Effect.succeed(chunk)
+    }))
+    const written = yield* NodeSave.writeAtomically(producer, path, { fsync: false })
+    const want = Buffer.concat(expected)
+    const right = written === want.length && readFileSync(path).equals(want)
+    rmSync(dir, { recursive: true })
+    return right
+  })
+
+/**
+ * Chunks of 1 MiB to 3 MiB with small ones between them, then a run of
+ * chunks of exactly 1 MiB: each reaches one cut, so the writer holds each of
+ * those longest.
+ */
+const sizes = [
+  5, 100_000, 2 << 20, 7, 1 << 20, 200_000, 1 << 20, 1, 3 << 20, 250_000,
+  ...Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? 1 << 20 : 0) + (i * 48_271) % 400_000 + 1),
+  ...Array.from({ length: 10 }, () => 1 << 20)
+]
+
+describe("NodeSave.writeAtomically with late writes", () => {
+  it.effect("is done writing each chunk of 1 MiB or more when it pulls the third after it: a producer may recycle three buffers for them", () =>
+    Effect.gen(function*() {
+      assert.isTrue(yield* writeRecycled(sizes, 3))
+    }))
+
+  it.effect("is not yet done with it when it pulls the second: two buffers are too few", () =>
+    Effect.gen(function*() {
+      assert.isFalse(yield* writeRecycled(sizes, 2))
+    }))
+})
