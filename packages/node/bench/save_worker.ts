@@ -5,7 +5,8 @@
  *   torchwire-new   build a state_dict like IN's (same keys, shapes; zeros) from typed arrays, save to OUT
  *   torchwire-new-nocrc  the same with `computeCrc32: false` (torch's compute_crc32=False: CRCs written as 0)
  *   torchwire-copy  open IN and re-save it to OUT (storages streamed from IN)
- *   plain-write     write IN's size from memory to OUT in 1 MiB writes (cut where NodeSave cuts them)
+ *   plain-write     write IN's size from memory to OUT in 1 MiB writes (cut where NodeSave cuts them), blocking
+ *   plain-write-awaited  the same writes on libuv's threads, each awaited before the next (FileHandle.write)
  *   crc32           only compute the CRC-32 of IN's size of bytes in memory (OUT unused)
  * Prints JSON: {"seconds", "peakRssMiB", "bytes"}
  */
@@ -17,6 +18,7 @@ import * as NodeSource from "@torchwire/node/NodeSource"
 import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
 import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs"
+import { open } from "node:fs/promises"
 
 const [mode, out, input] = process.argv.slice(2) as [string, string, string]
 /**
@@ -43,6 +45,15 @@ const warmUp = (path: string, copy: boolean, options: NodeSave.NodeSaveOptions) 
     rmSync(`${path}.copy`, { force: true })
   })
 
+/**
+ * The byte ranges of the writes NodeSave.writeAtomically makes of `size` bytes: 1 MiB each, cut one page past
+ * every MiB boundary (aligned 1 MiB writes measured two to three times slower at times on this VM: see
+ * BENCHMARKS.md, (d)).
+ */
+function* cutRanges(size: number): Generator<readonly [number, number]> {
+  for (let start = 0, cut = 4096; start < size; start = cut, cut += 1 << 20) yield [start, Math.min(cut, size)]
+}
+
 const peakRssMiB = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))![1]) / 1024
 
 const program = Effect.gen(function*() {
@@ -55,17 +66,24 @@ const program = Effect.gen(function*() {
     for (let done = 0; done < size; done += 1 << 20) crc = NodeSave.crc32!(data.subarray(done, Math.min(done + (1 << 20), size)), crc)
     return { seconds: (performance.now() - t0) / 1000, bytes: size, crc }
   }
-  if (mode === "plain-write") {
+  if (mode === "plain-write" || mode === "plain-write-awaited") {
     // The same number of bytes, from memory like the state_dict's (not one hot buffer).
     const size = statSync(input).size
     const data = new Uint8Array(size).fill(1)
     warmFreeMemory(Math.ceil(size * 1.25))
     const t0 = performance.now()
-    const fd = openSync(out, "w")
-    // The writes NodeSave.writeAtomically makes: 1 MiB each, cut one page past every MiB boundary (aligned 1 MiB
-    // writes measured two to three times slower at times on this VM: see BENCHMARKS.md, (d)).
-    for (let done = 0, cut = 4096; done < size; done = cut, cut += 1 << 20) writeSync(fd, data.subarray(done, Math.min(cut, size)))
-    closeSync(fd)
+    if (mode === "plain-write") {
+      // Blocking: as fast as this thread can make the writes (a library's would stall its caller's event loop).
+      const fd = openSync(out, "w")
+      for (const [start, end] of cutRanges(size)) writeSync(fd, data.subarray(start, end))
+      closeSync(fd)
+    } else {
+      const handle = yield* Effect.promise(() => open(out, "w"))
+      yield* Effect.promise(async () => {
+        for (const [start, end] of cutRanges(size)) await handle.write(data.subarray(start, end))
+      })
+      yield* Effect.promise(() => handle.close())
+    }
     return { seconds: (performance.now() - t0) / 1000, bytes: size }
   }
   return yield* Effect.scoped(Effect.gen(function*() {
