@@ -42,7 +42,20 @@ export interface NodeSaveOptions extends Save.SaveOptions {
 }
 
 const writeError = (path: string, cause: unknown) =>
-  new SourceError({ reason: "WriteFailed", source: path, offset: 0, detail: String(cause), cause })
+  cause instanceof SourceError ? cause : new SourceError({ reason: "WriteFailed", source: path, offset: 0, detail: String(cause), cause })
+
+/**
+ * Fails unless a write of `parts` at file offset `start` wrote them all. A
+ * regular file's write comes back short only when the disk or a limit ran
+ * out (ENOSPC, EFBIG, a quota), and the next write would fail; the last one
+ * has no next.
+ */
+const checkWritten = (path: string, start: number, parts: ReadonlyArray<Uint8Array>, bytesWritten: number) => {
+  const length = parts.reduce((n, part) => n + part.length, 0)
+  if (bytesWritten !== length) {
+    throw new SourceError({ reason: "WriteFailed", source: path, offset: start + bytesWritten, detail: `short write: ${bytesWritten} of ${length} bytes (disk full, or a file size limit)` })
+  }
+}
 
 /** Bytes per write: 1 MiB. */
 const WRITE_SIZE = 1 << 20
@@ -83,6 +96,8 @@ export const writeAtomically = <E>(
     const handle = yield* Effect.tryPromise({ try: () => openFile(temp, "wx"), catch: (e) => writeError(temp, e) })
     /** Bytes queued so far: the file offset of the next byte. */
     let written = 0
+    /** The file offset the pending write starts at. */
+    let flushed = 0
     /** The file offset the pending write ends at. */
     let nextCut = CUT_OFFSET
     let pending: Array<Uint8Array> = []
@@ -94,7 +109,9 @@ export const writeAtomically = <E>(
       if (pending.length === 0) return
       const parts = pending
       pending = []
-      inflight = handle.writev(parts)
+      const start = flushed
+      flushed = written
+      inflight = handle.writev(parts).then(({ bytesWritten }) => checkWritten(temp, start, parts, bytesWritten))
       inflight.catch(() => undefined) // observed by the next settle
     }))
     /** Queues a chunk's pieces, flushing at every cut they reach. */

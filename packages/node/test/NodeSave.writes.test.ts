@@ -1,30 +1,45 @@
 /**
- * How long `NodeSave.writeAtomically` holds the chunks it is given: a
- * producer that recycles buffers relies on it. The file's writes here run
- * late and one at a time, as on a slow disk: each reads its buffers 10 ms
- * after the one before it completed, so a writer that lets its producer go on
- * before a write completed writes overwritten bytes.
+ * How `NodeSave.writeAtomically` writes, through a mocked file handle. How
+ * long it holds the chunks it is given: a producer that recycles buffers
+ * relies on it. The file's writes here run late and one at a time, as on a
+ * slow disk: each reads its buffers 10 ms after the one before it completed,
+ * so a writer that lets its producer go on before a write completed writes
+ * overwritten bytes. And what it does when a write comes back short, as when
+ * the disk fills up.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Stream } from "effect"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import type { FileHandle } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { vi } from "vitest"
+import { SourceError } from "@torchwire/core/Errors"
 import * as NodeSave from "@torchwire/node/NodeSave"
+
+/** The mocked disk: a file's writes come back short past `capacity` bytes. */
+const disk = vi.hoisted(() => ({ capacity: Number.POSITIVE_INFINITY }))
 
 vi.mock("node:fs/promises", async (importOriginal) => {
   const fs = await importOriginal<typeof import("node:fs/promises")>()
-  /** A file handle whose writes run one at a time, each 10 ms after the last completed. */
+  /** The head of `buffers` that holds at most `room` bytes. */
+  const fitting = (buffers: ReadonlyArray<Uint8Array>, room: number) =>
+    buffers.map((buffer, i) => buffer.subarray(0, Math.max(0, room - buffers.slice(0, i).reduce((n, b) => n + b.length, 0))))
+  /** A file handle whose writes run one at a time, each 10 ms after the last completed, and stop at `disk.capacity`. */
   const late = (handle: FileHandle): FileHandle => {
-    let disk: Promise<unknown> = Promise.resolve()
+    let queue: Promise<unknown> = Promise.resolve()
+    let size = 0
     return new Proxy(handle, {
       get: (target, key) => {
         if (key === "writev") {
           return (buffers: Array<Uint8Array>, position?: number) => {
-            const write = disk.then(() => new Promise((resolve) => setTimeout(resolve, 10))).then(() => target.writev(buffers, position))
-            disk = write.catch(() => undefined)
+            const write = queue.then(() => new Promise((resolve) => setTimeout(resolve, 10)))
+              .then(() => target.writev(fitting(buffers, disk.capacity - size), position))
+              .then((result) => {
+                size += result.bytesWritten
+                return result
+              })
+            queue = write.catch(() => undefined)
             return write
           }
         }
@@ -70,7 +85,7 @@ const sizes = [
   ...Array.from({ length: 10 }, () => 1 << 20)
 ]
 
-describe("NodeSave.writeAtomically with late writes", () => {
+describe("NodeSave.writeAtomically through a mocked disk", () => {
   it.effect("is done writing each chunk of 1 MiB or more when it pulls the third after it: a producer may recycle three buffers for them", () =>
     Effect.gen(function*() {
       assert.isTrue(yield* writeRecycled(sizes, 3))
@@ -79,5 +94,25 @@ describe("NodeSave.writeAtomically with late writes", () => {
   it.effect("is not yet done with it when it pulls the second: two buffers are too few", () =>
     Effect.gen(function*() {
       assert.isFalse(yield* writeRecycled(sizes, 2))
+    }))
+
+  it.effect("fails with the offset where a write came back short (the disk full), even the last one, and leaves the destination as it was", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-write-"))
+      const path = join(dir, "out.bin")
+      writeFileSync(path, "previous contents")
+      const total = (5 << 19) + 777
+      disk.capacity = total - 1000
+      const error = yield* NodeSave.writeAtomically(Stream.make(new Uint8Array(total).fill(7)), path, { fsync: false }).pipe(
+        Effect.flip,
+        Effect.ensuring(Effect.sync(() => void (disk.capacity = Number.POSITIVE_INFINITY)))
+      )
+      assert.instanceOf(error, SourceError)
+      assert.strictEqual(error.reason, "WriteFailed")
+      assert.strictEqual(error.offset, total - 1000)
+      assert.match(error.message, /short write/)
+      assert.strictEqual(readFileSync(path, "utf8"), "previous contents")
+      assert.deepStrictEqual(readdirSync(dir), ["out.bin"])
+      rmSync(dir, { recursive: true })
     }))
 })
