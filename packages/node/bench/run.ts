@@ -350,7 +350,14 @@ alternating runs), less in the median (0.60 against 0.63 s). No writer that leav
 it. Nor do two writes in flight hide it on 2 cores: the second waits in another thread for the file's lock. The same
 day, a loop of the cut writes took 0.60 s at best and 0.74 s in the median with two in flight, against 0.58 and 0.63
 s awaited one at a time; the save without CRCs 0.82 s in the median either way (5 alternating runs), with CRCs 1.06 s
-against 1.04 s.
+against 1.04 s. The save's own work on the main thread, made visible by an experiment (not an option) that makes
+the same writes blocking: 0.62 to 0.77 s without CRCs, of which the writes took 0.49 to 0.65 s and the save's work
+between them 90 to 104 ms, a quarter of a millisecond at each 4 MiB pull (Effect's stream machinery, the
+read-ahead's queue) and some 25 µs at each other write; with CRCs 0.86 to 1.02 s, 333 to 395 ms of it between the
+writes (4 alternating runs, 2026-12-04). Awaited, that work overlaps the writes, but on 2 cores it slows the copy
+in flight. Blocking writes would make the save 4 to 18% faster (5 alternating runs: 0.66 s at best and 0.83 s in the
+median against 0.74 and 0.86 s without CRCs; 0.82 and 0.88 s against 0.99 and 1.07 s with them), at the price of
+stalling the caller's event loop for every write, which torchwire does not ask of its callers.
 
 How the writes are cut mattered more on this VM than anything a save does itself. ext4's page cache takes large
 folios: a write that covers an aligned MiB gets a folio of 1 MiB (an aligned 4 MiB write, larger ones), and one that
