@@ -194,6 +194,7 @@ const main = Effect.gen(function*() {
       torch: () => py("torch_save.py", file, join(work, "out-torch.pt")) as Measured,
       plain: () => node("save_worker", "plain-write", join(work, "out-plain.pt"), file),
       plainAwaited: () => node("save_worker", "plain-write-awaited", join(work, "out-plain.pt"), file),
+      plainCrc: () => node("save_worker", "plain-write-crc", join(work, "out-plain.pt"), file),
       crc: () => node("save_worker", "crc32", join(work, "unused"), file)
     })
   )
@@ -246,7 +247,7 @@ const main = Effect.gen(function*() {
     ["(a) unpickle ≥ 5× pickleparser", `mixed list ${(mixed.pickleparser.seconds / mixed.torchwire.seconds).toFixed(1)}×; building the values alone is ${(mixed.pickleparser.seconds / mixed.floor.seconds).toFixed(1)}×; pickleparser cannot read the data.pkl`, mixed.pickleparser.seconds >= 5 * mixed.torchwire.seconds],
     ["(b) keys 20× faster than torch.load, < 1 MB read", `${(torchLoad.seconds / keys.seconds).toFixed(0)}×, ${size(keys.bytesRead!)} read`, torchLoad.seconds >= 20 * keys.seconds && keys.bytesRead! < 1e6],
     ["(c) every tensor ≥ 80% of a plain read", pct(plainRead.seconds / tensors.seconds), plainRead.seconds >= 0.8 * tensors.seconds],
-    ["(d) save ≥ 80% of a plain write", `${pct(save.plain.seconds / save.torchwireNoCrc.seconds)} without CRCs (torch's \`compute_crc32=False\`), against a plain write that blocks its thread, which a library's writes must not; ${pct(save.plain.seconds / save.torchwireNew.seconds)} with them, where CRC-32 and the write's own copying allow at most ${pct(save.plain.seconds / crcBound)} on ${cpus().length} cores; re-saving an opened file ${pct(save.plain.seconds / save.torchwireCopy.seconds)}. Against the same writes awaited one at a time on libuv's threads, as a non-blocking writer makes them: ${pct(save.plainAwaited.seconds / save.torchwireNoCrc.seconds)} without CRCs, ${pct(save.plainAwaited.seconds / save.torchwireNew.seconds)} with them`, save.plain.seconds >= 0.8 * save.torchwireNoCrc.seconds],
+    ["(d) save ≥ 80% of a plain write", `${pct(save.plain.seconds / save.torchwireNoCrc.seconds)} without CRCs (torch's \`compute_crc32=False\`), against a plain write that blocks its thread, which a library's writes must not; ${pct(save.plain.seconds / save.torchwireNew.seconds)} with them, where CRC-32 and the write's own copying allow at most ${pct(save.plain.seconds / crcBound)} on ${cpus().length} cores; re-saving an opened file ${pct(save.plain.seconds / save.torchwireCopy.seconds)}. Against the same writes awaited one at a time on libuv's threads, as a non-blocking writer makes them: ${pct(save.plainAwaited.seconds / save.torchwireNoCrc.seconds)} without CRCs; with them, against those writes computing the same CRCs, ${pct(save.plainCrc.seconds / save.torchwireNew.seconds)}`, save.plain.seconds >= 0.8 * save.torchwireNoCrc.seconds],
     ["(e) streaming ≥ 1 GB/s, receiver < 64 MiB + largest record", `${gb(pieces.bytes!, pieces.seconds).toFixed(2)} GB/s, ${pct(gb(pieces.bytes!, pieces.seconds) / gb(plainNode.bytes!, plainNode.seconds))} of a plain \`node:net\` transfer of the same bytes (${gb(plainNode.bytes!, plainNode.seconds).toFixed(2)} GB/s; Python's \`sendfile\` to \`recv_into\`: ${gb(plainKernel.bytes!, plainKernel.seconds).toFixed(2)} GB/s); ${rss(pieces)} vs ${(64 + largest / 2 ** 20).toFixed(0)} MiB`, gb(pieces.bytes!, pieces.seconds) >= 1 && pieces.peakRssMiB < 64 + largest / 2 ** 20]
   ] as const
 
@@ -334,6 +335,7 @@ the best of ${rounds} rounds, beside their median: the ratios above compare the 
 | torch 1.13 \`torch.save\` (tensors in memory) | ${secs(save.torch.seconds)} | ${secs(save.torch.medianSeconds!)} | ${rate(save.torch.bytes!, save.torch.seconds)} | ${rss(save.torch)} |
 | plain sequential write of the same number of bytes, blocking its thread | ${secs(save.plain.seconds)} | ${secs(save.plain.medianSeconds!)} | ${rate(save.plain.bytes!, save.plain.seconds)} | ${rss(save.plain)} |
 | the same plain writes awaited one at a time on libuv's threads (\`FileHandle.write\`) | ${secs(save.plainAwaited.seconds)} | ${secs(save.plainAwaited.medianSeconds!)} | ${rate(save.plainAwaited.bytes!, save.plainAwaited.seconds)} | ${rss(save.plainAwaited)} |
+| … with CRCs: each write's CRC-32 computed while the one before it is in flight | ${secs(save.plainCrc.seconds)} | ${secs(save.plainCrc.medianSeconds!)} | ${rate(save.plainCrc.bytes!, save.plainCrc.seconds)} | ${rss(save.plainCrc)} |
 | CRC-32 of the same number of bytes alone (Node's \`zlib.crc32\`, no write) | ${secs(save.crc.seconds)} | ${secs(save.crc.medianSeconds!)} | ${rate(save.crc.bytes!, save.crc.seconds)} | ${rss(save.crc)} |
 
 Where a save without CRCs spends its time: in its writes, one at a time. Timestamps of every write (instrumented
@@ -369,14 +371,24 @@ aligned writes of 4 MiB 1.62 to 1.98 s, of 512 KiB 0.73 s, of 256 KiB 0.54 s and
 torchwire wrote each 4 MiB pull of the archive in one write, starting wherever the last one ended: 1.04 to 1.92 s in
 the slow spells (0.61 to 0.85 s earlier that day); cut at k MiB + 4 KiB, 0.95 s in the runs where the 4 MiB writes
 took 1.77 s (cut at k MiB + 100 bytes: 0.90 s; at k MiB + 512 KiB, folios of 512 KiB: 1.73 s). \`NodeSave\` now
-makes those cut writes, and the plain write the same ones, so the ratio compares like with like. The save with CRCs
-now trails the one without (medians of 5 alternating runs, 2026-12-04: 1.09 s against 0.75 s). A 4 MiB pull's
-CRC-32, about 0.8 ms on the main thread, outlasts a 1 MiB write in flight; but pulls of 1 or 2 MiB took 1.03 s, so
-that is not all of it. The cut writes do cost the best rounds: in a milder spell later that afternoon (5 alternating runs
+makes those cut writes, and the plain write the same ones, so the ratio compares like with like. The cut writes do cost the best rounds: in a milder spell later that afternoon (5 alternating runs
 each), without CRCs they took 0.76 s at best and 0.90 s in the median against 0.59 s and 0.75 s for a write per pull,
 with CRCs 0.89 s and 0.97 s against 0.60 s and 1.41 s (the plain write, cut: 0.49 s and 0.69 s; from offset 0: 0.63
 s and 0.98 s). Four times as many writes, each a round trip through libuv's threads, show when writes are fast; the
 cut writes trade that for a narrower spread.
+
+What CRC-32 must cost a writer that does not block: nothing measurable. The plain writes with CRCs (the row above)
+compute each write's CRC-32 while the write before it is in flight, and take as long as the awaited ones without.
+torchwire's save with CRCs trailed its save without by 0.1 to 0.3 s while it pulled the archive 4 MiB at a time
+through a read-ahead fiber: that fiber computed a whole pull's CRC-32 (about 0.8 ms) while one 1 MiB write was in
+flight, and held up the next write until it was done. Tensors in memory are now pulled 1 MiB at a time, a write's
+worth, with no read-ahead fiber (storages in files are still read two chunks ahead), so each write's CRC-32 is
+computed while the write before it is in flight, as in the plain writes with CRCs. Alternating runs on 2026-12-04 (5
+each): with CRCs 0.81 s at best and 0.97 s in the median against 1.10 s and 1.25 s before; without them 0.76 and
+0.85 s against 0.83 and 0.86 s; re-saving an opened file 0.57 and 0.63 s against 0.56 and 0.69 s; the 100,000 small
+tensors 3.78 and 3.94 s against 3.79 and 4.01 s. Of the two halves alone, 1 MiB pulls through the read-ahead fiber
+took 0.90 and 1.04 s, and 4 MiB pulls with no read-ahead 0.96 and 1.03 s, against 0.97 and 1.10 s for both as they
+were and 0.87 and 0.91 s for neither.
 
 A zip writer computes the CRC-32 of every byte it writes; Node's \`zlib.crc32\` runs at ${rate(save.crc.bytes!, save.crc.seconds)} on one core
 here. The plain write is CPU work too (copying into the page cache is the kernel's time, not the disk's), so a save
@@ -400,10 +412,11 @@ included) took 6 to 16 ms, and the loop of 250 pulls and writes through Effect's
 On 2 cores that work slows the copy in flight: the bare loop, made to spin for 0.1 ms after starting each write
 (25 ms in all), took 18 to 38 ms longer. Fewer, larger pulls cut it when overwriting (16 MiB pulls: 114 to 119 ms
 against 144 to 145), but with this benchmark's fresh pages made the save slower (1.1 to 2.3 s against 0.74 to 1.8 s,
-8 and 12 runs in a slow spell of the VM), so pulls stay at 4 MiB; reading ahead only records streamed from files
+8 and 12 runs in a slow spell of the VM); reading ahead only records streamed from files
 (no read-ahead fiber for tensors in memory) saved 20 to 40 ms with CRCs when overwriting, but with fresh pages
-measured slower (best of 6 alternating: 1.06 against 0.87 s without CRCs, 1.19 against 0.85 s with them), so the
-read-ahead still covers every record. Nor is it the event loop's round trip between writes (starting each write from the last one's
+measured slower (best of 6 alternating: 1.06 against 0.87 s without CRCs, 1.19 against 0.85 s with them). Both were
+measured with a write per pull, before the cut 1 MiB writes; with those, 1 MiB pulls from memory and no read-ahead
+for them are faster (above). Nor is it the event loop's round trip between writes (starting each write from the last one's
 completion callback changed nothing: 0.358 s against 0.353 s, best of 6). Overwriting cached pages, writing once per archive pull
 rather than at every MiB had measured faster (the save without CRCs 303 against 340 ms, best of 8 alternating, 2026-12-02);
 with fresh pages the cut 1 MiB writes above are faster by far, so torchwire makes them. Two writes in flight made it 6% faster (0.33 s against 0.35 s)

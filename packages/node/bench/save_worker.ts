@@ -7,6 +7,7 @@
  *   torchwire-copy  open IN and re-save it to OUT (storages streamed from IN)
  *   plain-write     write IN's size from memory to OUT in 1 MiB writes (cut where NodeSave cuts them), blocking
  *   plain-write-awaited  the same writes on libuv's threads, each awaited before the next (FileHandle.write)
+ *   plain-write-crc  the awaited writes, computing each one's CRC-32 while the one before is in flight
  *   crc32           only compute the CRC-32 of IN's size of bytes in memory (OUT unused)
  * Prints JSON: {"seconds", "peakRssMiB", "bytes"}
  */
@@ -66,7 +67,7 @@ const program = Effect.gen(function*() {
     for (let done = 0; done < size; done += 1 << 20) crc = NodeSave.crc32!(data.subarray(done, Math.min(done + (1 << 20), size)), crc)
     return { seconds: (performance.now() - t0) / 1000, bytes: size, crc }
   }
-  if (mode === "plain-write" || mode === "plain-write-awaited") {
+  if (mode === "plain-write" || mode === "plain-write-awaited" || mode === "plain-write-crc") {
     // The same number of bytes, from memory like the state_dict's (not one hot buffer).
     const size = statSync(input).size
     const data = new Uint8Array(size).fill(1)
@@ -77,10 +78,25 @@ const program = Effect.gen(function*() {
       const fd = openSync(out, "w")
       for (const [start, end] of cutRanges(size)) writeSync(fd, data.subarray(start, end))
       closeSync(fd)
-    } else {
+    } else if (mode === "plain-write-awaited") {
       const handle = yield* Effect.promise(() => open(out, "w"))
       yield* Effect.promise(async () => {
         for (const [start, end] of cutRanges(size)) await handle.write(data.subarray(start, end))
+      })
+      yield* Effect.promise(() => handle.close())
+    } else {
+      // What a zip writer must add: the CRC-32 of every byte, each write's computed while the one before is in flight.
+      const handle = yield* Effect.promise(() => open(out, "w"))
+      yield* Effect.promise(async () => {
+        let crc = 0
+        let inflight: Promise<unknown> = Promise.resolve()
+        for (const [start, end] of cutRanges(size)) {
+          const bytes = data.subarray(start, end)
+          crc = NodeSave.crc32!(bytes, crc)
+          await inflight
+          inflight = handle.write(bytes)
+        }
+        await inflight
       })
       yield* Effect.promise(() => handle.close())
     }

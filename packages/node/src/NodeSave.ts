@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { bufferRing, StreamBufferRing } from "@torchwire/core/ByteSource"
+import * as Checkpoint from "@torchwire/core/Checkpoint"
 import { SourceError, type TorchwireError } from "@torchwire/core/Errors"
 import * as Save from "@torchwire/core/Save"
 import type { PyValue } from "@torchwire/core/Value"
@@ -162,10 +163,15 @@ export const writeAtomically = <E>(
  * @since 0.1.0
  * @category constructors
  */
-export const save = (value: PyValue, path: string, options: NodeSaveOptions = {}): Effect.Effect<number, TorchwireError> =>
-  writeAtomically(
-    // Storages read from files are read two chunks ahead of the disk writes, into recycled buffers.
-    Save.toStream(value, { prefix: Save.prefixFor(path), ...(crc32 ? { crc32 } : {}), ...options }).pipe(Stream.bufferChunks({ capacity: 2 })),
-    path,
-    options
-  ).pipe(Effect.locally(StreamBufferRing, bufferRing(8)))
+export const save = (value: PyValue, path: string, options: NodeSaveOptions = {}): Effect.Effect<number, TorchwireError> => {
+  const archive = Save.toStream(value, { prefix: Save.prefixFor(path), ...(crc32 ? { crc32 } : {}), ...options })
+  // Storages read from files are read two chunks ahead of the disk writes, into recycled buffers. Tensors in memory
+  // are not: each 1 MiB pull (its CRC-32) is then made while the write before it is in flight, where a read-ahead
+  // fiber's pulls would hold up the write after it.
+  return writeAtomically(isInMemory(value) ? archive : archive.pipe(Stream.bufferChunks({ capacity: 2 })), path, options)
+    .pipe(Effect.locally(StreamBufferRing, bufferRing(8)))
+}
+
+/** Whether every tensor of `value` has its bytes in memory. */
+const isInMemory = (value: PyValue): boolean =>
+  Checkpoint.tensors(value).every(([, tensor]) => tensor.storage === undefined || tensor.storage.memory !== undefined)

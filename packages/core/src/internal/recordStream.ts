@@ -89,8 +89,15 @@ export interface RecordWriter<R> {
 const isReadWhole = (data: RecordData["data"]): data is Effect.Effect<Uint8Array, TorchwireError> =>
   !(data instanceof Uint8Array) && !(data instanceof BatchedData) && !(data instanceof RangedData) && Effect.isEffect(data)
 
-/** Data bytes of in-memory records one pull writes at most, so that checksums and writes overlap; and of records read ahead. */
-const MEMORY_BATCH = 4 << 20
+/**
+ * Data bytes of in-memory (or read-ahead) records one pull writes at most:
+ * 1 MiB, a file writer's write, so that a consumer writing each pull while
+ * it pulls the next computes one write's CRC-32 while another is in flight.
+ */
+const MEMORY_BATCH = 1 << 20
+
+/** Bytes of small records in files read ahead at once, at most. */
+const READ_BATCH = 4 << 20
 
 /** Bytes of a ranged record read per pull. */
 const RANGE_CHUNK = 4 << 20
@@ -158,7 +165,7 @@ export const writeRecords = <R extends RecordData>(records: ReadonlyArray<R>, wr
 
     /**
      * Reads the records from `next` on that are read whole: those of a batch
-     * reader in one effect per reader, up to MEMORY_BATCH bytes of them; the
+     * reader in one effect per reader, up to READ_BATCH bytes of them; the
      * others up to READ_AHEAD at once.
      */
     const readAhead = (): Effect.Effect<void, Option.Option<TorchwireError>> => {
@@ -166,7 +173,7 @@ export const writeRecords = <R extends RecordData>(records: ReadonlyArray<R>, wr
       const batches = new Map<BatchReader, Array<readonly [index: number, data: BatchedData]>>()
       let singles = 0
       let batchedBytes = 0
-      for (let i = next; i < records.length && batchedBytes < MEMORY_BATCH; i++) {
+      for (let i = next; i < records.length && batchedBytes < READ_BATCH; i++) {
         const data = records[i]!.data
         if (data instanceof BatchedData) {
           const batch = batches.get(data.reader) ?? []
