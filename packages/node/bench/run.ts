@@ -399,8 +399,9 @@ on that thread. A deeper pipeline did not help (A/B runs on 2026-12-02): with 2 
 chunks read ahead or batches of 1 to 16 MiB, the save took as long (0.40 to 0.42 s against 0.42 s); with this
 benchmark's fresh free pages, two writes in flight made it slower (0.52 s against 0.41 s, best of 6 alternating
 runs: the second write holds a thread that waits for the file's lock, on 2 cores that the CRC and the first write
-already fill). A CPU profile of one save showed the main thread in \`zlib.crc32\` for 257 ms and waiting for writes
-for 91 ms of 435 ms: both passes stream the same gigabyte through memory at once, and slow each other down.
+already fill). A CPU profile of one save then (4 MiB pulls) showed the main thread in \`zlib.crc32\` for 257 ms and
+waiting for writes for 91 ms of 435 ms. With fresh pages and 1 MiB writes, the plain writes with CRCs above show the
+CRC pass hidden behind the writes entirely, and the save now computes its CRCs the same way.
 Without CRCs the save reaches ${pct(save.plain.seconds / save.torchwireNoCrc.seconds)}, and a bare loop of awaited 4 MiB \`writev\` calls over the same 145 buffers took
 0.27 to 0.29 s (2026-12-02), against the save's ${secs(save.torchwireNoCrc.seconds)} here. Overwriting a file already in the page cache, where no page
 is allocated and the save's own costs stand out (in-process, best of 6 to 8 alternating runs, 2026-12-02), shows
