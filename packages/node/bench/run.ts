@@ -339,14 +339,13 @@ the best of ${rounds} rounds, beside their median: the ratios above compare the 
 | CRC-32 of the same number of bytes alone (Node's \`zlib.crc32\`, no write) | ${secs(save.crc.seconds)} | ${secs(save.crc.medianSeconds!)} | ${rate(save.crc.bytes!, save.crc.seconds)} | ${rss(save.crc)} |
 
 Where a save without CRCs spends its time: in its writes, one at a time. Timestamps of every write (instrumented
-builds, not committed; 13 saves alternating with 9 blocking and 4 awaited plain writes on 2026-12-04, in a slow
-spell) put the writes in
-flight for all but 11 to 25 ms of the span from the first write's start to the last one's end. Each took 0.59 to
+builds, not committed, of the save before its pulls from memory became 1 MiB (below); 13 saves alternating with 9
+blocking and 4 awaited plain writes on 2026-12-04, in a slow spell) put the writes in flight for all but 11 to 25
+ms of the span from the first write's start to the last one's end. Each took 0.59 to
 0.78 ms in the median from its start to its completion callback, against 0.45 to 0.66 ms for the blocking plain
 writes and 0.52 to 0.71 ms for the awaited ones. So the save runs close to the awaited row, a non-blocking writer's
 floor (0.74 to 1.14 s against 0.61 to 0.80 s in 4 alternating runs, pickling, the temporary file and its rename
-included),
-and what it loses to the blocking row is each write's round trip through libuv's threads (a worker thread's wake-up,
+included), and what it loses to the blocking row is each write's round trip through libuv's threads (a worker thread's wake-up,
 then the main thread's): about 0.1 ms per write at best (0.47 s blocking against 0.58 s awaited, best of 5
 alternating runs), less in the median (0.60 against 0.63 s). No writer that leaves its caller's event loop free avoids
 it. Nor do two writes in flight hide it on 2 cores: the second waits in another thread for the file's lock. The same
