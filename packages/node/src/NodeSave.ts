@@ -46,13 +46,12 @@ const writeError = (path: string, cause: unknown) =>
   cause instanceof SourceError ? cause : new SourceError({ reason: "WriteFailed", source: path, offset: 0, detail: String(cause), cause })
 
 /**
- * Fails unless a write of `parts` at file offset `start` wrote them all. A
- * regular file's write comes back short only when the disk or a limit ran
- * out (ENOSPC, EFBIG, a quota), and the next write would fail; the last one
- * has no next.
+ * Fails unless a write of `length` bytes at file offset `start` wrote them
+ * all. A regular file's write comes back short only when the disk or a limit
+ * ran out (ENOSPC, EFBIG, a quota), and the next write would fail; the last
+ * one has no next.
  */
-const checkWritten = (path: string, start: number, parts: ReadonlyArray<Uint8Array>, bytesWritten: number) => {
-  const length = parts.reduce((n, part) => n + part.length, 0)
+const checkWritten = (path: string, start: number, length: number, bytesWritten: number) => {
   if (bytesWritten !== length) {
     throw new SourceError({ reason: "WriteFailed", source: path, offset: start + bytesWritten, detail: `short write: ${bytesWritten} of ${length} bytes (disk full, or a file size limit)` })
   }
@@ -112,7 +111,8 @@ export const writeAtomically = <E>(
       pending = []
       const start = flushed
       flushed = written
-      inflight = handle.writev(parts).then(({ bytesWritten }) => checkWritten(temp, start, parts, bytesWritten))
+      const length = written - start
+      inflight = handle.writev(parts).then(({ bytesWritten }) => checkWritten(temp, start, length, bytesWritten))
       inflight.catch(() => undefined) // observed by the next settle
     }))
     /** Queues a chunk's pieces, flushing at every cut they reach. */
