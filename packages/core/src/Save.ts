@@ -51,6 +51,14 @@ export interface SaveOptions {
    * the tensor bytes that bounds its speed.
    */
   readonly computeCrc32?: boolean
+  /**
+   * Chunks to read ahead of the consumer when a storage's bytes are in a
+   * file (default 0), so that its reads overlap the consumer's writes. A
+   * stream of storages all in memory is never read ahead: its pulls (their
+   * CRC-32s) are then made while the consumer's last write is in flight,
+   * where a read-ahead fiber's would hold up the write after it.
+   */
+  readonly readAhead?: number
 }
 
 /**
@@ -115,7 +123,9 @@ export const toStream = (value: PyValue, options: SaveOptions = {}): Stream.Stre
     const prefix = options.prefix ?? "archive"
     const crc32 = options.crc32 ?? tableCrc32
     const { pickle, storages } = yield* Effect.try({ try: () => pickleCheckpoint(value, options.protocol ?? 2), catch: toError })
-    return archiveStream(prefix, recordsFor(pickle, storages, layout, alignment), { alignment, crc32, computeCrc32: options.computeCrc32, trailer: layout === "latest" ? "version and id" : "version" })
+    const archive = archiveStream(prefix, recordsFor(pickle, storages, layout, alignment), { alignment, crc32, computeCrc32: options.computeCrc32, trailer: layout === "latest" ? "version and id" : "version" })
+    const readAhead = options.readAhead ?? 0
+    return readAhead > 0 && storages.some((r) => r.storage.memory === undefined) ? Stream.bufferChunks(archive, { capacity: readAhead }) : archive
   }))
 
 /**

@@ -10,10 +10,10 @@ import * as Save from "@torchwire/core/Save"
 import * as Streaming from "@torchwire/core/Streaming"
 import * as Summary from "@torchwire/core/Summary"
 import * as Torch from "@torchwire/core/Torch"
-import { OrderedDict } from "@torchwire/core/Value"
+import { OrderedDict, type PyValue } from "@torchwire/core/Value"
 import * as Zip from "@torchwire/core/Zip"
 import fc from "fast-check"
-import { CheckpointError } from "@torchwire/core/Errors"
+import { CheckpointError, type TorchwireError } from "@torchwire/core/Errors"
 import { concatBytes } from "../src/internal/bytes.js"
 import { BatchedData, type BatchReader, RangedData, writeRecords } from "../src/internal/recordStream.js"
 import { checkpointFixtures, firstDifference, fixtureBytes, fixtures, truthOf } from "@torchwire/test-utils"
@@ -208,6 +208,31 @@ describe("Save", () => {
       assert.deepStrictEqual(reads, [[0, 4 << 20], [4 << 20, 4 << 20], [8 << 20, 1 << 20]])
       const rangeError = yield* Stream.runDrain(writeRecords([{ data: new RangedData(() => Effect.fail(failure), 5 << 20) }], noop)).pipe(Effect.flip)
       assert.strictEqual(rangeError, failure)
+    }))
+
+  it.live("readAhead reads a file's storages ahead of the consumer, and leaves storages in memory to its pulls", () =>
+    Effect.gen(function*() {
+      let reads = 0
+      let crcs = 0
+      // Eight storages of 1 MiB, in memory and in an archive (read by ranges, one storage per pull).
+      const inMemory = Effect.sync(() => new OrderedDict(Array.from({ length: 8 }, (_, i) => [`t${i}`, Torch.tensor(new Float32Array(1 << 18).fill(i))])))
+      const inner = ByteSource.fromUint8Array(yield* Save.toBytes(yield* inMemory))
+      const counting: ByteSource.ByteSource = { ...inner, read: (offset, length) => Effect.zipRight(Effect.sync(() => void reads++), inner.read(offset, length)) }
+      const fromFile = Effect.map(Checkpoint.open(counting), (c) => c.value)
+      const crc32 = (_: Uint8Array, crc: number) => (crcs++, crc)
+      /** What a fresh value's stream asked for (reads, CRC-32 calls) by the time one chunk was pulled and it had 50 ms to itself. */
+      const afterOnePull = (make: Effect.Effect<PyValue, TorchwireError>, readAhead: number) =>
+        Effect.scoped(Effect.gen(function*() {
+          const value = yield* make
+          const pull = yield* Stream.toPull(Save.toStream(value, { readAhead, crc32 }))
+          reads = 0
+          crcs = 0
+          yield* pull
+          yield* Effect.sleep("50 millis")
+          return { reads, crcs }
+        }))
+      assert.isAbove((yield* afterOnePull(fromFile, 2)).reads, (yield* afterOnePull(fromFile, 0)).reads)
+      assert.strictEqual((yield* afterOnePull(inMemory, 2)).crcs, (yield* afterOnePull(inMemory, 0)).crcs)
     }))
 
   it.effect("streams storages chunk by chunk from their source", () =>

@@ -7,7 +7,6 @@
  * @since 0.1.0
  */
 import { bufferRing, StreamBufferRing } from "@torchwire/core/ByteSource"
-import * as Checkpoint from "@torchwire/core/Checkpoint"
 import { SourceError, type TorchwireError } from "@torchwire/core/Errors"
 import * as Save from "@torchwire/core/Save"
 import type { PyValue } from "@torchwire/core/Value"
@@ -35,7 +34,7 @@ export const crc32: ((data: Uint8Array, crc: number) => number) | undefined =
  * @since 0.1.0
  * @category options
  */
-export interface NodeSaveOptions extends Save.SaveOptions {
+export interface NodeSaveOptions extends Omit<Save.SaveOptions, "readAhead"> {
   /** Called with the bytes written so far (for progress reports). */
   readonly onProgress?: (bytesWritten: number) => void
   /** fsync the file before renaming it into place (default true: durable across a crash). */
@@ -80,7 +79,7 @@ const CUT_OFFSET = 4096
  * A chunk's tail stays pending until the next cut. A chunk of 1 MiB or more
  * reaches a cut, so such a chunk is written by the time the two such chunks
  * after it were taken in: a producer that recycles buffers for them needs
- * three. `save` reads two chunks of a source ahead (`Stream.bufferChunks`),
+ * three. `save` reads two chunks of a source ahead (`Save.SaveOptions.readAhead`),
  * so its `StreamBufferRing` of 8 leaves room for the six alive at most.
  *
  * @since 0.1.0
@@ -163,15 +162,11 @@ export const writeAtomically = <E>(
  * @since 0.1.0
  * @category constructors
  */
-export const save = (value: PyValue, path: string, options: NodeSaveOptions = {}): Effect.Effect<number, TorchwireError> => {
-  const archive = Save.toStream(value, { prefix: Save.prefixFor(path), ...(crc32 ? { crc32 } : {}), ...options })
-  // Storages read from files are read two chunks ahead of the disk writes, into recycled buffers. Tensors in memory
-  // are not: each 1 MiB pull (its CRC-32) is then made while the write before it is in flight, where a read-ahead
-  // fiber's pulls would hold up the write after it.
-  return writeAtomically(isInMemory(value) ? archive : archive.pipe(Stream.bufferChunks({ capacity: 2 })), path, options)
-    .pipe(Effect.locally(StreamBufferRing, bufferRing(8)))
-}
-
-/** Whether every tensor of `value` has its bytes in memory. */
-const isInMemory = (value: PyValue): boolean =>
-  Checkpoint.tensors(value).every(([, tensor]) => tensor.storage === undefined || tensor.storage.memory !== undefined)
+export const save = (value: PyValue, path: string, options: NodeSaveOptions = {}): Effect.Effect<number, TorchwireError> =>
+  writeAtomically(
+    // Storages read from files are read two chunks ahead of the disk writes, into recycled buffers (no more: see
+    // the ring's size); storages in memory are not read ahead (Save.SaveOptions.readAhead).
+    Save.toStream(value, { prefix: Save.prefixFor(path), ...(crc32 ? { crc32 } : {}), ...options, readAhead: 2 }),
+    path,
+    options
+  ).pipe(Effect.locally(StreamBufferRing, bufferRing(8)))
