@@ -190,11 +190,11 @@ const main = Effect.gen(function*() {
     bestRounds({
       torchwireNew: () => node("save_worker", "torchwire-new", join(work, "out.pt"), file),
       torchwireNoCrc: () => node("save_worker", "torchwire-new-nocrc", join(work, "out.pt"), file),
+      torchwireLibuv: () => node("save_worker", "torchwire-new-libuv", join(work, "out.pt"), file),
       torchwireCopy: () => node("save_worker", "torchwire-copy", join(work, "out.pt"), file),
       torch: () => py("torch_save.py", file, join(work, "out-torch.pt")) as Measured,
       plain: () => node("save_worker", "plain-write", join(work, "out-plain.pt"), file),
       plainAwaited: () => node("save_worker", "plain-write-awaited", join(work, "out-plain.pt"), file),
-      plainCrc: () => node("save_worker", "plain-write-crc", join(work, "out-plain.pt"), file),
       crc: () => node("save_worker", "crc32", join(work, "unused"), file)
     })
   )
@@ -235,9 +235,6 @@ const main = Effect.gen(function*() {
   const streams = directions.map((d, k) => ({ ...d, ...measured[String(k)]! }))
   freshDisk()
 
-  // With CRCs, a save must spend CPU on the CRC pass and on the write itself (the plain write is CPU-bound copying
-  // into the page cache); spread perfectly over every core, it can take no less than this.
-  const crcBound = Math.max(save.crc.seconds, save.plain.seconds, (save.crc.seconds + save.plain.seconds) / cpus().length)
   const [mixed, sd] = unpickle as [(typeof unpickle)[0], (typeof unpickle)[0]]
   const pieces = streams[0]!
   const [plainNode, plainKernel] = streams.slice(-2) as [(typeof streams)[0], (typeof streams)[0]]
@@ -247,7 +244,7 @@ const main = Effect.gen(function*() {
     ["(a) unpickle ≥ 5× pickleparser", `mixed list ${(mixed.pickleparser.seconds / mixed.torchwire.seconds).toFixed(1)}×; building the values alone is ${(mixed.pickleparser.seconds / mixed.floor.seconds).toFixed(1)}×; pickleparser cannot read the data.pkl`, mixed.pickleparser.seconds >= 5 * mixed.torchwire.seconds],
     ["(b) keys 20× faster than torch.load, < 1 MB read", `${(torchLoad.seconds / keys.seconds).toFixed(0)}×, ${size(keys.bytesRead!)} read`, torchLoad.seconds >= 20 * keys.seconds && keys.bytesRead! < 1e6],
     ["(c) every tensor ≥ 80% of a plain read", pct(plainRead.seconds / tensors.seconds), plainRead.seconds >= 0.8 * tensors.seconds],
-    ["(d) save ≥ 80% of a plain write", `${pct(save.plain.seconds / save.torchwireNoCrc.seconds)} without CRCs (torch's \`compute_crc32=False\`), against a plain write that blocks its thread, which a library's writes must not; ${pct(save.plain.seconds / save.torchwireNew.seconds)} with them, where CRC-32 and the write's own copying allow at most ${pct(save.plain.seconds / crcBound)} on ${cpus().length} cores; re-saving an opened file ${pct(save.plain.seconds / save.torchwireCopy.seconds)}. Against the same writes awaited one at a time on libuv's threads, as a non-blocking writer makes them: ${pct(save.plainAwaited.seconds / save.torchwireNoCrc.seconds)} without CRCs; with them, against those writes computing the same CRCs, ${pct(save.plainCrc.seconds / save.torchwireNew.seconds)}`, save.plain.seconds >= 0.8 * save.torchwireNoCrc.seconds],
+    ["(d) save ≥ 80% of a plain write", `${pct(save.plain.seconds / save.torchwireNew.seconds)} with CRCs (the CRC-32 pass alone takes ${pct(save.crc.seconds / save.plain.seconds)} of the plain write's time); ${pct(save.plain.seconds / save.torchwireNoCrc.seconds)} without them (torch's \`compute_crc32=False\`); re-saving an opened file ${pct(save.plain.seconds / save.torchwireCopy.seconds)}; all against a plain write that blocks its thread, which torchwire's writer thread does instead of the caller's. With every write on libuv's threads (\`threadAfter: Infinity\`), ${pct(save.plain.seconds / save.torchwireLibuv.seconds)} with CRCs, ${pct(save.plainAwaited.seconds / save.torchwireLibuv.seconds)} of the plain writes awaited there`, save.plain.seconds >= 0.8 * save.torchwireNew.seconds && save.plain.seconds >= 0.8 * save.torchwireNoCrc.seconds],
     ["(e) streaming ≥ 1 GB/s, receiver < 64 MiB + largest record", `${gb(pieces.bytes!, pieces.seconds).toFixed(2)} GB/s, ${pct(gb(pieces.bytes!, pieces.seconds) / gb(plainNode.bytes!, plainNode.seconds))} of a plain \`node:net\` transfer of the same bytes (${gb(plainNode.bytes!, plainNode.seconds).toFixed(2)} GB/s; Python's \`sendfile\` to \`recv_into\`: ${gb(plainKernel.bytes!, plainKernel.seconds).toFixed(2)} GB/s); ${rss(pieces)} vs ${(64 + largest / 2 ** 20).toFixed(0)} MiB`, gb(pieces.bytes!, pieces.seconds) >= 1 && pieces.peakRssMiB < 64 + largest / 2 ** 20]
   ] as const
 
@@ -331,34 +328,41 @@ the best of ${rounds} rounds, beside their median: the ratios above compare the 
 | --- | ---: | ---: | ---: | ---: |
 | torchwire \`NodeSave.save\`, tensors from typed arrays (in memory) | ${secs(save.torchwireNew.seconds)} | ${secs(save.torchwireNew.medianSeconds!)} | ${rate(save.torchwireNew.bytes!, save.torchwireNew.seconds)} | ${rss(save.torchwireNew)} |
 | torchwire \`NodeSave.save\` with \`computeCrc32: false\` (tensors in memory, CRCs written as 0) | ${secs(save.torchwireNoCrc.seconds)} | ${secs(save.torchwireNoCrc.medianSeconds!)} | ${rate(save.torchwireNoCrc.bytes!, save.torchwireNoCrc.seconds)} | ${rss(save.torchwireNoCrc)} |
+| torchwire \`NodeSave.save\`, tensors in memory, writes on libuv's threads only (\`threadAfter: Infinity\`) | ${secs(save.torchwireLibuv.seconds)} | ${secs(save.torchwireLibuv.medianSeconds!)} | ${rate(save.torchwireLibuv.bytes!, save.torchwireLibuv.seconds)} | ${rss(save.torchwireLibuv)} |
 | torchwire \`NodeSave.save\` of the opened file (storages streamed from disk) | ${secs(save.torchwireCopy.seconds)} | ${secs(save.torchwireCopy.medianSeconds!)} | ${rate(save.torchwireCopy.bytes!, save.torchwireCopy.seconds)} | ${rss(save.torchwireCopy)} |
 | torch 1.13 \`torch.save\` (tensors in memory) | ${secs(save.torch.seconds)} | ${secs(save.torch.medianSeconds!)} | ${rate(save.torch.bytes!, save.torch.seconds)} | ${rss(save.torch)} |
 | plain sequential write of the same number of bytes, blocking its thread | ${secs(save.plain.seconds)} | ${secs(save.plain.medianSeconds!)} | ${rate(save.plain.bytes!, save.plain.seconds)} | ${rss(save.plain)} |
 | the same plain writes awaited one at a time on libuv's threads (\`FileHandle.write\`) | ${secs(save.plainAwaited.seconds)} | ${secs(save.plainAwaited.medianSeconds!)} | ${rate(save.plainAwaited.bytes!, save.plainAwaited.seconds)} | ${rss(save.plainAwaited)} |
-| … with CRCs: each write's CRC-32 computed while the one before it is in flight | ${secs(save.plainCrc.seconds)} | ${secs(save.plainCrc.medianSeconds!)} | ${rate(save.plainCrc.bytes!, save.plainCrc.seconds)} | ${rss(save.plainCrc)} |
 | CRC-32 of the same number of bytes alone (Node's \`zlib.crc32\`, no write) | ${secs(save.crc.seconds)} | ${secs(save.crc.medianSeconds!)} | ${rate(save.crc.bytes!, save.crc.seconds)} | ${rss(save.crc)} |
 
-Where a save without CRCs spends its time: in its writes, one at a time. Timestamps of every write (instrumented
-builds, not committed, of the save before its pulls from memory became 1 MiB (below); 13 saves alternating with 9
-blocking and 4 awaited plain writes on 2026-12-04, in a slow spell) put the writes in flight for all but 11 to 25
-ms of the span from the first write's start to the last one's end. Each took 0.59 to
-0.78 ms in the median from its start to its completion callback, against 0.45 to 0.66 ms for the blocking plain
-writes and 0.52 to 0.71 ms for the awaited ones. So the save runs close to the awaited row, a non-blocking writer's
-floor (0.74 to 1.14 s against 0.61 to 0.80 s in 4 alternating runs, pickling, the temporary file and its rename
-included), and what it loses to the blocking row is each write's round trip through libuv's threads (a worker thread's wake-up,
-then the main thread's): about 0.1 ms per write at best (0.47 s blocking against 0.58 s awaited, best of 5
-alternating runs), less in the median (0.60 against 0.63 s). No writer that leaves its caller's event loop free avoids
-it. Nor do two writes in flight hide it on 2 cores: the second waits in another thread for the file's lock. The same
-day, a loop of the cut writes took 0.60 s at best and 0.74 s in the median with two in flight, against 0.58 and 0.63
-s awaited one at a time; the save without CRCs 0.82 s in the median either way (5 alternating runs), with CRCs 1.06 s
-against 1.04 s. The save's own work on the main thread, made visible by an experiment (not an option) that makes
-the same writes blocking: 0.62 to 0.77 s without CRCs, of which the writes took 0.49 to 0.65 s and the save's work
-between them 90 to 104 ms, a quarter of a millisecond at each 4 MiB pull (Effect's stream machinery, the
-read-ahead's queue) and some 25 µs at each other write; with CRCs 0.86 to 1.02 s, 333 to 395 ms of it between the
-writes (4 alternating runs, 2026-12-04). Awaited, that work overlaps the writes, but on 2 cores it slows the copy
-in flight. Blocking writes would make the save 4 to 18% faster (5 alternating runs: 0.66 s at best and 0.83 s in the
-median against 0.74 and 0.86 s without CRCs; 0.82 and 0.88 s against 0.99 and 1.07 s with them), at the price of
-stalling the caller's event loop for every write, which torchwire does not ask of its callers.
+How torchwire writes: past its first 16 MiB, \`NodeSave.writeAtomically\` hands its writes to a writer thread of its
+own (\`threadAfter\`, a worker thread started while the first writes go on). The main thread copies each write's
+bytes into a ring of eight shared 1 MiB slots and goes on pickling, reading and computing CRC-32s; the thread makes
+blocking writes from the slots, one after another. The caller's event loop never blocks. Before, every write went
+to libuv's thread pool, awaited one at a time (the row "writes on libuv's threads only"): each write's completion
+had to wake the main thread, which only then started the next, about 0.1 ms a write at best (0.47 s blocking
+against 0.58 s awaited for the plain writes, best of 5 alternating runs on 2026-12-04), and the save ran close to
+the awaited plain writes, a floor for any writer of that kind. Two writes in flight did not hide that round trip
+on 2 cores: the second waits in another thread for the file's lock (a loop of the cut writes: 0.60 s at best and
+0.74 s in the median with two in flight, against 0.58 and 0.63 s one at a time). With the writer thread, no write
+waits for the main thread, and the two halves of a write's work run on two cores: the main thread's copy reads the
+tensors' memory, the thread's write copies from slots the CPU's cache still holds into the page cache. That is how
+the save can outrun a plain write that does both on one thread. Alternating runs on 2026-12-04 (4 or 5 each, in a
+slow spell): a loop of the same plain writes through such a ring took 0.19 to 0.69 s against 0.49 to 0.73 s
+blocking; the save with CRCs 0.59 to 0.72 s against 0.83 to 1.09 s on libuv's threads, without CRCs 0.45 to 0.72 s
+against 0.92 to 1.55 s, re-saving an opened file 0.67 to 0.94 s against 0.58 to 0.79 s (its storages come from
+disk into recycled buffers, and the copy into the slots is one more pass over them). The copy is the thread's
+price: where writes are fast, the main thread is the bottleneck and the copy only adds to it. Saving 1 GiB over and
+over in one process, into pages the page cache had just freed, took 0.50 s at best and 0.55 s in the median with
+every write past 16 MiB on the thread, against 0.29 and 0.38 s on libuv's threads (7 alternating saves, 2026-12-04).
+So the writes move to the thread only once the disk keeps the main thread waiting for libuv's writes, 0.15 ms a
+write or more over 16 writes (\`writerThread: "auto"\`, the default, as in the rows above): in those repeated saves 0.23 and 0.24 s against
+0.26 and 0.27 s, in 256 MiB ones 59 and 90 ms against 59 and 77 ms. In fresh processes writing into fresh pages, as in the rows
+above, the rule moves them: with CRCs 0.50 to 0.64 s against 0.86 to 1.26 s on libuv's threads and 0.51 to 0.67 s
+for the blocking plain write, without CRCs 0.41 to 0.79 s, re-saving an opened file 0.64 to 1.18 s (5 alternating
+runs). Starting the thread took 50 to 70 ms on this VM,
+so it is started once per process and kept for 10 s after its last file: saves of 32 to 256 MiB that each started
+their own took two to four times as long as on libuv's threads (medians of 10 alternating saves).
 
 How the writes are cut mattered more on this VM than anything a save does itself. ext4's page cache takes large
 folios: a write that covers an aligned MiB gets a folio of 1 MiB (an aligned 4 MiB write, larger ones), and one that
@@ -366,67 +370,35 @@ starts a page past a MiB boundary gets folios that grow from one page to at most
 allocations are slow (it hands free memory back to its host, which must back it again). Alternating runs on
 2026-12-04 with fresh pages as here (medians of 6 to 8 runs each): plain 1 MiB writes from offset 0 took 1.31 to
 1.95 s (0.83 to 1.00 s earlier that day), the same writes starting 100 bytes or a page past each MiB 0.50 to 0.65 s;
-aligned writes of 4 MiB 1.62 to 1.98 s, of 512 KiB 0.73 s, of 256 KiB 0.54 s and of 64 KiB 0.66 s (more calls).
-torchwire wrote each 4 MiB pull of the archive in one write, starting wherever the last one ended: 1.04 to 1.92 s in
-the slow spells (0.61 to 0.85 s earlier that day); cut at k MiB + 4 KiB, 0.95 s in the runs where the 4 MiB writes
-took 1.77 s (cut at k MiB + 100 bytes: 0.90 s; at k MiB + 512 KiB, folios of 512 KiB: 1.73 s). \`NodeSave\` now
-makes those cut writes, and the plain write the same ones, so the ratio compares like with like. The cut writes do cost the best rounds: in a milder spell later that afternoon (5 alternating runs
-each), without CRCs they took 0.76 s at best and 0.90 s in the median against 0.59 s and 0.75 s for a write per pull,
-with CRCs 0.89 s and 0.97 s against 0.60 s and 1.41 s (the plain write, cut: 0.49 s and 0.69 s; from offset 0: 0.63
-s and 0.98 s). Four times as many writes, each a round trip through libuv's threads, show when writes are fast; the
-cut writes trade that for a narrower spread.
+aligned writes of 4 MiB 1.62 to 1.98 s, of 512 KiB 0.73 s, of 256 KiB 0.54 s and of 64 KiB 0.66 s (more calls);
+4 MiB writes cut a page past every 4 MiB, 0.55 to 1.56 s against 0.64 to 0.85 s for the 1 MiB ones on libuv's
+threads (4 alternating runs, that evening: the folios still reach 2 MiB). torchwire wrote each 4 MiB pull of the
+archive in one write, starting wherever the last one ended: 1.04 to 1.92 s in the slow spells (0.61 to 0.85 s
+earlier that day); cut at k MiB + 4 KiB, 0.95 s in the runs where the 4 MiB writes took 1.77 s (cut at k MiB + 100
+bytes: 0.90 s; at k MiB + 512 KiB, folios of 512 KiB: 1.73 s). \`NodeSave\` makes those cut writes, a slot each,
+and the plain write the same ones, so the ratio compares like with like.
 
-What CRC-32 must cost a writer that does not block: nothing measurable. The plain writes with CRCs (the row above)
-compute each write's CRC-32 while the write before it is in flight, and take as long as the awaited ones without.
-torchwire's save with CRCs trailed its save without by 0.1 to 0.3 s while it pulled the archive 4 MiB at a time
-through a read-ahead fiber: that fiber computed a whole pull's CRC-32 (about 0.8 ms) while one 1 MiB write was in
-flight, and held up the next write until it was done. Tensors in memory are now pulled 1 MiB at a time, a write's
-worth, with no read-ahead fiber (storages in files are still read two chunks ahead), so each write's CRC-32 is
-computed while the write before it is in flight, as in the plain writes with CRCs. Alternating runs on 2026-12-04 (5
-each): with CRCs 0.81 s at best and 0.97 s in the median against 1.10 s and 1.25 s before; without them 0.76 and
-0.85 s against 0.83 and 0.86 s; re-saving an opened file 0.57 and 0.63 s against 0.56 and 0.69 s; the 100,000 small
-tensors 3.78 and 3.94 s against 3.79 and 4.01 s. Of the two halves alone, 1 MiB pulls through the read-ahead fiber
-took 0.90 and 1.04 s, and 4 MiB pulls with no read-ahead 0.96 and 1.03 s, against 0.97 and 1.10 s for both as they
-were and 0.87 and 0.91 s for neither.
-
-A zip writer computes the CRC-32 of every byte it writes; Node's \`zlib.crc32\` runs at ${rate(save.crc.bytes!, save.crc.seconds)} on one core
-here. The plain write is CPU work too (copying into the page cache is the kernel's time, not the disk's), so a save
-with CRCs needs both passes: on ${cpus().length} cores it takes at least the longest of the CRC pass, the write and their sum shared
-by every core, ${secs(crcBound)} here, which is ${pct(save.plain.seconds / crcBound)} of the plain write's speed. torchwire computes each chunk's
-CRC on the main thread while the previous chunk is being written, so its floor is the CRC pass plus its own work
-on that thread. A deeper pipeline did not help (A/B runs on 2026-12-02): with 2 or 3 writes in flight, up to 16
-chunks read ahead or batches of 1 to 16 MiB, the save took as long (0.40 to 0.42 s against 0.42 s); with this
-benchmark's fresh free pages, two writes in flight made it slower (0.52 s against 0.41 s, best of 6 alternating
-runs: the second write holds a thread that waits for the file's lock, on 2 cores that the CRC and the first write
-already fill). A CPU profile of one save then (4 MiB pulls) showed the main thread in \`zlib.crc32\` for 257 ms and
-waiting for writes for 91 ms of 435 ms. With fresh pages and 1 MiB writes, the plain writes with CRCs above show the
-CRC pass hidden behind the writes entirely, and the save now computes its CRCs the same way.
-Without CRCs the save reaches ${pct(save.plain.seconds / save.torchwireNoCrc.seconds)}, and a bare loop of awaited 4 MiB \`writev\` calls over the same 145 buffers took
-0.27 to 0.29 s (2026-12-02), against the save's ${secs(save.torchwireNoCrc.seconds)} here. Overwriting a file already in the page cache, where no page
-is allocated and the save's own costs stand out (in-process, best of 6 to 8 alternating runs, 2026-12-02), shows
-two. Not blocking: the plain write took 87 to 107 ms and the same bytes in blocking 4 MiB \`writevSync\` calls 82 to
-83 ms, but awaited on libuv's threads, as a library must write so as not to stall its caller's event loop, 106 to
-123 ms. Main-thread work while a write is in flight: the save without CRCs took 126 to 184 ms, its main thread busy
-for 40 to 56 ms (event-loop utilization) against 18 to 25 ms for the bare loop; producing the chunks (pickling
-included) took 6 to 16 ms, and the loop of 250 pulls and writes through Effect's streams, writing nothing, 16 to 32 ms.
-On 2 cores that work slows the copy in flight: the bare loop, made to spin for 0.1 ms after starting each write
-(25 ms in all), took 18 to 38 ms longer. Fewer, larger pulls cut it when overwriting (16 MiB pulls: 114 to 119 ms
-against 144 to 145), but with this benchmark's fresh pages made the save slower (1.1 to 2.3 s against 0.74 to 1.8 s,
-8 and 12 runs in a slow spell of the VM); reading ahead only records streamed from files
-(no read-ahead fiber for tensors in memory) saved 20 to 40 ms with CRCs when overwriting, but with fresh pages
-measured slower (best of 6 alternating: 1.06 against 0.87 s without CRCs, 1.19 against 0.85 s with them). Both were
-measured with a write per pull, before the cut 1 MiB writes; with those, 1 MiB pulls from memory and no read-ahead
-for them are faster (above). Nor is it the event loop's round trip between writes (starting each write from the last one's
-completion callback changed nothing: 0.358 s against 0.353 s, best of 6). Overwriting cached pages, writing once per archive pull
-rather than at every MiB had measured faster (the save without CRCs 303 against 340 ms, best of 8 alternating, 2026-12-02);
-with fresh pages the cut 1 MiB writes above are faster by far, so torchwire makes them. Two writes in flight made it 6% faster (0.33 s against 0.35 s)
-but cost the save with CRCs the 27% above, so torchwire keeps one. Worker threads could
-share the CRC only if the bytes were in shared memory, which for a user's typed arrays means copying them: a
-third pass over the same memory. torch's own remedy is
+What CRC-32 costs: a zip writer computes the CRC-32 of every byte it writes; Node's \`zlib.crc32\` runs at
+${rate(save.crc.bytes!, save.crc.seconds)} on one core here, ${secs(save.crc.seconds)} for these bytes. The plain write is CPU work too
+(copying into the page cache is the kernel's time, not the disk's), so a save with CRCs makes three passes over the
+bytes: the CRC-32, the copy into a slot and the write's copy into the page cache, the first two on the main thread,
+the third on the writer thread. torchwire computes each write's CRC-32 on
+the main thread right before copying it into a slot, while the thread writes the slots before it. Tensors in memory
+are pulled 1 MiB at a time, a write's worth: pulled 4 MiB at a time through a read-ahead fiber, as they once were, a
+whole pull's CRC-32 (about 0.8 ms) held up the next write (with libuv's writes, 1.10 s at best and 1.25 s in the
+median against 0.81 and 0.97 s with 1 MiB pulls, 5 alternating runs on 2026-12-04). A storage copied from a zip
+archive keeps the CRC-32 its file recorded, so re-saving an opened checkpoint computes none; its chunks are read two
+ahead of the writes into eight recycled buffers. torch's own remedy for the CRC's cost is
 \`torch.utils.serialization.config.save.compute_crc32 = False\` (torch 2.5 and later), which writes every CRC as 0:
-torch's readers never check them. \`computeCrc32: false\` does the same (its row above: ${pct(save.plain.seconds / save.torchwireNoCrc.seconds)} of the plain write's
-speed). A storage copied from a zip archive keeps the CRC-32 its file recorded, so re-saving an opened checkpoint
-computes none; its chunks are read two ahead of the writes into eight recycled buffers.
+torch's readers never check them. \`computeCrc32: false\` does the same (its row above).
+
+The save's own work on the main thread (pickling, the archive's records, Effect's stream machinery): 90 to 104 ms
+per GB, measured on 2026-12-04 with an experiment (not an option) that made libuv's writes blocking, a quarter of a
+millisecond at each 4 MiB pull and some 25 µs at each other write. Overwriting a file already in the page cache,
+where no page is allocated and such costs stand out (in-process, 2026-12-02, libuv's writes): the plain write took
+87 to 107 ms, the save without CRCs 126 to 184 ms, its main thread busy for 40 to 56 ms against 18 to 25 ms for a
+bare loop of the same writes; producing the chunks (pickling included) took 6 to 16 ms, and the loop of 250 pulls
+and writes through Effect's streams, writing nothing, 16 to 32 ms.
 
 Per-record costs, on a checkpoint of 100,000 tensors of 2 floats (${size(saveMany.torch.bytes!)}, from torch.save): records in memory are
 written many to a chunk, and small records in a file are read many at a time, through spans of up to 1 MiB of the

@@ -4,10 +4,10 @@
  * Usage: tsx save_worker.ts MODE OUT [IN]
  *   torchwire-new   build a state_dict like IN's (same keys, shapes; zeros) from typed arrays, save to OUT
  *   torchwire-new-nocrc  the same with `computeCrc32: false` (torch's compute_crc32=False: CRCs written as 0)
+ *   torchwire-new-libuv  torchwire-new with every write on libuv's threads (`writerThread: "never"`: no writer thread)
  *   torchwire-copy  open IN and re-save it to OUT (storages streamed from IN)
  *   plain-write     write IN's size from memory to OUT in 1 MiB writes (cut where NodeSave cuts them), blocking
  *   plain-write-awaited  the same writes on libuv's threads, each awaited before the next (FileHandle.write)
- *   plain-write-crc  the awaited writes, computing each one's CRC-32 while the one before is in flight
  *   crc32           only compute the CRC-32 of IN's size of bytes in memory (OUT unused)
  * Prints JSON: {"seconds", "peakRssMiB", "bytes"}
  */
@@ -67,7 +67,7 @@ const program = Effect.gen(function*() {
     for (let done = 0; done < size; done += 1 << 20) crc = NodeSave.crc32!(data.subarray(done, Math.min(done + (1 << 20), size)), crc)
     return { seconds: (performance.now() - t0) / 1000, bytes: size, crc }
   }
-  if (mode === "plain-write" || mode === "plain-write-awaited" || mode === "plain-write-crc") {
+  if (mode === "plain-write" || mode === "plain-write-awaited") {
     // The same number of bytes, from memory like the state_dict's (not one hot buffer).
     const size = statSync(input).size
     const data = new Uint8Array(size).fill(1)
@@ -79,20 +79,10 @@ const program = Effect.gen(function*() {
       for (const [start, end] of cutRanges(size)) writeSync(fd, data.subarray(start, end))
       closeSync(fd)
     } else {
-      // Each write awaited before the next starts; with CRCs (what a zip writer must add), each write's CRC-32 is
-      // computed while the one before it is in flight.
-      const withCrc = mode === "plain-write-crc"
+      // On libuv's threads, each write awaited before the next starts (as NodeSave does unless the disk keeps it waiting).
       const handle = yield* Effect.promise(() => open(out, "w"))
       yield* Effect.promise(async () => {
-        let crc = 0
-        let inflight: Promise<unknown> = Promise.resolve()
-        for (const [start, end] of cutRanges(size)) {
-          const bytes = data.subarray(start, end)
-          if (withCrc) crc = NodeSave.crc32!(bytes, crc)
-          await inflight
-          inflight = handle.write(bytes)
-        }
-        await inflight
+        for (const [start, end] of cutRanges(size)) await handle.write(data.subarray(start, end))
       })
       yield* Effect.promise(() => handle.close())
     }
@@ -112,7 +102,7 @@ const program = Effect.gen(function*() {
         return [name, made.get(key)!]
       }))
     }
-    const options = { fsync: false, computeCrc32: !mode.endsWith("-nocrc") }
+    const options = { fsync: false, computeCrc32: !mode.endsWith("-nocrc"), ...(mode.endsWith("-libuv") ? { writerThread: "never" as const } : {}) }
     yield* warmUp(`${out}.warm-up`, mode === "torchwire-copy", options)
     warmFreeMemory(Math.ceil(statSync(input).size * 1.25))
     const t0 = performance.now()

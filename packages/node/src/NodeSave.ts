@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { open as openFile, rename, rm } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
+import { acquireWriterThread, type WriterLease } from "./internal/writerThread.js"
 import * as zlib from "node:zlib"
 
 /**
@@ -34,12 +35,7 @@ export const crc32: ((data: Uint8Array, crc: number) => number) | undefined =
  * @since 0.1.0
  * @category options
  */
-export interface NodeSaveOptions extends Omit<Save.SaveOptions, "readAhead"> {
-  /** Called with the bytes written so far (for progress reports). */
-  readonly onProgress?: (bytesWritten: number) => void
-  /** fsync the file before renaming it into place (default true: durable across a crash). */
-  readonly fsync?: boolean
-}
+export interface NodeSaveOptions extends Omit<Save.SaveOptions, "readAhead">, WriteOptions {}
 
 const writeError = (path: string, cause: unknown) =>
   cause instanceof SourceError ? cause : new SourceError({ reason: "WriteFailed", source: path, offset: 0, detail: String(cause), cause })
@@ -62,25 +58,76 @@ const WRITE_SIZE = 1 << 20
 /** Where writes are cut: one page past every MiB boundary (see `writeAtomically`). */
 const CUT_OFFSET = 4096
 
+/** Bytes written before the writes may move to the writer thread (`WriteOptions.threadAfter`): 16 MiB. */
+const THREAD_AFTER = 16 << 20
+
+/** Writes over which `writerThread: "auto"` averages the main thread's waiting. */
+const WAIT_WINDOW = 16
+
+/**
+ * Milliseconds the main thread may wait for each write on libuv's threads, on
+ * average, before the writes move to the writer thread: about what copying a
+ * 1 MiB write into the thread's ring costs it (0.1 ms and more here).
+ */
+const WAIT_FOR_THREAD_MS = 0.15
+
+/**
+ * Options of `writeAtomically`.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface WriteOptions {
+  /** Called with the bytes written so far (for progress reports). */
+  readonly onProgress?: (bytesWritten: number) => void
+  /** fsync the file before renaming it into place (default true: durable across a crash). */
+  readonly fsync?: boolean
+  /**
+   * Whether the writes may move to the process's writer thread, a worker
+   * thread that makes them from a ring of shared slots the main thread copies
+   * them into. `"auto"` (the default): once the disk keeps the main thread
+   * waiting for libuv's writes (0.15 ms a write or more, over 16 writes),
+   * when the thread gains more than the copy costs. `"always"`, `"never"`.
+   * The process has one such thread, started for the first file that moves
+   * to it and kept for 10 s after its last; a file written meanwhile stays on
+   * libuv's threads.
+   */
+  readonly writerThread?: "auto" | "always" | "never"
+  /** Bytes written before the writes may move to the writer thread (default 16 MiB). */
+  readonly threadAfter?: number
+}
+
 /**
  * Writes a byte stream to `path` atomically, in writes of 1 MiB cut at the
- * file offsets k MiB + 4 KiB. One write is in flight while the stream
- * produces the bytes of the next, so CRC-32 and reading overlap the disk.
- * (Not two: the second, on another of libuv's threads, waits for the file's
- * lock, and made saves slower when measured.)
+ * file offsets k MiB + 4 KiB. At first the writes go to libuv's threads, one
+ * in flight while the stream produces the bytes of the next, so CRC-32 and
+ * reading overlap the disk. (Not two: the second, on another of libuv's
+ * threads, waits for the file's lock, and made saves slower when measured.)
  *
- * Why there: Linux's page cache (ext4 with large folios) gives a write that
- * covers an aligned MiB a folio of 1 MiB; one that starts a page past it
+ * Past `threadAfter` bytes (16 MiB), once the disk keeps the main thread
+ * waiting (`writerThread`), the writes move to a worker thread that makes
+ * them one after another from a ring of 8 shared slots, into which the main
+ * thread copies each write's bytes: no write then waits for the main thread
+ * to wake up and start it, as each does on libuv's threads (measured on
+ * 2026-12-04, a 1 GiB save into fresh pages: 0.59 to 0.72 s instead of 0.83
+ * to 1.09 s; BENCHMARKS.md, (d)). When the writes are fast (pages the page
+ * cache recycles) the copy costs the main thread more than the round trips,
+ * so the writes stay where they are. The thread starts while the writes go
+ * on; if it cannot start, they stay on libuv's threads.
+ *
+ * Why the cuts: Linux's page cache (ext4 with large folios) gives a write
+ * that covers an aligned MiB a folio of 1 MiB; one that starts a page past it
  * gets folios that grow from one page to at most 512 KiB. On a VM that hands
  * its free memory back to its host, as the one torchwire is benchmarked on
  * does, those large allocations made the same writes two to three times slower
  * (BENCHMARKS.md, (d)).
  *
  * A chunk's tail stays pending until the next cut. A chunk of 1 MiB or more
- * reaches a cut, so such a chunk is written by the time the two such chunks
- * after it were taken in: a producer that recycles buffers for them needs
- * three. `save` reads two chunks of a source ahead (`Save.SaveOptions.readAhead`),
- * so its `StreamBufferRing` of 8 leaves room for the six alive at most.
+ * reaches a cut, so such a chunk is written (or copied) by the time the two
+ * such chunks after it were taken in: a producer that recycles buffers for
+ * them needs three. `save` reads two chunks of a source ahead
+ * (`Save.SaveOptions.readAhead`), so its `StreamBufferRing` of 8 leaves room
+ * for the six alive at most.
  *
  * @since 0.1.0
  * @category constructors
@@ -88,11 +135,16 @@ const CUT_OFFSET = 4096
 export const writeAtomically = <E>(
   bytes: Stream.Stream<Uint8Array, E>,
   path: string,
-  options: { readonly onProgress?: (n: number) => void; readonly fsync?: boolean } = {}
+  options: WriteOptions = {}
 ): Effect.Effect<number, E | SourceError> =>
   Effect.gen(function*() {
     const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`)
     const handle = yield* Effect.tryPromise({ try: () => openFile(temp, "wx"), catch: (e) => writeError(temp, e) })
+    const threadAfter = options.threadAfter ?? THREAD_AFTER
+    const writerThread = options.writerThread ?? "auto"
+    /** Milliseconds the main thread waited for libuv's writes, and the writes counted, since the last look. */
+    let waited = 0
+    let counted = 0
     /** Bytes queued so far: the file offset of the next byte. */
     let written = 0
     /** The file offset the pending write starts at. */
@@ -100,20 +152,58 @@ export const writeAtomically = <E>(
     /** The file offset the pending write ends at. */
     let nextCut = CUT_OFFSET
     let pending: Array<Uint8Array> = []
+    /** The write in flight on libuv's threads. */
     let inflight: Promise<unknown> = Promise.resolve()
-    /** Waits for the write in flight; fails with its error. */
-    const settle = Effect.tryPromise({ try: () => inflight, catch: (e) => writeError(temp, e) })
-    /** Waits for the write in flight, then starts writing what is pending. */
-    const flush = Effect.zipRight(settle, Effect.sync(() => {
-      if (pending.length === 0) return
+    /** The writer thread: asked for, once leased, and once the writes moved to it. */
+    let starting: Promise<WriterLease | undefined> | undefined
+    let ready: WriterLease | undefined
+    let thread: WriterLease | undefined
+    const fromPromise = (promise: () => Promise<unknown>) => Effect.tryPromise({ try: promise, catch: (e) => writeError(temp, e) })
+    /** Waits for the write in flight on libuv's threads; fails with its error. */
+    const settle = fromPromise(() => inflight)
+    /** Starts a write on libuv's threads once the one in flight is done. */
+    const writeOnLibuv = (parts: Array<Uint8Array>, start: number, length: number) => {
+      const asked = performance.now()
+      return Effect.zipRight(settle, Effect.sync(() => {
+        waited += performance.now() - asked
+        counted += 1
+        inflight = handle.writev(parts, start).then(({ bytesWritten }) => checkWritten(temp, start, length, bytesWritten))
+        inflight.catch(() => undefined) // observed by the next settle
+      }))
+    }
+    /** Whether the writes should move to the writer thread now (see `WriteOptions.writerThread`). */
+    const wantsThread = () => {
+      if (writerThread !== "auto") return writerThread === "always"
+      if (counted < WAIT_WINDOW) return false
+      const slow = waited / counted >= WAIT_FOR_THREAD_MS
+      waited = 0
+      counted = 0
+      return slow
+    }
+    /** Hands a write to the writer thread (waiting only when its slots are full). */
+    const writeOnThread = (to: WriterLease, parts: Array<Uint8Array>, start: number, length: number) =>
+      Effect.suspend(() => {
+        const copied = to.write(parts, length, start)
+        return copied === undefined ? Effect.void : fromPromise(() => copied)
+      })
+    /** Writes what is pending: on the writer thread once it runs (after the last write on libuv's), else on libuv's. */
+    const flush = Effect.suspend(() => {
+      if (pending.length === 0) return Effect.void
       const parts = pending
       pending = []
       const start = flushed
       flushed = written
       const length = written - start
-      inflight = handle.writev(parts).then(({ bytesWritten }) => checkWritten(temp, start, length, bytesWritten))
-      inflight.catch(() => undefined) // observed by the next settle
-    }))
+      if (thread !== undefined) return writeOnThread(thread, parts, start, length)
+      const to = ready
+      if (to !== undefined) return Effect.zipRight(settle, Effect.suspend(() => writeOnThread(thread = to, parts, start, length)))
+      if (starting === undefined && start >= threadAfter && wantsThread()) {
+        starting = acquireWriterThread(handle.fd, temp).then((lease) => (ready = lease))
+      }
+      return writeOnLibuv(parts, start, length)
+    })
+    /** Waits until every write is done. */
+    const drain = Effect.suspend(() => thread === undefined ? settle : fromPromise(thread.finish))
     /** Queues a chunk's pieces, flushing at every cut they reach. */
     const writeChunk = (chunk: Chunk.Chunk<Uint8Array>) => {
       const pieces = Chunk.toReadonlyArray(chunk)
@@ -143,10 +233,17 @@ export const writeAtomically = <E>(
     }
     const body = Stream.runForEachChunk(bytes, writeChunk).pipe(
         Effect.zipRight(flush),
-        Effect.zipRight(settle),
-        Effect.zipRight(options.fsync === false ? Effect.void : Effect.tryPromise({ try: () => handle.sync(), catch: (e) => writeError(temp, e) }))
+        Effect.zipRight(drain),
+        Effect.zipRight(options.fsync === false ? Effect.void : fromPromise(() => handle.sync()))
       )
-    const cleanup = Effect.promise(() => inflight.catch(() => undefined).then(() => handle.close()).catch(() => undefined))
+    // The thread, if it took writes, is done with the file before it is closed; a lease still to come is given
+    // back when it comes, without holding up the close (nothing of this file's is written through it).
+    const cleanup = Effect.promise(() =>
+      inflight.catch(() => undefined)
+        .then(() => thread?.release() ?? void starting?.then((lease) => lease?.release()))
+        .then(() => handle.close())
+        .catch(() => undefined)
+    )
     yield* body.pipe(
       Effect.ensuring(cleanup),
       Effect.zipRight(Effect.tryPromise({ try: () => rename(temp, path), catch: (e) => writeError(path, e) })),

@@ -123,6 +123,24 @@ describe("interop with real torch", () => {
       rmSync(dir, { recursive: true })
     }))
 
+  it.live("a 40 MiB save, most of it written by the writer thread, loads in torch with the same values; Python's zipfile verifies its CRCs", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-thread-"))
+      const path = join(dir, "big.pt")
+      const big = new Float32Array(10 << 20)
+      for (let i = 0; i < big.length; i++) big[i] = Math.sin(i) * 100
+      const value = new OrderedDict([["big", Torch.tensor(big, { shape: [2560, 4096] })], ["small", Torch.tensor(new Float64Array([1, 2, 3]))]])
+      // The thread starts at the first write and takes the writes over once it runs (50 to 70 ms here).
+      yield* NodeSave.save(value, path, { threadAfter: 0, writerThread: "always" })
+      const [line] = oracle("summarize", path)
+      const ours = yield* summarizeFile(path)
+      assert.strictEqual(firstDifference(ours, line!.summary as Json), undefined)
+      const [check] = oracle("zipcheck", path)
+      assert.isTrue(check!.crc_ok)
+      assert.isTrue(check!.aligned)
+      rmSync(dir, { recursive: true })
+    }))
+
   it.effect("a TorchScript module re-saved with replaced weights loads in torch.jit.load and computes what torch computes", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "torchwire-jit-"))

@@ -5,7 +5,10 @@
  * slow disk: each reads its buffers 10 ms after the one before it completed,
  * so a writer that lets its producer go on before a write completed writes
  * overwritten bytes. And what it does when a write comes back short, as when
- * the disk fills up.
+ * the disk fills up. All on libuv's threads (`writerThread: "never"`): the
+ * writer thread copies each write's bytes before it goes on
+ * (NodeSave.thread.test.ts). And when `writerThread: "auto"` moves the
+ * writes to the writer thread: when the disk keeps it waiting.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Stream } from "effect"
@@ -17,8 +20,8 @@ import { vi } from "vitest"
 import { SourceError } from "@torchwire/core/Errors"
 import * as NodeSave from "@torchwire/node/NodeSave"
 
-/** The mocked disk: a file's writes come back short past `capacity` bytes. */
-const disk = vi.hoisted(() => ({ capacity: Number.POSITIVE_INFINITY }))
+/** The mocked disk: a file's writes come back short past `capacity` bytes; `writes` counts them. */
+const disk = vi.hoisted(() => ({ capacity: Number.POSITIVE_INFINITY, writes: 0 }))
 
 vi.mock("node:fs/promises", async (importOriginal) => {
   const fs = await importOriginal<typeof import("node:fs/promises")>()
@@ -33,6 +36,7 @@ vi.mock("node:fs/promises", async (importOriginal) => {
       get: (target, key) => {
         if (key === "writev") {
           return (buffers: Array<Uint8Array>, position?: number) => {
+            disk.writes += 1
             const write = queue.then(() => new Promise((resolve) => setTimeout(resolve, 10)))
               .then(() => target.writev(fitting(buffers, disk.capacity - size), position))
               .then((result) => {
@@ -67,7 +71,7 @@ const writeRecycled = (sizes: ReadonlyArray<number>, ring: number) =>
       expected.push(chunk.slice())
       return Effect.succeed(chunk)
     }))
-    const written = yield* NodeSave.writeAtomically(producer, path, { fsync: false })
+    const written = yield* NodeSave.writeAtomically(producer, path, { fsync: false, writerThread: "never" })
     const want = Buffer.concat(expected)
     const right = written === want.length && readFileSync(path).equals(want)
     rmSync(dir, { recursive: true })
@@ -103,7 +107,7 @@ describe("NodeSave.writeAtomically through a mocked disk", () => {
       writeFileSync(path, "previous contents")
       const total = (5 << 19) + 777
       disk.capacity = total - 1000
-      const error = yield* NodeSave.writeAtomically(Stream.make(new Uint8Array(total).fill(7)), path, { fsync: false }).pipe(
+      const error = yield* NodeSave.writeAtomically(Stream.make(new Uint8Array(total).fill(7)), path, { fsync: false, writerThread: "never" }).pipe(
         Effect.flip,
         Effect.ensuring(Effect.sync(() => void (disk.capacity = Number.POSITIVE_INFINITY)))
       )
@@ -113,6 +117,34 @@ describe("NodeSave.writeAtomically through a mocked disk", () => {
       assert.match(error.message, /short write/)
       assert.strictEqual(readFileSync(path, "utf8"), "previous contents")
       assert.deepStrictEqual(readdirSync(dir), ["out.bin"])
+      rmSync(dir, { recursive: true })
+    }))
+
+  it.live("with writerThread auto, moves the writes to the writer thread when the disk keeps the main thread waiting", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-write-"))
+      const path = join(dir, "out.bin")
+      const bytes = new Uint8Array(40 << 20).map((_, i) => i * 7)
+      disk.writes = 0
+      // Each write takes 10 ms here: after 16 of them the writes move to the thread, which takes the rest.
+      yield* NodeSave.writeAtomically(Stream.fromIterable(Array.from({ length: 40 }, (_, i) => bytes.subarray(i << 20, (i + 1) << 20))), path, { fsync: false, threadAfter: 0 })
+      assert.isTrue(readFileSync(path).equals(bytes))
+      assert.isAtLeast(disk.writes, 16)
+      assert.isBelow(disk.writes, 30)
+      rmSync(dir, { recursive: true })
+    }))
+
+  it.live("with writerThread auto, keeps the writes on libuv's threads while they are done before the next one comes", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-write-"))
+      const path = join(dir, "out.bin")
+      const chunks = Array.from({ length: 20 }, (_, i) => new Uint8Array(1 << 20).fill(i))
+      disk.writes = 0
+      // A producer slower than the disk: each chunk comes 30 ms after the last (a write takes 10 ms).
+      const slow = Stream.fromIterable(chunks).pipe(Stream.tap(() => Effect.sleep("30 millis")))
+      yield* NodeSave.writeAtomically(slow, path, { fsync: false, threadAfter: 0 })
+      assert.isTrue(readFileSync(path).equals(Buffer.concat(chunks)))
+      assert.strictEqual(disk.writes, 21)
       rmSync(dir, { recursive: true })
     }))
 })
