@@ -15,7 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { open as openFile, rename, rm } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
-import { acquireWriterThread, type WriterLease } from "./internal/writerThread.js"
+import { acquireWriterThread, WRITE_SIZE, type WriterLease } from "./internal/writerThread.js"
 import * as zlib from "node:zlib"
 
 /**
@@ -51,9 +51,6 @@ const checkWritten = (path: string, start: number, length: number, bytesWritten:
     throw new SourceError({ reason: "WriteFailed", source: path, offset: start + bytesWritten, detail: `short write: ${bytesWritten} of ${length} bytes (disk full, or a file size limit)` })
   }
 }
-
-/** Bytes per write: 1 MiB. */
-const WRITE_SIZE = 1 << 20
 
 /** Where writes are cut: one page past every MiB boundary (see `writeAtomically`). */
 const CUT_OFFSET = 4096

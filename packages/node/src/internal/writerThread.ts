@@ -9,8 +9,8 @@
  *
  * One thread per process, leased by one file at a time and kept for 10 s
  * after: starting one took 50 to 70 ms on the benchmark's VM, and saves of
- * 32 to 256 MiB that each started (and ended) their own took twice as long
- * as on libuv's threads.
+ * 32 to 256 MiB that each started (and ended) their own took two to four
+ * times as long as on libuv's threads.
  *
  * The slots' protocol (counters in one shared `Int32Array`, `CONTROL`):
  * - the main thread waits until `lengths[i]` is 0, copies a write into slot
@@ -124,8 +124,8 @@ export const writerLoopSource = `(data, fs) => {
 const workerSource = `"use strict";
 (${writerLoopSource})(require("node:worker_threads").workerData, require("node:fs"));`
 
-/** Bytes per slot: one write of `NodeSave.writeAtomically`. */
-const SLOT_SIZE = 1 << 20
+/** Bytes per write of `NodeSave.writeAtomically`, and per slot of the ring: 1 MiB. */
+export const WRITE_SIZE = 1 << 20
 
 /** Slots in the ring. */
 const SLOT_COUNT = 8
@@ -178,7 +178,7 @@ let current: Writer | undefined
 
 /** Starts the writer thread (unref'd: it keeps no process alive while idle). */
 const startWriter = (): Writer => {
-  const data = writerData(SLOT_SIZE, SLOT_COUNT)
+  const data = writerData(WRITE_SIZE, SLOT_COUNT)
   const worker = new Worker(workerSource, { eval: true, workerData: data })
   worker.unref()
   const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()))
@@ -262,7 +262,7 @@ const retire = (writer: Writer) => {
 const lease = (writer: Writer, fd: number, path: string): WriterLease => {
   const copy = (parts: ReadonlyArray<Uint8Array>, length: number, position: number) => {
     const i = writer.next
-    let at = i * SLOT_SIZE
+    let at = i * WRITE_SIZE
     for (const part of parts) {
       writer.slots.set(part, at)
       at += part.length
