@@ -175,11 +175,28 @@ const Alignment = DecimalRecord.pipe(Schema.between(1, 65535))
  * @since 0.1.0
  * @category decoding
  */
-export const validate = (limits: Partial<Limits> = {}) => <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E | TorchwireError, R> =>
+export const validate = (limits: Partial<Limits> = {}, options: HeaderOptions = {}) => <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E | TorchwireError, R> =>
   decodeWith(self, () => {
     const decoder = makePieceDecoder({ ...defaultLimits, ...limits })
-    return { push: (chunk) => (decoder.push(chunk), [chunk]), end: () => (decoder.end(), []) }
+    const seeHeader = headerWatcher(options)
+    return { push: (chunk) => (decoder.push(chunk).forEach(seeHeader), [chunk]), end: () => (decoder.end(), []) }
   })
+
+/**
+ * Options of decoders that can tell what a stream's header declares.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface HeaderOptions {
+  /** Called once the header has arrived, with its entries (what a receiver's progress total comes from). */
+  readonly onHeader?: (entries: ReadonlyArray<Entry>) => void
+}
+
+/** Calls `onHeader` with the entries of a header piece. */
+const headerWatcher = (options: HeaderOptions) => (piece: Piece): void => {
+  if (piece._tag === "Header") options.onHeader?.(piece.entries)
+}
 
 /**
  * Converts a byte stream in the streaming format into the torch.save zip
@@ -200,12 +217,14 @@ export const toArchive = (options: {
   /** Compute CRC-32s (default true); false writes 0s, as `Save.SaveOptions.computeCrc32`. */
   readonly computeCrc32?: boolean
   readonly limits?: Partial<Limits>
-} = {}) => <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E | TorchwireError, R> =>
+} & HeaderOptions = {}) => <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E | TorchwireError, R> =>
   decodeWith(self, () => {
     const decoder = makePieceDecoder({ ...defaultLimits, ...options.limits })
+    const seeHeader = headerWatcher(options)
     const encoder = new ArchiveEncoder(options.prefix ?? "archive", { alignment: 64, crc32: options.crc32 ?? tableCrc32, computeCrc32: options.computeCrc32 })
     let alignment: Array<Uint8Array> = []
     const convert = (piece: Piece): Array<Uint8Array> => {
+      seeHeader(piece)
       if (piece._tag === "Header") return []
       const out = piece.offset === 0 ? [encoder.begin(piece.entry.key, piece.entry.length)] : []
       out.push(encoder.data(piece.bytes))

@@ -1,5 +1,5 @@
 /**
- * The canonical summary of ../shared/spec/summary-json.md: one JSON document
+ * The canonical summary of docs/summary-json.md: one JSON document
  * describing a loaded value, comparable key by key with what real PyTorch
  * reports for the same file. Tensors are summarized by dtype, shape and the
  * SHA-256 of their elements in row-major little-endian order.

@@ -238,18 +238,29 @@ const checkpointJson = (source: ByteSource, progress?: (done: number, total: num
   })
 
 /**
- * `dis`: disassembles a pickle of the file. For zip archives the record
- * (default `data.pkl`); for tar files the member (default `pickle`); for
- * legacy files every pickle before the storages; for bare pickles the file.
+ * A pickle `dis` shows: its record, the bytes it lies in, and where in them
+ * it starts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PickleAt {
+  readonly record: string
+  readonly bytes: Uint8Array
+  readonly start: number
+}
+
+/**
+ * The pickles `dis` shows. For zip archives the record (default
+ * `data.pkl`); for tar files the member (default `pickle`); for legacy files
+ * every pickle before the storages; for bare pickles the file.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const dis = (source: ByteSource, record?: string): Effect.Effect<string, TorchwireError> =>
+export const picklesToDisassemble = (source: ByteSource, record?: string): Effect.Effect<Array<PickleAt>, TorchwireError> =>
   Effect.gen(function*() {
     const format = yield* Checkpoint.detect(source)
-    const run = (bytes: Uint8Array, name: string, start = 0) =>
-      Effect.try({ try: () => Pickle.unsafeDisassemble(bytes, { record: name, start }), catch: (e) => e as TorchwireError })
     if (format === "zip" || format === "torchscript" || format === "mobile") {
       const archive = yield* Zip.open(source)
       const wanted = record ?? "data.pkl"
@@ -257,27 +268,68 @@ export const dis = (source: ByteSource, record?: string): Effect.Effect<string, 
       if (entry === undefined) {
         return yield* new CheckpointError({ reason: "MissingRecord", offset: 0, record: wanted, detail: `no such record; records: ${archive.entries.map((e) => e.name).join(", ")}` })
       }
-      return yield* run(yield* archive.read(entry), entry.name)
+      return [{ record: entry.name, bytes: yield* archive.read(entry), start: 0 }]
     }
     if (format === "tar") {
       const wanted = record ?? "pickle"
       const member = (yield* Tar.list(source)).find((m) => m.name === wanted)
       if (member === undefined) return yield* new CheckpointError({ reason: "MissingRecord", offset: 0, record: wanted, detail: "no such tar member" })
-      return yield* run(yield* source.read(member.offset, Math.min(member.size, 64 << 20)), member.name)
+      return [{ record: member.name, bytes: yield* source.read(member.offset, Math.min(member.size, 64 << 20)), start: 0 }]
     }
     const bytes = yield* source.read(0, Math.min(source.size, 64 << 20))
-    if (format === "legacy") {
-      const parts: Array<string> = []
-      let at = 0
-      for (const name of ["magic number", "protocol version", "sys_info", "pickle", "storage keys"]) {
-        const ops = yield* Effect.try({ try: () => Pickle.unsafeOpcodes(bytes, { record: name, start: at }), catch: (e) => e as TorchwireError })
-        parts.push(`# ${name} at byte ${at}\n` + (yield* run(bytes, name, at)))
-        at = ops[ops.length - 1]!.offset + 1
-      }
-      return parts.join("\n")
+    if (format !== "legacy") return [{ record: "pickle", bytes, start: 0 }]
+    const pickles: Array<PickleAt> = []
+    let at = 0
+    for (const name of ["magic number", "protocol version", "sys_info", "pickle", "storage keys"]) {
+      pickles.push({ record: name, bytes, start: at })
+      const ops = yield* opcodesOf({ record: name, bytes, start: at })
+      at = ops[ops.length - 1]!.offset + 1
     }
-    return yield* run(bytes, "pickle")
+    return pickles
   })
+
+const opcodesOf = (p: PickleAt) =>
+  Effect.try({ try: () => Pickle.unsafeOpcodes(p.bytes, { record: p.record, start: p.start }), catch: (e) => e as TorchwireError })
+
+/**
+ * `dis`: disassembles the pickles of `picklesToDisassemble` as
+ * `pickletools.dis` prints them (several pickles each under a heading).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const dis = (source: ByteSource, record?: string): Effect.Effect<string, TorchwireError> =>
+  Effect.flatMap(picklesToDisassemble(source, record), (pickles) =>
+    Effect.forEach(pickles, (p) =>
+      Effect.try({ try: () => Pickle.unsafeDisassemble(p.bytes, { record: p.record, start: p.start }), catch: (e) => e as TorchwireError }).pipe(
+        Effect.map((text) => (pickles.length === 1 ? text : `# ${p.record} at byte ${p.start}\n${text}`))
+      )).pipe(Effect.map((texts) => texts.join("\n"))))
+
+/**
+ * `dis --json`: every opcode of the pickles of `picklesToDisassemble`, with
+ * its byte offset and argument (summarized as in the JSON summary: big
+ * integers as `{"int": digits}`, bytes as `{"bytes": base64}`, non-finite
+ * floats as `{"float": "nan"}`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const disJson = (source: ByteSource, record?: string): Effect.Effect<string, TorchwireError> =>
+  Effect.flatMap(picklesToDisassemble(source, record), (pickles) =>
+    Effect.forEach(pickles, (p) =>
+      Effect.map(opcodesOf(p), (ops) => ({
+        record: p.record,
+        offset: p.start,
+        opcodes: ops.map((op) => ({ offset: op.offset, name: op.name, arg: opArgJson(op.arg) }))
+      }))).pipe(Effect.map((out) => JSON.stringify({ pickles: out }, null, 2) + "\n")))
+
+const opArgJson = (arg: Pickle.PickleOp["arg"]): unknown => {
+  if (typeof arg === "bigint") return { int: arg.toString() }
+  if (arg instanceof Uint8Array) return { bytes: Summary.base64(arg) }
+  if (typeof arg === "number" && !Number.isFinite(arg)) return { float: Number.isNaN(arg) ? "nan" : arg > 0 ? "inf" : "-inf" }
+  return arg
+}
+
 
 /**
  * The `inspect` report for a TorchScript archive: the module tree with each
@@ -322,13 +374,26 @@ export const moduleReport = (archive: Module.ScriptArchive, sourceName: string, 
  * @since 0.1.0
  * @category formatting
  */
-export const code = (archive: Module.ScriptArchive, className?: string): Effect.Effect<string, TorchwireError> => {
+export const code = (archive: Module.ScriptArchive, className?: string): Effect.Effect<string, TorchwireError> =>
+  className === undefined
+    ? Effect.succeed([...archive.code].map(([path, text]) => `# ${path}\n${text}`).join("\n"))
+    : Effect.map(classesNamed(archive, className), (found) => found.map((c) => `# ${c.qualifiedName}\n${c.source}`).join("\n"))
+
+/**
+ * The classes of an archive a name picks (qualified, or the last part of
+ * it); every class for no name. No class of that name is a
+ * `CheckpointError(MissingRecord)` that lists the classes there are.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const classesNamed = (archive: Module.ScriptArchive, className?: string): Effect.Effect<Array<Module.ScriptClassInfo>, CheckpointError> => {
   const classes = [...archive.classes.values()]
-  if (className === undefined) return Effect.succeed([...archive.code].map(([path, text]) => `# ${path}\n${text}`).join("\n"))
+  if (className === undefined) return Effect.succeed(classes)
   const found = classes.filter((c) => c.qualifiedName === className || c.qualifiedName.endsWith(`.${className}`))
   return found.length === 0
     ? Effect.fail(new CheckpointError({ reason: "MissingRecord", offset: 0, record: "code/", detail: `no class ${className}; classes: ${classes.map((c) => c.qualifiedName).join(", ")}` }))
-    : Effect.succeed(found.map((c) => `# ${c.qualifiedName}\n${c.source}`).join("\n"))
+    : Effect.succeed(found)
 }
 
 /**

@@ -9,11 +9,13 @@
  *
  * @since 0.1.0
  */
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { NodeHttpClient, NodeHttpServer, NodeSocket, NodeSocketServer } from "@effect/platform-node"
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as Socket from "@effect/platform/Socket"
 import type * as SocketServer from "@effect/platform/SocketServer"
 import { bufferRing, StreamBufferRing } from "@torchwire/core/ByteSource"
@@ -31,6 +33,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { createServer } from "node:http"
+import * as address from "./internal/address.js"
 import * as NodeSave from "./NodeSave.js"
 import type * as Net from "node:net"
 
@@ -40,10 +43,7 @@ import type * as Net from "node:net"
  * @since 0.1.0
  * @category models
  */
-export interface Address {
-  readonly host: string
-  readonly port: number
-}
+export type Address = address.Address
 
 /**
  * Parses `HOST:PORT` (IPv6 hosts in brackets: `[::1]:9000`).
@@ -51,11 +51,7 @@ export interface Address {
  * @since 0.1.0
  * @category parsing
  */
-export const parseAddress = (text: string): Address | undefined => {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text)
-  const port = m === null ? NaN : Number(m[3])
-  return m === null || port > 65535 ? undefined : { host: m[1] ?? m[2]!, port }
-}
+export const parseAddress: (text: string) => Address | undefined = address.parseAddress
 
 /**
  * The bytes a socket receives, as a Stream with backpressure: the
@@ -146,14 +142,34 @@ export const sendBytes = <E>(socket: Socket.Socket, bytes: Stream.Stream<Uint8Ar
   }).pipe(Effect.scoped)
 
 /**
+ * Options of `send`.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface SendOptions {
+  /** The header pickle's protocol (default 2, as torch). */
+  readonly protocol?: number
+  /** Called with the bytes handed to the socket so far, once per chunk. */
+  readonly onProgress?: (bytesSent: number) => void
+}
+
+/** The stream, reporting the bytes that have passed (counted afresh each run). */
+const counted = <E>(bytes: Stream.Stream<Uint8Array, E>, onProgress: ((bytes: number) => void) | undefined): Stream.Stream<Uint8Array, E> =>
+  onProgress === undefined ? bytes : Stream.suspend(() => {
+    let sent = 0
+    return Stream.map(bytes, (chunk) => (onProgress((sent += chunk.length)), chunk))
+  })
+
+/**
  * Sends a value to `host:port` in the streaming format.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const send = (value: PyValue, to: Address, options: { readonly protocol?: number } = {}): Effect.Effect<void, TorchwireError | Socket.SocketError> =>
+export const send = (value: PyValue, to: Address, options: SendOptions = {}): Effect.Effect<void, TorchwireError | Socket.SocketError> =>
   Effect.flatMap(NodeSocket.makeNet({ host: to.host, port: to.port }), (socket) =>
-    sendBytes(socket, Streaming.encode(value, options)).pipe(
+    sendBytes(socket, counted(Streaming.encode(value, options), options.onProgress)).pipe(
       // The socket writer is done with a chunk before it pulls the next, so one chunk is alive at a time and
       // file chunks can cycle through two buffers (a fresh ring per send). No read-ahead: a 4 MiB read from the
       // page cache is a fraction of its write, and a read-ahead buffer (Stream.buffer) cost the sender about 30%
@@ -211,6 +227,8 @@ export interface ReceiveFileOptions {
   /** For "zip": compute CRC-32s (default true); false writes 0s, as `Save.SaveOptions.computeCrc32`. */
   readonly computeCrc32?: boolean
   readonly limits?: Partial<Streaming.Limits>
+  /** Called once the stream's header has arrived, with its entries (their lengths add up to the bytes to come). */
+  readonly onHeader?: (entries: ReadonlyArray<Streaming.Entry>) => void
 }
 
 /**
@@ -223,8 +241,9 @@ export interface ReceiveFileOptions {
 export const writeReceived = <E>(bytes: Stream.Stream<Uint8Array, E>, path: string, options: ReceiveFileOptions = {}): Effect.Effect<number, E | TorchwireError> => {
   const format = options.format ?? (/\.stream$/i.test(path) ? "stream" : "zip")
   const file = format === "stream"
-    ? bytes.pipe(Streaming.validate(options.limits))
+    ? bytes.pipe(Streaming.validate(options.limits, options.onHeader ? { onHeader: options.onHeader } : {}))
     : bytes.pipe(Streaming.toArchive({
+      ...(options.onHeader ? { onHeader: options.onHeader } : {}),
       prefix: Save.prefixFor(path),
       ...(NodeSave.crc32 ? { crc32: NodeSave.crc32 } : {}),
       ...(options.computeCrc32 === undefined ? {} : { computeCrc32: options.computeCrc32 }),
@@ -279,6 +298,8 @@ export const listen = (at: Address): Effect.Effect<Listener, SocketServer.Socket
  */
 export const serveHttp = (value: PyValue, at: Address, options: { readonly protocol?: number } = {}): Effect.Effect<Address, HttpServerError.ServeError, Scope.Scope> =>
   Effect.gen(function*() {
+    // Loaded on first use: the HTTP server stack is large, and nothing else here needs it.
+    const NodeHttpServer = yield* Effect.promise(() => import("@effect/platform-node/NodeHttpServer"))
     const server = yield* NodeHttpServer.make(() => createServer(), { host: at.host, port: at.port })
     yield* server.serve(Effect.sync(() =>
       HttpServerResponse.stream(Streaming.encode(value, options), { contentType: "application/octet-stream" })
@@ -289,7 +310,7 @@ export const serveHttp = (value: PyValue, at: Address, options: { readonly proto
 
 /**
  * Fetches a checkpoint in the streaming format from a URL and loads it
- * (the body is decoded as it arrives). A non-2xx status, a connection cut
+ * (the body is decoded as it arrives; the request is Node's global `fetch`). A non-2xx status, a connection cut
  * mid-body, or a malformed stream is a typed failure.
  *
  * @since 0.1.0
@@ -300,4 +321,4 @@ export const fetchHttp = (url: string, options: OpenOptions = {}): Effect.Effect
     const client = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatusOk)
     const response = yield* client.get(url)
     return yield* Streaming.load(response.stream, options)
-  }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layer))
+  }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))

@@ -1,21 +1,39 @@
-#!/usr/bin/env node
 /**
- * The `torchwire` executable.
+ * The `torchwire` executable: runs the command line with the process's
+ * streams (progress and color only on a TTY), and exits 130 after SIGINT or
+ * 143 after SIGTERM, once the interrupted command has closed its scopes (an
+ * interrupted write leaves no file behind).
  *
  * @since 0.1.0
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import * as Effect from "effect/Effect"
-import * as Cli from "./Cli.js"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import { CliIo } from "./cli/io.js"
+import { run } from "./cli/main.js"
 
 const write = (stream: NodeJS.WriteStream) => (text: string) => void stream.write(text)
 
+/** The signal that interrupted the command, if one did (runMain's own handlers do the interrupting). */
+let signal: number | undefined
+for (const [name, number] of [["SIGINT", 2], ["SIGTERM", 15]] as const) process.once(name, () => void (signal ??= number))
+
+const io = Layer.succeed(CliIo, {
+  out: write(process.stdout),
+  err: write(process.stderr),
+  progress: process.stderr.isTTY ? write(process.stderr) : undefined,
+  color: process.stdout.isTTY === true
+})
+
 NodeRuntime.runMain(
-  Effect.flatMap(
-    Cli.run(Cli.parse(process.argv.slice(2)), write(process.stdout), write(process.stderr), process.stderr.isTTY ? write(process.stderr) : undefined),
-    (code) =>
-    Effect.sync(() => {
-      process.exitCode = code
-    })),
-  { disableErrorReporting: true }
+  run(process.argv.slice(2)).pipe(Effect.provide(Layer.mergeAll(io, NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer))),
+  {
+    disableErrorReporting: true,
+    teardown: (exit, onExit) =>
+      onExit(signal !== undefined ? 128 + signal : Exit.isSuccess(exit) && typeof exit.value === "number" ? exit.value : 1)
+  }
 )

@@ -1,5 +1,7 @@
 /**
- * torchwire for Node.js: file sources and the CLI.
+ * torchwire for Node.js: file sources, atomic saves, TCP and HTTP streaming,
+ * and the text reports the CLI prints. The CLI itself is the package's
+ * `torchwire` bin, not part of this entry (importing it loads no CLI code).
  *
  * @since 0.1.0
  */
@@ -12,5 +14,3 @@ export * as NodeStreaming from "./NodeStreaming.js"
 export * as NodeSource from "./NodeSource.js"
 /** @since 0.1.0 */
 export * as Inspect from "./Inspect.js"
-/** @since 0.1.0 */
-export * as Cli from "./Cli.js"

@@ -3,22 +3,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
-import { spawnSync } from "node:child_process"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Zip from "@torchwire/core/Zip"
-import * as Cli from "@torchwire/node/Cli"
 import * as NodeSource from "@torchwire/node/NodeSource"
 import { firstDifference, fixtureBytes, fixturePath, type Json, truthOf } from "@torchwire/test-utils"
-
-const run = (...args: Array<string>) =>
-  Effect.gen(function*() {
-    let out = ""
-    let err = ""
-    const code = yield* Cli.run(Cli.parse(args), (t) => void (out += t), (t) => void (err += t))
-    return { code, out, err }
-  })
+import { countReporter, progressReporter } from "../src/cli/progress.js"
+import { cli as run, runCli } from "./cliHarness.js"
 
 describe("CLI", () => {
   it.effect("inspect prints the tree with dtypes, shapes, element counts and totals", () =>
@@ -103,12 +95,11 @@ describe("CLI", () => {
 
   it.effect("inspect --json reports hashing progress for large checkpoints only", () =>
     Effect.gen(function*() {
-      let progress = ""
-      const small = yield* Cli.run(Cli.parse(["inspect", "--json", fixturePath("linear.pt")]), () => {}, () => {}, (t) => void (progress += t))
-      assert.strictEqual(small, 0)
-      assert.strictEqual(progress, "", "no progress under 64 MiB")
+      const small = yield* runCli(["inspect", "--json", fixturePath("linear.pt")], { tty: true })
+      assert.strictEqual(small.code, 0)
+      assert.strictEqual(small.progress, "", "no progress under 64 MiB")
       const lines: Array<string> = []
-      const report = Cli.progressReporter((t) => lines.push(t), "hashing", 100)
+      const report = progressReporter((t) => lines.push(t), "hashing", 100)
       for (const done of [10, 11, 11, 50, 100]) report(done, 100)
       assert.deepStrictEqual(lines, [
         "\rhashing [##.......................] 10% (10 B of 100 B)",
@@ -123,18 +114,28 @@ describe("CLI", () => {
       const dir = mkdtempSync(join(tmpdir(), "torchwire-cli-"))
       const out = join(dir, "received.pt")
       const port = yield* Deferred.make<number>()
-      const receiving = yield* Effect.fork(Cli.run(Cli.parse(["receive", "--listen", "127.0.0.1:0", "--out", out]), () => {}, (t) => {
-        const m = /listening on [^:]+:(\d+)/.exec(t)
-        if (m) Deferred.unsafeDone(port, Effect.succeed(Number(m[1])))
+      const receiving = yield* Effect.fork(runCli(["receive", "--listen", "127.0.0.1:0", "--out", out, "--json"], {
+        onErr: (t) => {
+          const m = /listening on [^:]+:(\d+)/.exec(t)
+          if (m) Deferred.unsafeDone(port, Effect.succeed(Number(m[1])))
+        }
       }))
       const p = yield* Deferred.await(port)
-      const sent = yield* run("send", fixturePath("training_checkpoint.pt"), "--to", `127.0.0.1:${p}`)
+      const sent = yield* run("send", fixturePath("training_checkpoint.pt"), `--to=127.0.0.1:${p}`)
       assert.strictEqual(sent.code, 0, sent.err)
-      assert.strictEqual(yield* Fiber.join(receiving), 0)
+      assert.match(sent.out, /training_checkpoint\.pt: sent to 127\.0\.0\.1:\d+, \d+\.\d KiB\n$/)
+      const received = yield* Fiber.join(receiving)
+      assert.strictEqual(received.code, 0, received.err)
+      assert.deepStrictEqual(Object.keys(JSON.parse(received.out)), ["output", "bytes"])
       const { out: json } = yield* run("inspect", "--json", out)
       assert.strictEqual(firstDifference(JSON.parse(json).value, (truthOf("training_checkpoint.pt") as { value: Json }).value), undefined)
-      assert.strictEqual((yield* run("send", fixturePath("linear.pt"), "--to", "nowhere")).code, 2)
-      assert.strictEqual((yield* run("send", fixturePath("linear.pt"), "--to", "127.0.0.1:1")).code, 1)
+      const usage = yield* run("send", fixturePath("linear.pt"), "--to", "nowhere")
+      assert.strictEqual(usage.code, 2)
+      assert.include(usage.err, '--to takes HOST:PORT, not "nowhere"')
+      assert.include(usage.err, "Usage: torchwire send --to HOST:PORT")
+      const refused = yield* run("send", fixturePath("linear.pt"), "--to", "127.0.0.1:1")
+      assert.strictEqual(refused.code, 1)
+      assert.strictEqual(refused.err, "torchwire: cannot connect to 127.0.0.1:1: ECONNREFUSED (connect ECONNREFUSED 127.0.0.1:1)\n")
     }))
 
   it.effect("scan exits 0 safe, 1 dangerous or suspicious, 2 unreadable; --json has the documented shape", () =>
@@ -146,20 +147,153 @@ describe("CLI", () => {
       assert.strictEqual(bad.code, 1)
       const report = JSON.parse(bad.out)
       assert.strictEqual(report.verdict, "dangerous")
-      assert.deepStrictEqual(report.globals, [{ module: "posix", name: "system", class: "dangerous", record: "pickle", offset: 0 }])
+      assert.deepStrictEqual(report.files, [{
+        file: fixturePath("malicious/reduce_posix_system_p0.pkl"),
+        verdict: "dangerous",
+        globals: [{ module: "posix", name: "system", class: "dangerous", record: "pickle", offset: 0 }],
+        unreadable: []
+      }])
       assert.strictEqual((yield* run("scan", fixturePath("objects.pt"))).code, 1)
       const dir = mkdtempSync(join(tmpdir(), "torchwire-scan-"))
       writeFileSync(join(dir, "junk.bin"), "\x01\x02 not a checkpoint")
       assert.strictEqual((yield* run("scan", join(dir, "junk.bin"))).code, 2)
     }))
 
-  it.effect("usage errors exit 2", () =>
+  it.effect("usage errors exit 2 with the subcommand's usage", () =>
     Effect.gen(function*() {
-      assert.strictEqual((yield* run("inspect")).code, 2)
-      assert.strictEqual((yield* run("frobnicate", "x")).code, 2)
-      assert.strictEqual((yield* run("dis", "--record")).code, 2)
+      const missing = yield* run("inspect")
+      assert.strictEqual(missing.code, 2)
+      assert.strictEqual(missing.out, "")
+      assert.strictEqual(missing.err, "Missing argument <FILE>\n\nUsage: torchwire inspect [--json] [--limit N] [--all] <FILE>\nRun 'torchwire inspect --help' for its options.\n")
+      const unknown = yield* run("frobnicate", "x")
+      assert.strictEqual(unknown.code, 2)
+      assert.include(unknown.err, "use one of 'inspect', 'dis', 'code', 'scan', 'convert', 'send', 'receive'")
+      assert.strictEqual((yield* run("dis", fixturePath("linear.pt"), "--record")).code, 2)
       assert.strictEqual((yield* run("inspect", "--no-crc32", fixturePath("linear.pt"))).code, 2)
-      assert.strictEqual((yield* run("--help")).code, 0)
+      assert.strictEqual((yield* run("convert", "--protocol", "9", fixturePath("linear.pt"), "x.pt")).code, 2)
+      assert.strictEqual((yield* run("inspect", "--limit", "0", fixturePath("linear.pt"))).code, 2)
+      assert.strictEqual((yield* run("inspect", "--limit", "3", "--all", fixturePath("linear.pt"))).code, 2)
+      assert.strictEqual((yield* run("inspect", "--json", "--all", fixturePath("linear.pt"))).code, 2)
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-cli-"))
+      const extension = yield* run("convert", fixturePath("linear.pt"), join(dir, "out.txt"))
+      assert.strictEqual(extension.code, 2)
+      assert.include(extension.err, "out.txt: the extension names no format torchwire writes (use .pt, .pth, .bin, .ckpt or .stream)")
+      assert.include(extension.err, "Usage: torchwire convert [--protocol N] [--no-crc32] [--json] <IN> <OUT>")
+      const receive = yield* run("receive", "--listen", "127.0.0.1:0", "--out", join(dir, "x.npy"))
+      assert.strictEqual(receive.code, 2)
+      const overview = yield* run()
+      assert.strictEqual(overview.code, 0)
+      assert.include(overview.out, "scan PATH... [--json]")
+    }))
+
+  it.effect("every subcommand has --help; --version; shell completions", () =>
+    Effect.gen(function*() {
+      for (const command of ["inspect", "dis", "code", "scan", "convert", "send", "receive"]) {
+        const help = yield* run(command, "--help")
+        assert.strictEqual(help.code, 0, command)
+        assert.match(help.out, new RegExp(`USAGE\\n\\n\\$ ${command} `), command)
+        assert.notInclude(help.out, "\x1b[", "no color when not a TTY")
+      }
+      const version = yield* run("--version")
+      assert.strictEqual(version.code, 0)
+      const manifest = JSON.parse(readFileSync(join(import.meta.dirname, "..", "package.json"), "utf8"))
+      assert.strictEqual(version.out, `${manifest.version}\n`)
+      const bash = yield* run("--completions", "bash")
+      assert.strictEqual(bash.code, 0)
+      assert.include(bash.out, "complete -F")
+      assert.include(bash.out, "receive")
+    }))
+
+  it.effect("options take --opt value and --opt=value, before or after the arguments", () =>
+    Effect.gen(function*() {
+      const spaced = yield* run("inspect", "--limit", "1", fixturePath("linear.pt"))
+      const joined = yield* run("inspect", fixturePath("linear.pt"), "--limit=1")
+      assert.strictEqual(spaced.code, 0)
+      assert.strictEqual(joined.out, spaced.out)
+      assert.include(spaced.out, "└─ ... 1 more")
+      const record = yield* run("dis", "--record=data.pkl", fixturePath("linear.pt"))
+      assert.strictEqual(record.code, 0, record.err)
+      assert.include(record.out, "highest protocol among opcodes")
+    }))
+
+  it.effect("inspect --limit N and --all set how many items a container shows", () =>
+    Effect.gen(function*() {
+      const file = fixturePath("mobilenet_v2_w025.pt")
+      const byDefault = yield* run("inspect", file)
+      assert.match(byDefault.out, /└─ \.\.\. [\d,]+ more\n/)
+      const all = yield* run("inspect", "--all", file)
+      assert.notMatch(all.out, /\.\.\. [\d,]+ more/)
+      assert.isAbove(all.out.split("\n").length, byDefault.out.split("\n").length)
+      const two = yield* run("inspect", "--limit", "2", file)
+      assert.isBelow(two.out.split("\n").length, byDefault.out.split("\n").length)
+    }))
+
+  it.effect("dis, code and convert have --json", () =>
+    Effect.gen(function*() {
+      const dis = JSON.parse((yield* run("dis", "--json", fixturePath("linear.pt"))).out)
+      assert.strictEqual(dis.pickles.length, 1)
+      assert.strictEqual(dis.pickles[0].record, "linear/data.pkl")
+      assert.deepStrictEqual(dis.pickles[0].opcodes[0], { offset: 0, name: "PROTO", arg: 2 })
+      assert.deepStrictEqual(dis.pickles[0].opcodes[1], { offset: 2, name: "GLOBAL", arg: ["collections", "OrderedDict"] })
+      const legacy = JSON.parse((yield* run("dis", "--json", fixturePath("legacy.pt"))).out)
+      assert.deepStrictEqual(legacy.pickles.map((p: { record: string }) => p.record), ["magic number", "protocol version", "sys_info", "pickle", "storage keys"])
+      assert.deepStrictEqual(legacy.pickles[0].opcodes[1], { offset: 2, name: "LONG1", arg: { int: "119547037146038801333356" } })
+      const code = JSON.parse((yield* run("code", "--json", fixturePath("script_custom.pt"), "Inner")).out)
+      assert.deepStrictEqual(Object.keys(code.classes), ["__torch__.fixture_classes.Inner"])
+      assert.match(code.classes["__torch__.fixture_classes.Inner"], /^class Inner\(Module\):/)
+      const all = JSON.parse((yield* run("code", "--json", fixturePath("script_custom.pt"))).out)
+      assert.isTrue(Object.keys(all.code).every((path) => path.startsWith("code/") || path.includes("/code/")), Object.keys(all.code).join())
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-cli-"))
+      const converted = JSON.parse((yield* run("convert", "--json", fixturePath("legacy.pt"), join(dir, "out.stream"))).out)
+      assert.deepStrictEqual({ ...converted, bytes: typeof converted.bytes }, { input: fixturePath("legacy.pt"), output: join(dir, "out.stream"), from: "legacy", to: "stream", bytes: "number" })
+    }))
+
+  it.effect("scan takes many files and folders, recursively; --json includes what could not be read", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-scan-"))
+      mkdirSync(join(dir, "deep", "er"), { recursive: true })
+      writeFileSync(join(dir, "deep", "er", "evil.pkl"), fixtureBytes("malicious/reduce_posix_system_p0.pkl"))
+      writeFileSync(join(dir, "model.pt"), fixtureBytes("linear.pt"))
+      writeFileSync(join(dir, "notes.txt"), "not scanned: no checkpoint extension")
+      writeFileSync(join(dir, "junk.bin"), "\x01\x02 not a checkpoint")
+      const scanned = yield* run("scan", "--json", dir, fixturePath("linear.pt"))
+      assert.strictEqual(scanned.code, 1)
+      const report = JSON.parse(scanned.out)
+      assert.strictEqual(report.verdict, "dangerous")
+      assert.deepStrictEqual(report.files.map((f: { file: string; verdict: string }) => [f.file, f.verdict]), [
+        [join(dir, "deep", "er", "evil.pkl"), "dangerous"],
+        [join(dir, "junk.bin"), "unreadable"],
+        [join(dir, "model.pt"), "safe"],
+        [fixturePath("linear.pt"), "safe"]
+      ])
+      assert.include(report.files[1].error, "CheckpointError(UnknownFormat)")
+      const text = yield* run("scan", dir)
+      assert.include(text.out, "3 files: 1 dangerous, 1 unreadable, 1 safe")
+      assert.include(text.err, "junk.bin")
+      const unreadableOnly = yield* run("scan", join(dir, "junk.bin"), join(dir, "model.pt"), join(dir, "missing.pt"))
+      assert.strictEqual(unreadableOnly.code, 2)
+      assert.include(unreadableOnly.err, "missing.pt")
+      const safe = yield* run("scan", join(dir, "model.pt"), fixturePath("linear.pt"))
+      assert.strictEqual(safe.code, 0)
+    }))
+
+  it.effect("progress goes to a TTY only: receive counts, then shows the total once the header says it", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const counter = countReporter((t) => lines.push(t), "receiving", 100)
+      counter.report(150)
+      counter.report(180)
+      counter.setTotal(1000)
+      counter.report(500)
+      counter.report(1200)
+      counter.finish()
+      assert.deepStrictEqual(lines, [
+        "\rreceiving 150 B",
+        "\rreceiving [############.............] 50% (500 B of 1000 B)",
+        "\rreceiving [#########################] 100% (1000 B of 1000 B)\n"
+      ])
+      const piped = yield* runCli(["inspect", "--json", fixturePath("linear.pt")])
+      assert.strictEqual(piped.progress, "")
     }))
 
   it.effect("convert --no-crc32 writes every CRC as 0, and the archive reads back the same", () =>
@@ -175,13 +309,4 @@ describe("CLI", () => {
       assert.strictEqual((yield* run("inspect", "--json", noCrc)).out.replace(/"b"/g, '"a"'), (yield* run("inspect", "--json", withCrc)).out)
     }))
 
-  it("runs as `pnpm torchwire` from the repository root", () => {
-    const root = join(import.meta.dirname, "..", "..", "..")
-    const result = spawnSync(join(root, "node_modules", ".bin", "tsx"), [join(root, "packages/node/src/bin.ts"), "inspect", fixturePath("linear.pt")], { encoding: "utf8" })
-    assert.strictEqual(result.status, 0, result.stderr)
-    assert.include(result.stdout, "2 tensors, 15 elements")
-    const missing = spawnSync(join(root, "node_modules", ".bin", "tsx"), [join(root, "packages/node/src/bin.ts"), "inspect", "/nonexistent.pt"], { encoding: "utf8" })
-    assert.strictEqual(missing.status, 1)
-    assert.include(missing.stderr, "OpenFailed")
-  })
 })

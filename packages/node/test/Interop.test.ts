@@ -16,7 +16,7 @@ import * as Save from "@torchwire/core/Save"
 import * as Summary from "@torchwire/core/Summary"
 import * as Torch from "@torchwire/core/Torch"
 import { OrderedDict, PyFloat, type PyValue } from "@torchwire/core/Value"
-import * as Cli from "@torchwire/node/Cli"
+import { runCli } from "./cliHarness.js"
 import * as Inspect from "@torchwire/node/Inspect"
 import * as NodeSave from "@torchwire/node/NodeSave"
 import * as NodeSource from "@torchwire/node/NodeSource"
@@ -76,7 +76,7 @@ describe("interop with real torch", () => {
       const outputs: Array<string> = []
       for (const f of convertible) {
         const out = join(dir, f.file.replace(/\.\w+$/, "") + ".pt")
-        const code = yield* Cli.run(Cli.parse(["convert", fixturePath(f.file), out]), () => {}, (e) => assert.fail(e))
+        const { code } = yield* runCli(["convert", fixturePath(f.file), out], { onErr: (e) => assert.fail(e) })
         assert.strictEqual(code, 0, f.file)
         outputs.push(out)
       }

@@ -15,7 +15,7 @@ import * as Checkpoint from "@torchwire/core/Checkpoint"
 import * as Streaming from "@torchwire/core/Streaming"
 import type { Json } from "@torchwire/core/Summary"
 import * as Summary from "@torchwire/core/Summary"
-import * as Cli from "@torchwire/node/Cli"
+import { cli } from "./cliHarness.js"
 import * as NodeStreaming from "@torchwire/node/NodeStreaming"
 import { firstDifference, fixtureBytes, fixturePath, pythonDir, truthOf } from "@torchwire/test-utils"
 
@@ -126,16 +126,16 @@ describe("streaming interop with real torch", () => {
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "torchwire-stream-"))
       const ours = join(dir, "ours.stream")
-      assert.strictEqual(yield* Cli.run(Cli.parse(["convert", fixturePath("training_checkpoint.pt"), ours]), () => {}, () => {}), 0)
+      assert.strictEqual((yield* cli("convert", fixturePath("training_checkpoint.pt"), ours)).code, 0)
       const loaded = JSON.parse(execFileSync(python, [peer, "load", ours], { encoding: "utf8" }))
       assert.strictEqual(firstDifference(loaded.summary.value, valueTruth("training_checkpoint.pt")), undefined)
       const theirs = join(dir, "theirs.stream")
       execFileSync(python, [peer, "save", fixturePath("dtypes.pt"), theirs])
       const back = join(dir, "back.pt")
-      assert.strictEqual(yield* Cli.run(Cli.parse(["convert", theirs, back]), () => {}, () => {}), 0)
-      let json = ""
-      assert.strictEqual(yield* Cli.run(Cli.parse(["inspect", "--json", back]), (t) => void (json += t), () => {}), 0)
-      assert.strictEqual(firstDifference(JSON.parse(json).value, valueTruth("dtypes.pt")), undefined)
+      assert.strictEqual((yield* cli("convert", theirs, back)).code, 0)
+      const inspected = yield* cli("inspect", "--json", back)
+      assert.strictEqual(inspected.code, 0)
+      assert.strictEqual(firstDifference(JSON.parse(inspected.out).value, valueTruth("dtypes.pt")), undefined)
       rmSync(dir, { recursive: true })
     }))
 })

@@ -1,6 +1,6 @@
 /**
  * Test helpers: the committed fixtures, their truth summaries, and the
- * comparison rules of shared/spec/summary-json.md.
+ * comparison rules of docs/summary-json.md.
  */
 import { readFileSync } from "node:fs"
 import { dirname, join } from "node:path"

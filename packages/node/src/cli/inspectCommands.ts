@@ -1,0 +1,84 @@
+/**
+ * The commands that describe a file: `inspect`, `dis` and `code`. They
+ * never execute anything a file holds: globals outside torch's allowlist
+ * are shown as opaque objects.
+ *
+ * @internal
+ */
+import * as Checkpoint from "@torchwire/core/Checkpoint"
+import * as Module from "@torchwire/core/Module"
+import * as Effect from "effect/Effect"
+import * as Inspect from "../Inspect.js"
+import * as NodeSource from "../NodeSource.js"
+import { ALL_LINES, DEFAULT_LIMIT } from "./defaults.js"
+import { CliIo, UsageError } from "./io.js"
+import { progressReporter } from "./progress.js"
+
+/** Arguments of `inspect`. @internal */
+export interface InspectArgs {
+  readonly file: string
+  readonly json: boolean
+  readonly limit: number | undefined
+  readonly all: boolean
+}
+
+/** The tree options `--limit N` / `--all` ask for. @internal */
+export const treeOptions = (args: Pick<InspectArgs, "limit" | "all">): Effect.Effect<Inspect.TreeOptions, UsageError> => {
+  if (args.all && args.limit !== undefined) return Effect.fail(new UsageError({ detail: "--limit and --all exclude each other" }))
+  if (args.limit !== undefined && args.limit < 1) return Effect.fail(new UsageError({ detail: "--limit must be 1 or more" }))
+  return Effect.succeed(args.all ? { maxItems: Infinity, maxLines: ALL_LINES } : { maxItems: args.limit ?? DEFAULT_LIMIT })
+}
+
+/**
+ * `inspect FILE`: the tree (or, for modules, the module tree); with `--json`
+ * the canonical summary, hashing tensor data with progress on a TTY.
+ *
+ * @internal
+ */
+export const inspect = (args: InspectArgs) =>
+  Effect.gen(function*() {
+    const io = yield* CliIo
+    if (args.json && (args.all || args.limit !== undefined)) {
+      return yield* new UsageError({ detail: "--limit and --all shape the tree; --json prints the whole summary" })
+    }
+    const options = yield* treeOptions(args)
+    const source = yield* NodeSource.open(args.file)
+    if (args.json) {
+      return io.out(yield* Inspect.json(source, io.progress === undefined ? undefined : progressReporter(io.progress, "hashing tensors")))
+    }
+    const format = yield* Checkpoint.detect(source)
+    io.out(
+      Checkpoint.isModuleFormat(format)
+        ? Inspect.moduleReport(yield* Module.open(source), source.name, source.size)
+        : Inspect.report(yield* Inspect.openForInspect(source), options)
+    )
+  }).pipe(Effect.scoped)
+
+/**
+ * `dis FILE [--record R]`: disassembly as `pickletools.dis` prints it, or
+ * every opcode as JSON.
+ *
+ * @internal
+ */
+export const dis = (args: { readonly file: string; readonly record: string | undefined; readonly json: boolean }) =>
+  Effect.gen(function*() {
+    const io = yield* CliIo
+    const source = yield* NodeSource.open(args.file)
+    io.out(yield* (args.json ? Inspect.disJson : Inspect.dis)(source, args.record))
+  }).pipe(Effect.scoped)
+
+/**
+ * `code FILE [CLASS]`: the TorchScript source of a class, or all of
+ * `code/`; as JSON, an object from class (or file) to source.
+ *
+ * @internal
+ */
+export const code = (args: { readonly file: string; readonly className: string | undefined; readonly json: boolean }) =>
+  Effect.gen(function*() {
+    const io = yield* CliIo
+    const archive = yield* Module.open(yield* NodeSource.open(args.file))
+    if (!args.json) return io.out(yield* Inspect.code(archive, args.className))
+    const classes = yield* Inspect.classesNamed(archive, args.className)
+    const entries = args.className === undefined ? [...archive.code] : classes.map((c) => [c.qualifiedName, c.source] as const)
+    io.out(JSON.stringify(args.className === undefined ? { code: Object.fromEntries(entries) } : { classes: Object.fromEntries(entries) }, null, 2) + "\n")
+  }).pipe(Effect.scoped)

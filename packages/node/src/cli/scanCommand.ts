@@ -1,0 +1,115 @@
+/**
+ * `scan PATH...`: vets files, and every checkpoint-like file in folders
+ * (recursively, as picklescan does), listing every global every pickle
+ * references, classed allowed / unknown / dangerous. Nothing is executed.
+ *
+ * @internal
+ */
+import * as Scan from "@torchwire/core/Scan"
+import * as Effect from "effect/Effect"
+import { readdir, stat } from "node:fs/promises"
+import { join } from "node:path"
+import * as Inspect from "../Inspect.js"
+import * as NodeSource from "../NodeSource.js"
+import { SCANNED_EXTENSIONS } from "./defaults.js"
+import { CliExit, CliIo, ExitCode } from "./io.js"
+
+/** A file's scan: its report, or why it could not be read at all. @internal */
+export type FileScan =
+  | { readonly file: string; readonly report: Scan.Report }
+  | { readonly file: string; readonly error: string }
+
+/** The verdict over many files: the worst of theirs. @internal */
+export type Verdict = Scan.Report["verdict"] | "unreadable"
+
+const rank: Record<Verdict, number> = { safe: 0, unreadable: 1, suspicious: 2, dangerous: 3 }
+
+/** A file's verdict (unreadable when it could not be read at all). @internal */
+export const verdictOf = (scan: FileScan): Verdict => ("report" in scan ? scan.report.verdict : "unreadable")
+
+/** Exit status for a verdict: 0 safe, 1 suspicious or dangerous, 2 unreadable. @internal */
+export const exitCodeOf = (verdict: Verdict): number =>
+  verdict === "safe" ? ExitCode.ok : verdict === "unreadable" ? ExitCode.usage : ExitCode.failure
+
+/**
+ * The files named, with every file under a named folder whose extension is
+ * in `SCANNED_EXTENSIONS` (symbolic links to folders are not followed), in
+ * order. A path that does not exist is kept: its scan says why.
+ *
+ * @internal
+ */
+export const expandPaths = (paths: ReadonlyArray<string>): Effect.Effect<Array<string>> =>
+  Effect.map(
+    Effect.forEach(paths, (path) =>
+      Effect.promise(async () => {
+        const info = await stat(path).catch(() => undefined)
+        if (info === undefined || !info.isDirectory()) return [path]
+        const entries = await readdir(path, { recursive: true, withFileTypes: true })
+        return entries
+          .filter((e) => e.isFile() && SCANNED_EXTENSIONS.test(e.name))
+          .map((e) => join(e.parentPath ?? e.path, e.name))
+          .sort()
+      })),
+    (lists) => lists.flat()
+  )
+
+/** Scans one file; a failure to open or recognize it becomes its error. @internal */
+export const scanFile = (file: string): Effect.Effect<FileScan> =>
+  Effect.scoped(Effect.flatMap(NodeSource.open(file), Scan.scan)).pipe(
+    Effect.map((report): FileScan => ({ file, report })),
+    Effect.catchAll((e) => Effect.succeed<FileScan>({ file, error: e.message })),
+    Effect.catchAllDefect((d) => Effect.succeed<FileScan>({ file, error: `internal error: ${String(d)}` }))
+  )
+
+/** The `--json` document of a scan. @internal */
+export const scanJson = (scans: ReadonlyArray<FileScan>, verdict: Verdict) => ({
+  verdict,
+  files: scans.map((s) =>
+    "report" in s
+      ? {
+        file: s.file,
+        verdict: s.report.verdict,
+        globals: s.report.globals.map(({ module, name, class: c, record, offset }) => ({ module, name, class: c, record, offset })),
+        unreadable: s.report.unreadable
+      }
+      : { file: s.file, verdict: "unreadable", error: s.error }
+  )
+})
+
+/**
+ * `scan PATH... [--json]`: exit 0 when every file is safe, 1 when any is
+ * suspicious or dangerous, 2 when none is but some could not be read.
+ *
+ * @internal
+ */
+export const scan = (args: { readonly paths: ReadonlyArray<string>; readonly json: boolean }) =>
+  Effect.gen(function*() {
+    const io = yield* CliIo
+    const files = yield* expandPaths(args.paths)
+    const scans: Array<FileScan> = []
+    for (const [i, file] of files.entries()) {
+      if (files.length > 1) io.progress?.(`\rscanning ${i + 1} of ${files.length}`)
+      scans.push(yield* scanFile(file))
+    }
+    if (files.length > 1) io.progress?.("\n")
+    const verdict = scans.map(verdictOf).reduce<Verdict>((a, b) => (rank[b] > rank[a] ? b : a), "safe")
+    if (args.json) io.out(JSON.stringify(scanJson(scans, verdict), null, 2) + "\n")
+    else {
+      for (const s of scans) {
+        if ("report" in s) io.out(Inspect.scanReport(s.file, s.report))
+        else io.err(`torchwire: ${s.error}\n`)
+      }
+      if (scans.length !== 1) io.out(summaryLine(scans))
+    }
+    const code = exitCodeOf(verdict)
+    if (code !== ExitCode.ok) return yield* new CliExit({ code })
+  })
+
+/** "3 files: 1 dangerous, 2 safe" (folders with nothing to scan say so). */
+const summaryLine = (scans: ReadonlyArray<FileScan>): string => {
+  if (scans.length === 0) return "no files to scan\n"
+  const counts = (["dangerous", "suspicious", "unreadable", "safe"] as const)
+    .map((v) => [v, scans.filter((s) => verdictOf(s) === v).length] as const)
+    .filter(([, n]) => n > 0)
+  return `${scans.length} files: ${counts.map(([v, n]) => `${n} ${v}`).join(", ")}\n`
+}

@@ -1,0 +1,138 @@
+/**
+ * The commands that move a checkpoint: `convert` (to a file), `send` and
+ * `receive` (over TCP, in the `_streaming_save` format). Every file is
+ * written atomically: an interrupted or failed write leaves nothing behind.
+ *
+ * @internal
+ */
+import * as Checkpoint from "@torchwire/core/Checkpoint"
+import * as Streaming from "@torchwire/core/Streaming"
+import type { PyValue } from "@torchwire/core/Value"
+import type * as Socket from "@effect/platform/Socket"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Inspect from "../Inspect.js"
+import * as NodeSave from "../NodeSave.js"
+import * as NodeSource from "../NodeSource.js"
+import * as NodeStreaming from "../NodeStreaming.js"
+import { CliIo, UsageError } from "./io.js"
+import { countReporter, progressReporter } from "./progress.js"
+
+/**
+ * The format an output path names by its extension, if torchwire writes it.
+ *
+ * @internal
+ */
+export const outputFormat = (path: string): "zip" | "stream" | undefined =>
+  /\.stream$/i.test(path) ? "stream" : /\.(pt|pth|bin|ckpt)$/i.test(path) ? "zip" : undefined
+
+/** The bytes of a value's distinct storages: the total a write's progress counts toward. @internal */
+export const storageBytes = (value: PyValue): number => {
+  const storages = new Set(Checkpoint.tensors(value).flatMap(([, t]) => (t.storage ? [t.storage] : [])))
+  return [...storages].reduce((n, s) => n + s.nbytes, 0)
+}
+
+/** A progress callback for writing `value`, where there is a place to report it. */
+const progressOf = (value: PyValue, progress: ((text: string) => void) | undefined, label: string) => {
+  if (progress === undefined) return {}
+  const total = storageBytes(value)
+  const bar = progressReporter(progress, label)
+  return { onProgress: (done: number) => bar(done, total) }
+}
+
+/**
+ * `convert IN OUT`: loads any checkpoint torchwire reads (describing, not
+ * policing, its globals) and writes OUT as its extension names.
+ *
+ * @internal
+ */
+export const convert = (args: {
+  readonly input: string
+  readonly output: string
+  readonly protocol: number
+  readonly computeCrc32: boolean
+  readonly json: boolean
+}) =>
+  Effect.gen(function*() {
+    const io = yield* CliIo
+    const format = outputFormat(args.output)
+    if (format === undefined) {
+      return yield* new UsageError({ detail: `${args.output}: the extension names no format torchwire writes (use .pt, .pth, .bin, .ckpt or .stream)` })
+    }
+    const checkpoint = yield* Checkpoint.open(yield* NodeSource.open(args.input), { weightsOnly: false })
+    const options = { protocol: args.protocol, computeCrc32: args.computeCrc32, ...progressOf(checkpoint.value, io.progress, "writing") }
+    const bytes = format === "stream"
+      ? yield* NodeSave.writeAtomically(Streaming.encode(checkpoint.value, options), args.output, options)
+      : yield* NodeSave.save(checkpoint.value, args.output, options)
+    io.out(
+      args.json
+        ? JSON.stringify({ input: args.input, output: args.output, from: checkpoint.format, to: format, bytes }) + "\n"
+        : `${args.output}: ${checkpoint.format} → ${format}, ${Inspect.formatBytes(bytes)}\n`
+    )
+  }).pipe(Effect.scoped)
+
+/**
+ * Says where a connection failed: host, port and the system's error
+ * (`ECONNREFUSED`, `ENOTFOUND`), instead of the socket layer's words.
+ *
+ * @internal
+ */
+export const connectMessage = (to: NodeStreaming.Address, e: Socket.SocketError): string => {
+  const cause = "cause" in e ? e.cause : undefined
+  const system = cause instanceof Error ? ("code" in cause && typeof cause.code === "string" ? `${cause.code} (${cause.message})` : cause.message) : String(cause ?? e.message)
+  return e.reason === "Open" || e.reason === "OpenTimeout"
+    ? `cannot connect to ${to.host}:${to.port}: ${system}`
+    : `${to.host}:${to.port}: the connection failed while sending: ${system}`
+}
+
+/** A connection that failed, worded by `connectMessage`. @internal */
+export class ConnectionFailed extends Data.TaggedError("ConnectionFailed")<{ readonly detail: string }> {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+/**
+ * `send FILE --to HOST:PORT`: streams a checkpoint to a peer, with progress
+ * toward the storages' total on a TTY.
+ *
+ * @internal
+ */
+export const send = (args: { readonly file: string; readonly to: NodeStreaming.Address; readonly protocol: number; readonly json: boolean }) =>
+  Effect.gen(function*() {
+    const io = yield* CliIo
+    const checkpoint = yield* Checkpoint.open(yield* NodeSource.open(args.file), { weightsOnly: false })
+    let sent = 0
+    const report = progressOf(checkpoint.value, io.progress, "sending").onProgress
+    yield* NodeStreaming.send(checkpoint.value, args.to, { protocol: args.protocol, onProgress: (n) => (sent = n, report?.(n)) }).pipe(
+      Effect.catchTag("SocketError", (e) => new ConnectionFailed({ detail: connectMessage(args.to, e) }))
+    )
+    const to = `${args.to.host}:${args.to.port}`
+    io.out(args.json ? JSON.stringify({ file: args.file, to, bytes: sent }) + "\n" : `${args.file}: sent to ${to}, ${Inspect.formatBytes(sent)}\n`)
+  }).pipe(Effect.scoped)
+
+/**
+ * `receive --listen HOST:PORT --out FILE`: receives one checkpoint straight
+ * to FILE (a `.pt` archive, or `.stream` verbatim) in constant memory; on a
+ * TTY a running count, then a bar once the stream's header says the total.
+ *
+ * @internal
+ */
+export const receive = (args: { readonly listen: NodeStreaming.Address; readonly out: string; readonly computeCrc32: boolean; readonly json: boolean }) =>
+  Effect.gen(function*() {
+    const io = yield* CliIo
+    if (outputFormat(args.out) === undefined) {
+      return yield* new UsageError({ detail: `${args.out}: the extension names no format torchwire writes (use .pt, .pth, .bin, .ckpt or .stream)` })
+    }
+    const listener = yield* NodeStreaming.listen(args.listen)
+    io.err(`listening on ${listener.address.host}:${listener.address.port}\n`)
+    const counter = io.progress === undefined ? undefined : countReporter(io.progress, "receiving")
+    const bytes = yield* listener.receiveFile(args.out, {
+      computeCrc32: args.computeCrc32,
+      ...(counter === undefined ? {} : {
+        onProgress: counter.report,
+        onHeader: (entries) => counter.setTotal(entries.reduce((n, e) => n + e.length, 0))
+      })
+    }).pipe(Effect.ensuring(Effect.sync(() => counter?.finish())))
+    io.out(args.json ? JSON.stringify({ output: args.out, bytes }) + "\n" : `${args.out}: received, ${Inspect.formatBytes(bytes)}\n`)
+  }).pipe(Effect.scoped)

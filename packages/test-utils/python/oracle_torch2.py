@@ -1,0 +1,70 @@
+"""Oracle of torch >= 2.6 (the pip torch 2.13 in .venv-torch) with its own defaults.
+
+  oracle_torch2.py check                  exit 0 if torch >= 2.6 imports; prints its version
+  oracle_torch2.py load FILE...           one JSON line per file: {"file", "summary"} from torch.load(FILE)
+                                          with torch's defaults (weights_only=True since 2.6), or
+                                          {"file", "error"} when it refuses or fails
+  oracle_torch2.py load-mmap FILE...      the same with mmap=True
+  oracle_torch2.py save-dtypes OUT        torch.save of tensors of the dtypes torch 1.13 lacks (uint16/32/64,
+                                          float8 variants) and a bfloat16 view; prints {"file", "summary"}
+  oracle_torch2.py stream-save FILE OUT   torch.load FILE (defaults), then the real _streaming_save into OUT
+  oracle_torch2.py stream-load FILE       the real _streaming_load of FILE; prints {"file", "summary"}
+"""
+import json
+import os
+import sys
+import warnings
+
+warnings.filterwarnings("ignore")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import torch  # noqa: E402
+from summarize import summarize  # noqa: E402
+
+
+def emit(path, value):
+    print(json.dumps({"file": path, "summary": {"format": "zip", "value": summarize(value)}}))
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "check":
+        major, minor = (int(x) for x in torch.__version__.split(".")[:2])
+        if (major, minor) < (2, 6):
+            sys.exit(f"torch {torch.__version__} is older than 2.6")
+        print(torch.__version__)
+    elif cmd in ("load", "load-mmap"):
+        for path in args:
+            try:
+                value = torch.load(path, mmap=cmd == "load-mmap")
+            except Exception as e:  # refused (weights-only) or unreadable: said, not raised
+                print(json.dumps({"file": path, "error": f"{type(e).__name__}: {str(e).splitlines()[-1] if str(e) else ''}"}))
+                continue
+            emit(path, value)
+    elif cmd == "save-dtypes":
+        torch.manual_seed(0)
+        base = torch.randn(4, 6) * 10
+        value = {
+            "u16": torch.arange(0, 60000, 5000, dtype=torch.int32).to(torch.uint16),
+            "u32": torch.tensor([0, 1, 2**32 - 1], dtype=torch.int64).to(torch.uint32),
+            "u64": torch.tensor([0, 2**62], dtype=torch.int64).to(torch.uint64),
+            "e4m3": base.to(torch.float8_e4m3fn),
+            "e5m2": base.to(torch.float8_e5m2),
+            "bf16_view": base.to(torch.bfloat16).t()[1:],
+        }
+        torch.save(value, args[0])
+        emit(args[0], torch.load(args[0]))
+    elif cmd == "stream-save":
+        from torch.distributed._serialization import _streaming_save
+        with open(args[1], "wb") as f:
+            _streaming_save(torch.load(args[0]), f)
+    elif cmd == "stream-load":
+        from torch.distributed._serialization import _streaming_load
+        with open(args[0], "rb") as f:
+            emit(args[0], _streaming_load(f))
+    else:
+        sys.exit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main()
