@@ -5,16 +5,15 @@
  * does not compile again what an earlier one compiled: on Node 22.1 and
  * later with Node's own module compile cache; on Node 20, which has none,
  * with a `vm.Script`'s cached data kept in `$XDG_CACHE_HOME/torchwire` (or
- * `~/.cache/torchwire`), named by a hash of the bundle, Node's version and
- * the architecture (V8 itself checks only the source's length). Measured in
- * BENCHMARKS.md: the cache takes about a third off `torchwire --version`.
+ * `~/.cache/torchwire`), named by the bundle's SHA-256 (written beside it at
+ * build time), Node's version and the architecture (V8 itself checks only
+ * the source's length). Measured in BENCHMARKS.md (f).
  *
  * `NODE_DISABLE_COMPILE_CACHE=1` turns the cache off; a cache that cannot be
  * read or written is passed over without a word.
  *
  * @since 0.1.0
  */
-import crypto = require("node:crypto")
 import fs = require("node:fs")
 import Module = require("node:module")
 import os = require("node:os")
@@ -42,8 +41,8 @@ const writeQuietly = (file: string, data: Buffer): void => {
 /** Runs the bundle as CommonJS from a vm.Script with V8's cached data, saved at exit if there was none. */
 const runCached = (): void => {
   const source = fs.readFileSync(bundle, "utf8")
-  const key = crypto.createHash("sha256").update(source).update(`${process.version} ${process.arch}`).digest("hex").slice(0, 32)
-  const file = path.join(cacheDir(), `cli-${key}.v8`)
+  const bundleHash = fs.readFileSync(path.join(__dirname, "cli.bundle.sha256"), "utf8").trim().slice(0, 32)
+  const file = path.join(cacheDir(), `cli-${bundleHash}-node${process.versions.node}-${process.arch}.v8`)
   let cachedData: Buffer | undefined
   try {
     cachedData = fs.readFileSync(file)

@@ -89,7 +89,7 @@ describe("torchwire bin", () => {
     assert.strictEqual(torchwire(["--version"], cache).status, 0)
     const files = readdirSync(join(cache, "torchwire"))
     assert.strictEqual(files.length, 1)
-    assert.match(files[0]!, /^cli-[0-9a-f]{32}\.v8$/)
+    assert.match(files[0]!, new RegExp(`^cli-[0-9a-f]{32}-node${process.versions.node}-${process.arch}\\.v8$`))
     writeFileSync(join(cache, "torchwire", files[0]!), "not V8's cached data")
     const again = torchwire(["inspect", example], cache)
     assert.strictEqual(again.status, 0, again.stderr)

@@ -30,6 +30,18 @@ describe("README", () => {
       assert.include(names, "optimizer.state.0.exp_avg float32 8x3x3x3")
     }))
 
+  it.effect("use it in your app", () =>
+    Effect.gen(function*() {
+      const keys = (path: string) =>
+        Effect.scoped(Effect.gen(function*() {
+          const ckpt = yield* Checkpoint.open(yield* NodeSource.open(path)) // weights-only, reads kilobytes
+          return Checkpoint.tensors(ckpt.value).map(([name, t]) => `${name} ${t.dtype.name} [${t.shape.join(", ")}]`)
+        }))
+      const lines = yield* keys(examplePath)
+      assert.strictEqual(lines.length, 27)
+      assert.strictEqual(lines[0], "model.0.weight float32 [8, 3, 3, 3]")
+    }))
+
   it.effect("writing a state_dict", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "torchwire-readme-"))

@@ -41,12 +41,10 @@ const protocol = Options.integer("protocol").pipe(
 const address = (name: string, description: string) =>
   Options.text(name).pipe(
     Options.withPseudoName("HOST:PORT"),
-    Options.mapEffect((text) =>
-      Option.match(Option.fromNullable(parseAddress(text)), {
-        onNone: () => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} takes HOST:PORT, not "${text}"`))),
-        onSome: Effect.succeed
-      })
-    ),
+    Options.mapEffect((text) => {
+      const parsed = parseAddress(text)
+      return parsed === undefined ? Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} takes HOST:PORT, not "${text}"`))) : Effect.succeed(parsed)
+    }),
     Options.withDescription(description)
   )
 const optional = <A>(o: Option.Option<A>): A | undefined => Option.getOrUndefined(o)

@@ -41,7 +41,7 @@ export const run = (args: ReadonlyArray<string>): Effect.Effect<number, never, C
     ))
 
 /** Prints a failure as its kind asks; returns the exit status. */
-const failure = (e: unknown, args: ReadonlyArray<string>, io: CliIo["Type"]): number => {
+const failure = (e: ValidationError.ValidationError | { readonly message: string }, args: ReadonlyArray<string>, io: CliIo["Type"]): number => {
   if (e instanceof CliExit) return e.code
   if (ValidationError.isValidationError(e) || e instanceof UsageError) {
     // @effect/cli has printed its own message for a ValidationError.
@@ -49,7 +49,7 @@ const failure = (e: unknown, args: ReadonlyArray<string>, io: CliIo["Type"]): nu
     io.err(usageOf(args))
     return ExitCode.usage
   }
-  io.err(`torchwire: ${e instanceof Error || (typeof e === "object" && e !== null && "message" in e) ? (e as { message: string }).message : String(e)}\n`)
+  io.err(`torchwire: ${e.message}\n`)
   return ExitCode.failure
 }
 
