@@ -28,6 +28,29 @@ const fixtureValue = (file: string) => Effect.map(Checkpoint.open(ByteSource.fro
 const loopback = { host: "127.0.0.1", port: 0 }
 
 describe("NodeStreaming", () => {
+  it.live("send reports the bytes it has handed to the socket; a received file's header tells the total to come", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const value = yield* fixtureValue("training_checkpoint.pt")
+      const streamBytes = yield* Stream.runFold(Streaming.encode(value), 0, (n, chunk) => n + chunk.length)
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-progress-"))
+      const listener = yield* NodeStreaming.listen(loopback)
+      for (const out of ["received.pt", "received.stream"]) {
+        const sent: Array<number> = []
+        const headers: Array<ReadonlyArray<Streaming.Entry>> = []
+        yield* Effect.all([
+          listener.receiveFile(join(dir, out), { onHeader: (entries) => headers.push(entries) }),
+          NodeStreaming.send(value, listener.address, { onProgress: (n) => sent.push(n) })
+        ], { concurrency: 2 })
+        assert.strictEqual(sent[sent.length - 1], streamBytes, out)
+        assert.isTrue(sent.every((n, i) => i === 0 || n > sent[i - 1]!), "counts only grow")
+        assert.strictEqual(headers.length, 1, out)
+        assert.include(headers[0]!.map((e) => e.key), "data.pkl")
+        const records = headers[0]!.reduce((n, e) => n + e.length, 0)
+        assert.isTrue(records > 0.9 * streamBytes && records < streamBytes, `${out}: the records are all but the framing`)
+      }
+      rmSync(dir, { recursive: true })
+    })))
+
   it.live("sends and receives checkpoints over loopback TCP", () =>
     Effect.scoped(Effect.gen(function*() {
       const listener = yield* NodeStreaming.listen(loopback)
