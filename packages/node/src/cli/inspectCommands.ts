@@ -78,7 +78,8 @@ export const code = (args: { readonly file: string; readonly className: string |
     const io = yield* CliIo
     const archive = yield* Module.open(yield* NodeSource.open(args.file))
     if (!args.json) return io.out(yield* Inspect.code(archive, args.className))
-    const classes = yield* Inspect.classesNamed(archive, args.className)
-    const entries = args.className === undefined ? [...archive.code] : classes.map((c) => [c.qualifiedName, c.source] as const)
-    io.out(JSON.stringify(args.className === undefined ? { code: Object.fromEntries(entries) } : { classes: Object.fromEntries(entries) }, null, 2) + "\n")
+    const json = args.className === undefined
+      ? { code: Object.fromEntries(archive.code) }
+      : { classes: Object.fromEntries((yield* Inspect.classesNamed(archive, args.className)).map((c) => [c.qualifiedName, c.source])) }
+    io.out(JSON.stringify(json, null, 2) + "\n")
   }).pipe(Effect.scoped)

@@ -19,12 +19,17 @@ import { CliIo, UsageError } from "./io.js"
 import { countReporter, progressReporter } from "./progress.js"
 
 /**
- * The format an output path names by its extension, if torchwire writes it.
+ * The format an output path names by its extension; a usage error when
+ * torchwire writes no format of that name.
  *
  * @internal
  */
-export const outputFormat = (path: string): "zip" | "stream" | undefined =>
-  /\.stream$/i.test(path) ? "stream" : /\.(pt|pth|bin|ckpt)$/i.test(path) ? "zip" : undefined
+export const outputFormat = (path: string): Effect.Effect<"zip" | "stream", UsageError> =>
+  /\.stream$/i.test(path)
+    ? Effect.succeed("stream")
+    : /\.(pt|pth|bin|ckpt)$/i.test(path)
+    ? Effect.succeed("zip")
+    : Effect.fail(new UsageError({ detail: `${path}: the extension names no format torchwire writes (use .pt, .pth, .bin, .ckpt or .stream)` }))
 
 /** The bytes of a value's distinct storages: the total a write's progress counts toward. @internal */
 export const storageBytes = (value: PyValue): number => {
@@ -55,10 +60,7 @@ export const convert = (args: {
 }) =>
   Effect.gen(function*() {
     const io = yield* CliIo
-    const format = outputFormat(args.output)
-    if (format === undefined) {
-      return yield* new UsageError({ detail: `${args.output}: the extension names no format torchwire writes (use .pt, .pth, .bin, .ckpt or .stream)` })
-    }
+    const format = yield* outputFormat(args.output)
     const checkpoint = yield* Checkpoint.open(yield* NodeSource.open(args.input), { weightsOnly: false })
     const options = { protocol: args.protocol, computeCrc32: args.computeCrc32, ...progressOf(checkpoint.value, io.progress, "writing") }
     const bytes = format === "stream"
@@ -121,9 +123,7 @@ export const send = (args: { readonly file: string; readonly to: NodeStreaming.A
 export const receive = (args: { readonly listen: NodeStreaming.Address; readonly out: string; readonly computeCrc32: boolean; readonly json: boolean }) =>
   Effect.gen(function*() {
     const io = yield* CliIo
-    if (outputFormat(args.out) === undefined) {
-      return yield* new UsageError({ detail: `${args.out}: the extension names no format torchwire writes (use .pt, .pth, .bin, .ckpt or .stream)` })
-    }
+    yield* outputFormat(args.out)
     const listener = yield* NodeStreaming.listen(args.listen)
     io.err(`listening on ${listener.address.host}:${listener.address.port}\n`)
     const counter = io.progress === undefined ? undefined : countReporter(io.progress, "receiving")
