@@ -15,7 +15,7 @@ import * as Effect from "effect/Effect"
 import type { ByteSource } from "./ByteSource.js"
 import { CheckpointError, type TorchwireError } from "./Errors.js"
 import { LEGACY_MAGIC, loadLegacyCheckpoint } from "./internal/legacyCheckpoint.js"
-import type { LoadContext } from "./internal/loadContext.js"
+import type { LoadContext, OpenOptions as LoadOptions } from "./internal/loadContext.js"
 import { decodeOp, makeCursor, Op, OPCODES } from "./internal/opcodes.js"
 import { runUnpickle, unpickleAt } from "./internal/pickleAt.js"
 import { pickleOptions, policyOf } from "./internal/loadContext.js"
@@ -51,22 +51,7 @@ export const isModuleFormat = (format: Format): format is "torchscript" | "mobil
  * @since 0.1.0
  * @category options
  */
-export interface OpenOptions {
-  /**
-   * Accept only the globals of torch's weights-only allowlist (default
-   * true, as torch ≥ 2.6). With false, unknown globals load as opaque
-   * `PyObject`s.
-   */
-  readonly weightsOnly?: boolean
-  /** Extra `module.name` globals to accept in weights-only mode. */
-  readonly allowGlobals?: Iterable<string>
-  /** How Python 2 strings decode (default utf-8, as torch.load). */
-  readonly encoding?: "utf-8" | "latin1" | "ascii" | "bytes"
-  /** Verify zip CRC-32s when reading records (default false; torch never does). */
-  readonly checkCrc?: boolean
-  /** Refuse pickles larger than this (default 1 GiB). */
-  readonly maxPickleBytes?: number
-}
+export type OpenOptions = LoadOptions
 
 /**
  * An open checkpoint: its loaded value (tensors lazy) and what the

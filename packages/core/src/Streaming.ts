@@ -18,18 +18,16 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { CheckpointError, isTorchwireError, PickleError, type TorchwireError } from "./Errors.js"
-import { pickleOptions, policyOf } from "./internal/loadContext.js"
-import { runUnpickle } from "./internal/pickleAt.js"
 import { concatBytes } from "./internal/bytes.js"
-import { ByteOrder, DecimalRecord, decodeRecord, text } from "./internal/records.js"
+import { DecimalRecord, decodeRecord, text } from "./internal/records.js"
 import { storageData } from "./internal/storageStream.js"
-import { type StorageSource, storagePersistentLoad } from "./internal/storages.js"
 import { defaultLimits, encodeHeader, makeDecoder, makePieceDecoder, type PushDecoder, type StreamEntry, type StreamLimits, type StreamPart, type StreamPiece } from "./internal/streamingFormat.js"
 import { ArchiveEncoder } from "./internal/archiveWriter.js"
 import { crc32 as tableCrc32 } from "./internal/crc32.js"
 import { type RecordWriter, writeRecords } from "./internal/recordStream.js"
 import { pickleCheckpoint } from "./internal/torchPickle.js"
-import type { OpenOptions } from "./Checkpoint.js"
+import { loadFrom } from "./internal/streamCheckpoint.js"
+import type { OpenOptions } from "./internal/loadContext.js"
 import type { PyValue } from "./Value.js"
 
 /**
@@ -276,36 +274,6 @@ export const load = <E, R>(
         if (part._tag === "Record") records.set(part.entry.key, part.bytes)
       }))
     return yield* loadRecords(records, options)
-  })
-
-/**
- * Loads a value from a stream's records: `get` returns a record by key,
- * readable in memory or lazily (`Checkpoint.open` on `.stream` files).
- *
- * @internal
- */
-export const loadFrom = (
-  get: (key: string) => StorageSource | undefined,
-  keys: ReadonlyArray<string>,
-  options: OpenOptions
-): Effect.Effect<{ readonly value: PyValue; readonly records: ReadonlyArray<string> }, TorchwireError> =>
-  Effect.gen(function*() {
-    const pklRecord = get("data.pkl")
-    if (pklRecord === undefined) return yield* new CheckpointError({ reason: "MissingRecord", offset: 0, record: "data.pkl", detail: "the stream has no data.pkl record" })
-    if (pklRecord.size > (options.maxPickleBytes ?? 1 << 30)) {
-      return yield* new CheckpointError({ reason: "LimitExceeded", offset: pklRecord.offset, record: "data.pkl", detail: `data.pkl of ${pklRecord.size} bytes is over the limit` })
-    }
-    const orderRecord = get("byteorder")
-    const byteOrder = orderRecord === undefined ? "little" as const : yield* Effect.flatMap(orderRecord.read(), (b) =>
-      Effect.try({ try: () => decodeRecord(ByteOrder, text(b), { record: "byteorder", offset: orderRecord.offset }), catch: (e) => e as CheckpointError }))
-    const persistentLoad = storagePersistentLoad((key) => get(`data/${key}`), {
-      pickleRecord: "data.pkl",
-      missingName: (key) => `data/${key}`,
-      byteOrder,
-      exact: true
-    })
-    const { value } = yield* runUnpickle(yield* pklRecord.read(), 0, pickleOptions(policyOf(options), "data.pkl", persistentLoad))
-    return { value, records: keys }
   })
 
 /** Records received in memory, as `loadFrom` wants them. */

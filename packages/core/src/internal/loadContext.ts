@@ -10,6 +10,24 @@ import type { CallSite, UnpickleOptions } from "./unpickler.js"
 import { makeTorchFindClass } from "./torchGlobals.js"
 import type { PyValue } from "../Value.js"
 
+/** What a caller may say about loading (`Checkpoint.OpenOptions`, documented there). @internal */
+export interface OpenOptions {
+  /**
+   * Accept only the globals of torch's weights-only allowlist (default
+   * true, as torch ≥ 2.6). With false, unknown globals load as opaque
+   * `PyObject`s.
+   */
+  readonly weightsOnly?: boolean
+  /** Extra `module.name` globals to accept in weights-only mode. */
+  readonly allowGlobals?: Iterable<string>
+  /** How Python 2 strings decode (default utf-8, as torch.load). */
+  readonly encoding?: "utf-8" | "latin1" | "ascii" | "bytes"
+  /** Verify zip CRC-32s when reading records (default false; torch never does). */
+  readonly checkCrc?: boolean
+  /** Refuse pickles larger than this (default 1 GiB). */
+  readonly maxPickleBytes?: number
+}
+
 /** Options every loader receives, with defaults applied. @internal */
 export interface LoadContext {
   readonly source: ByteSource

@@ -10,10 +10,11 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { ByteSource } from "../ByteSource.js"
 import { CheckpointError, isTorchwireError, PickleError, type TorchwireError } from "../Errors.js"
-import type { OpenOptions } from "../Checkpoint.js"
-import { loadFrom } from "../Streaming.js"
+import { type OpenOptions, pickleOptions, policyOf } from "./loadContext.js"
+import { runUnpickle } from "./pickleAt.js"
+import { ByteOrder, decodeRecord, text } from "./records.js"
 import type { PyValue } from "../Value.js"
-import type { StorageSource } from "./storages.js"
+import { type StorageSource, storagePersistentLoad } from "./storages.js"
 import { defaultLimits, parseHeader, type StreamEntry } from "./streamingFormat.js"
 
 /** True when the first bytes are a stream header (a pickle naming `_Entry`). @internal */
@@ -55,4 +56,34 @@ export const loadStreamCheckpoint = (source: ByteSource, options: OpenOptions): 
     }
     if (at < source.size) return yield* new CheckpointError({ reason: "TrailingBytes", offset: at, record: "stream", detail: `${source.size - at} bytes follow the last record` })
     return yield* loadFrom((key) => records.get(key), entries.map((e) => e.key), options)
+  })
+
+/**
+ * Loads a value from a stream's records: `get` returns a record by key,
+ * readable in memory or lazily (`Checkpoint.open` on `.stream` files).
+ *
+ * @internal
+ */
+export const loadFrom = (
+  get: (key: string) => StorageSource | undefined,
+  keys: ReadonlyArray<string>,
+  options: OpenOptions
+): Effect.Effect<{ readonly value: PyValue; readonly records: ReadonlyArray<string> }, TorchwireError> =>
+  Effect.gen(function*() {
+    const pklRecord = get("data.pkl")
+    if (pklRecord === undefined) return yield* new CheckpointError({ reason: "MissingRecord", offset: 0, record: "data.pkl", detail: "the stream has no data.pkl record" })
+    if (pklRecord.size > (options.maxPickleBytes ?? 1 << 30)) {
+      return yield* new CheckpointError({ reason: "LimitExceeded", offset: pklRecord.offset, record: "data.pkl", detail: `data.pkl of ${pklRecord.size} bytes is over the limit` })
+    }
+    const orderRecord = get("byteorder")
+    const byteOrder = orderRecord === undefined ? "little" as const : yield* Effect.flatMap(orderRecord.read(), (b) =>
+      Effect.try({ try: () => decodeRecord(ByteOrder, text(b), { record: "byteorder", offset: orderRecord.offset }), catch: (e) => e as CheckpointError }))
+    const persistentLoad = storagePersistentLoad((key) => get(`data/${key}`), {
+      pickleRecord: "data.pkl",
+      missingName: (key) => `data/${key}`,
+      byteOrder,
+      exact: true
+    })
+    const { value } = yield* runUnpickle(yield* pklRecord.read(), 0, pickleOptions(policyOf(options), "data.pkl", persistentLoad))
+    return { value, records: keys }
   })

@@ -1,0 +1,65 @@
+/**
+ * The boundaries of torchwire's layers, checked by dependency-cruiser in `pnpm test` (`pnpm check:deps`): a rule
+ * broken fails the run with its name. docs/architecture.md draws the layers these rules keep apart.
+ */
+/** @type {import("dependency-cruiser").IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: "no-cycles",
+      comment: "Modules import one another in one direction: no cycle, type-only imports included.",
+      severity: "error",
+      from: {},
+      to: { circular: true }
+    },
+    {
+      name: "core-is-platform-independent",
+      comment: "packages/core runs in browsers: no Node built-ins (its tsconfig has no Node types either).",
+      severity: "error",
+      from: { path: "^packages/core/src" },
+      to: { dependencyTypes: ["core"] }
+    },
+    {
+      name: "core-does-not-import-node",
+      comment: "The layers point one way: @torchwire/node builds on @torchwire/core, never the reverse.",
+      severity: "error",
+      from: { path: "^packages/core/src" },
+      to: { path: "^packages/node/" }
+    },
+    {
+      name: "sources-do-not-import-tests",
+      comment: "Published code never reaches test helpers, fixtures or benchmarks.",
+      severity: "error",
+      from: { path: "^packages/(core|node)/src" },
+      to: { path: "^packages/(test-utils|[^/]+/(test|bench))/" }
+    },
+    {
+      name: "library-does-not-import-cli",
+      comment: "@torchwire/node's modules never reach its CLI (src/cli/, the bins) or @effect/cli, so an app that imports NodeSource loads no CLI code; the bin bundles @effect/cli.",
+      severity: "error",
+      from: { path: "^packages/node/src/(?!cli/|bin\\.ts$|torchwire\\.cts$)" },
+      to: { path: "^packages/node/src/(cli/|bin\\.ts$|torchwire\\.cts$)|@effect/cli" }
+    },
+    {
+      name: "platform-node-one-module-at-a-time",
+      comment: "Import @effect/platform-node's modules one by one (its index loads them all), and its HTTP stack only on first use (a dynamic import): it is large, and only serveHttp needs it.",
+      severity: "error",
+      from: { path: "^packages/node/src" },
+      to: { path: "@effect/platform-node/dist/[^/]+/(index|NodeHttpServer|NodeHttpClient)\\.(d\\.ts|js)$", dependencyTypesNot: ["dynamic-import"] }
+    },
+    {
+      name: "no-deep-imports-across-packages",
+      comment: "Another package is used through its public modules (its exports map blocks internal/ too).",
+      severity: "error",
+      from: { path: "^packages/node/src" },
+      to: { path: "^packages/core/src/internal/" }
+    }
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    exclude: { path: "^packages/[^/]+/(dist|build)/|/internal/fbs/" },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.base.json" },
+    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "default", "types"], extensions: [".ts", ".cts", ".js"] }
+  }
+}
