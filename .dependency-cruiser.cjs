@@ -13,6 +13,13 @@ module.exports = {
       to: { circular: true }
     },
     {
+      name: "pickle-layer-does-not-import-torch",
+      comment: "The pickle layer (opcodes, VM, pickler, Python values) knows Python values only: torch enters through hooks (findClass, persistentLoad and build when reading, reduce when writing).",
+      severity: "error",
+      from: { path: "^packages/core/src/(Value\\.ts|internal/(opcodes|prePass|unpickler|pickler|pyrepr|scanPickle|globals|identity|byteWriter)\\.ts)$" },
+      to: { path: "^packages/core/src/(Torch\\.ts|internal/torch)" }
+    },
+    {
       name: "core-is-platform-independent",
       comment: "packages/core runs in browsers: no Node built-ins (its tsconfig has no Node types either).",
       severity: "error",

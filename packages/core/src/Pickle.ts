@@ -13,6 +13,7 @@ import { decodeLatin1, decodeOp, makeCursor, type OpArg, OPCODES } from "./inter
 import { reprBytes, reprFloat, reprStr } from "./internal/pyrepr.js"
 import { pythonGlobals } from "./internal/globals.js"
 import { pickle } from "./internal/pickler.js"
+import { reduceTorchValue } from "./internal/torchPickle.js"
 import { unpickle, type UnpickleOptions } from "./internal/unpickler.js"
 import type { PyValue } from "./Value.js"
 
@@ -302,6 +303,6 @@ export const load = (bytes: Uint8Array, options: LoadOptions = {}): Effect.Effec
  */
 export const dump = (value: PyValue, options: { readonly protocol?: number } = {}): Effect.Effect<Uint8Array, PickleError> =>
   Effect.try({
-    try: () => pickle(value, { protocol: options.protocol ?? 2 }),
+    try: () => pickle(value, { protocol: options.protocol ?? 2, reduce: reduceTorchValue }),
     catch: (e) => (e instanceof PickleError ? e : toPickleError("pickler")(e))
   })

@@ -11,8 +11,6 @@
  *
  * @since 0.1.0
  */
-import type { Device, DType, Layout, QScheme, Storage, StorageType, Tensor, TorchSize } from "./Torch.js"
-
 /**
  * Any value an unpickler can produce.
  *
@@ -37,14 +35,22 @@ export type PyValue =
   | OrderedDict
   | PyGlobal
   | PyObject
-  | Tensor
-  | Storage
-  | StorageType
-  | DType
-  | Device
-  | TorchSize
-  | Layout
-  | QScheme
+  | PyExtension
+
+/**
+ * A value of a model built on top of the pickle layer: torch's tensors,
+ * storages, dtypes, devices, sizes, layouts and qschemes (module `Torch`).
+ * The pickle layer knows it only by its Python type's name; the layer that
+ * defines it gives it meaning (it resolves torch's globals and storages when
+ * reading, and reduces its values when writing).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PyExtension {
+  /** The Python type's qualified name (`torch.dtype`, `torch.nn.Parameter`, ...). */
+  readonly pyType: string
+}
 
 /**
  * A Python `float` (kept apart from `int`, which is a plain number).
@@ -214,5 +220,5 @@ export const typeName = (v: PyValue): string => {
     [PyFrozenSet, "frozenset"]
   ]
   for (const [cls, name] of names) if (v instanceof cls) return name
-  return (v as { readonly pyType?: string }).pyType ?? "object"
+  return "pyType" in v ? v.pyType : "object"
 }

@@ -7,7 +7,7 @@
 import type { ByteSource } from "../ByteSource.js"
 import { CheckpointError } from "../Errors.js"
 import type { CallSite, UnpickleOptions } from "./unpickler.js"
-import { makeTorchFindClass } from "./torchGlobals.js"
+import { buildTorchValue, makeTorchFindClass } from "./torchGlobals.js"
 import type { PyValue } from "../Value.js"
 
 /** What a caller may say about loading (`Checkpoint.OpenOptions`, documented there). @internal */
@@ -62,6 +62,7 @@ export const pickleOptions = (
   record,
   encoding: ctx.encoding,
   findClass: makeTorchFindClass({ weightsOnly: ctx.weightsOnly, allowGlobals: ctx.allowGlobals }),
+  build: buildTorchValue,
   ...(persistentLoad === undefined ? {} : { persistentLoad })
 })
 

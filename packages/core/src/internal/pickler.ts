@@ -10,7 +10,6 @@
  * @internal
  */
 import { PickleError } from "../Errors.js"
-import { Device, DType, Layout, QScheme, StorageType, TorchSize } from "../Torch.js"
 import {
   OrderedDict,
   PyByteArray,
@@ -21,7 +20,8 @@ import {
   PyObject,
   PySet,
   PyTuple,
-  type PyValue
+  type PyValue,
+  typeName
 } from "../Value.js"
 import { ByteWriter } from "./byteWriter.js"
 import { setTokens, tokensOf, type Tokens } from "./identity.js"
@@ -44,8 +44,12 @@ export interface PickleOptions {
   readonly protocol: number
   /** Returns a persistent id for values stored outside the pickle (storages). */
   readonly persistentId?: (v: PyValue) => PyValue | undefined
-  /** Returns a reduction for values the pickler does not know (tensors). */
-  readonly reduce?: (v: PyValue) => Reduction | undefined
+  /**
+   * Says how to pickle the values of a layer above (torch's tensors, dtypes,
+   * devices, ...), which the pickler does not know: a reduction, or a global
+   * to write as a reference (a dtype is `torch.float32`).
+   */
+  readonly reduce?: (v: PyValue) => Reduction | PyGlobal | undefined
 }
 
 const BATCH = 1000
@@ -367,13 +371,6 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
       return saveReduce({ fn: new PyGlobal("builtins", "complex"), args: [new PyFloat(v.re), new PyFloat(v.im)] }, v)
     }
     if (v instanceof PyGlobal) return saveGlobal(v.module, v.name)
-    if (v instanceof DType || v instanceof QScheme) return saveGlobal("torch", v.name)
-    if (v instanceof StorageType) return v.untyped ? saveGlobal("torch.storage", "UntypedStorage") : saveGlobal("torch", v.name)
-    if (v instanceof Device) {
-      return saveReduce({ fn: new PyGlobal("torch", "device"), args: v.index === null ? [v.type] : [v.type, v.index] }, v)
-    }
-    if (v instanceof TorchSize) return saveReduce({ fn: new PyGlobal("torch", "Size"), args: [new PyTuple(v.dims)] }, v)
-    if (v instanceof Layout) return saveReduce({ fn: new PyGlobal("torch.serialization", "_get_layout"), args: [`torch.${v.name}`] }, v)
     if (v instanceof PyObject) {
       const how = v.how === "newobj" || v.how === "newobj_ex" ? { newobj: true } : {}
       return saveReduce({
@@ -386,8 +383,8 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
       }, v)
     }
     const reduction = options.reduce?.(v)
-    if (reduction === undefined) throw fail(`cannot pickle a ${(v as { pyType?: string }).pyType ?? typeof v}`)
-    return saveReduce(reduction, v)
+    if (reduction === undefined) throw fail(`cannot pickle a ${typeName(v)}`)
+    return reduction instanceof PyGlobal ? saveGlobal(reduction.module, reduction.name) : saveReduce(reduction, v)
   }
 
   out.byte(Op.PROTO!).byte(protocol)

@@ -275,6 +275,18 @@ export interface GlobalPolicy {
 }
 
 /**
+ * BUILD as torch.load applies it to torch's values: a tensor (a subclass's
+ * pickle) takes Python state; nothing else of torch's does.
+ *
+ * @internal
+ */
+export const buildTorchValue = (obj: PyValue, state: PyValue): boolean => {
+  if (!(obj instanceof Tensor)) return false
+  obj.state = state
+  return true
+}
+
+/**
  * The `findClass` hook torch.load semantics need: translation, the
  * `torch.tensor` → `torch._tensor` remap, the weights-only check, then
  * torch values, Python builtins, or an opaque `PyGlobal`.

@@ -6,7 +6,7 @@
  * @internal
  */
 import { PickleError } from "../Errors.js"
-import { DType, dtypes, legacyStorageDtypes, Parameter, QScheme, Storage, StorageType, swapWidth, Tensor } from "../Torch.js"
+import { Device, DType, dtypes, Layout, legacyStorageDtypes, Parameter, QScheme, Storage, StorageType, swapWidth, Tensor, TorchSize } from "../Torch.js"
 import { OrderedDict, PyFloat, PyGlobal, PyTuple, type PyValue } from "../Value.js"
 import { setTokens } from "./identity.js"
 import { pickle, type Reduction } from "./pickler.js"
@@ -27,6 +27,23 @@ const legacyByDtype = new Map([...legacyStorageDtypes].map(([cls, dt]) => [dt, c
 const utils = (name: string) => new PyGlobal("torch._utils", name)
 
 const fail = (detail: string) => new PickleError({ reason: "BadValue", offset: 0, record: "data.pkl", detail })
+
+/**
+ * How torch pickles its small values (as `__reduce__` does in Python): a
+ * dtype, qscheme or storage class as a reference to its global, a device,
+ * `torch.Size` or layout as a call. Tensors and storages need a checkpoint
+ * (`pickleCheckpoint`); anything else is not torch's.
+ *
+ * @internal
+ */
+export const reduceTorchValue = (v: PyValue): Reduction | PyGlobal | undefined => {
+  if (v instanceof DType || v instanceof QScheme) return new PyGlobal("torch", v.name)
+  if (v instanceof StorageType) return v.untyped ? new PyGlobal("torch.storage", "UntypedStorage") : new PyGlobal("torch", v.name)
+  if (v instanceof Device) return { fn: new PyGlobal("torch", "device"), args: v.index === null ? [v.type] : [v.type, v.index] }
+  if (v instanceof TorchSize) return { fn: new PyGlobal("torch", "Size"), args: [new PyTuple(v.dims)] }
+  if (v instanceof Layout) return { fn: new PyGlobal("torch.serialization", "_get_layout"), args: [`torch.${v.name}`] }
+  return undefined
+}
 
 /**
  * Pickles a value the way `torch.save` writes data.pkl.
@@ -98,8 +115,8 @@ export const pickleCheckpoint = (value: PyValue, protocol: number): { readonly p
       : { fn: utils("_rebuild_tensor_v3"), args: [...tensorArgs(t), t.dtype, ...metadata(t)] }
   }
 
-  const reduce = (v: PyValue): Reduction | undefined => {
-    if (!(v instanceof Tensor)) return undefined
+  const reduce = (v: PyValue): Reduction | PyGlobal | undefined => {
+    if (!(v instanceof Tensor)) return reduceTorchValue(v)
     if (v instanceof Parameter) {
       // Parameter.__reduce_ex__ pickles `self.data`: a fresh plain tensor.
       const data = new Tensor(v.dtype, v.shape, v.stride, v.storageOffset, v.storage, false, v.quantization, v.metadata)

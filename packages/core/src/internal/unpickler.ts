@@ -9,7 +9,6 @@
  * @internal
  */
 import { PickleError } from "../Errors.js"
-import { Tensor } from "../Torch.js"
 import {
   OrderedDict,
   PyByteArray,
@@ -54,6 +53,12 @@ export interface UnpickleHooks {
   readonly findClass: (module: string, name: string, site: CallSite) => PyValue
   /** PERSID / BINPERSID. Without it, persistent ids are an error. */
   readonly persistentLoad?: (pid: PyValue, site: CallSite) => PyValue
+  /**
+   * BUILD on a value of a layer above (a torch tensor takes Python state):
+   * sets `state` on `obj` and says true, or says false when `obj` takes
+   * none. Without it, BUILD applies to opaque objects and OrderedDicts only.
+   */
+  readonly build?: (obj: PyValue, state: PyValue) => boolean
 }
 
 /** Options of one unpickling run. @internal */
@@ -281,9 +286,7 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
       obj.state = state
     } else if (obj instanceof OrderedDict) {
       setAttrs(obj, state)
-    } else if (obj instanceof Tensor) {
-      obj.state = state
-    } else {
+    } else if (!options.build?.(obj, state)) {
       throw error("BadValue", `BUILD on a ${describe(obj)}`)
     }
   }
