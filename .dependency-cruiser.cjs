@@ -13,11 +13,53 @@ module.exports = {
       to: { circular: true }
     },
     {
+      name: "container-is-below-pickle",
+      comment: "Containers (zip, tar, flatbuffer verification, the records of an archive) know bytes, not pickles or torch.",
+      severity: "error",
+      from: { path: "^packages/core/src/internal/container/" },
+      to: { path: "^packages/core/src/(internal/(pickle|torch|streaming|load|save|module)/)" }
+    },
+    {
       name: "pickle-layer-does-not-import-torch",
       comment: "The pickle layer (opcodes, VM, pickler, Python values) knows Python values only: torch enters through hooks (findClass, persistentLoad and build when reading, reduce when writing).",
       severity: "error",
-      from: { path: "^packages/core/src/(Value\\.ts|internal/(opcodes|prePass|unpickler|pickler|pyrepr|scanPickle|globals|identity|byteWriter)\\.ts)$" },
-      to: { path: "^packages/core/src/(Torch\\.ts|internal/torch)" }
+      from: { path: "^packages/core/src/(Value\\.ts|internal/pickle/)" },
+      to: { path: "^packages/core/src/(internal/(torch|streaming|load|save|module)/|Torch\\.ts)" }
+    },
+    {
+      name: "torch-is-below-loaders",
+      comment: "torch's model, its globals and data.pkl's pickling build on the pickle layer, and know no loader or writer.",
+      severity: "error",
+      from: { path: "^packages/core/src/internal/torch/" },
+      to: { path: "^packages/core/src/(internal/(streaming|load|save|module)/)" }
+    },
+    {
+      name: "streaming-format-is-below-loaders",
+      comment: "The _streaming_save framing builds on pickles and torch's records, not on loaders or writers.",
+      severity: "error",
+      from: { path: "^packages/core/src/internal/streaming/" },
+      to: { path: "^packages/core/src/(internal/(load|save|module)/)" }
+    },
+    {
+      name: "loaders-do-not-write",
+      comment: "Loaders (torch.load of each format) read containers and pickles; they do not write.",
+      severity: "error",
+      from: { path: "^packages/core/src/internal/load/" },
+      to: { path: "^packages/core/src/(internal/(save|module)/)" }
+    },
+    {
+      name: "writers-are-below-modules",
+      comment: "Writers do not reach modules.",
+      severity: "error",
+      from: { path: "^packages/core/src/internal/save/" },
+      to: { path: "^packages/core/src/(internal/(module)/)" }
+    },
+    {
+      name: "internals-do-not-import-public-facades",
+      comment: "Public modules are facades over internal/: an internal module imports other internals, and of the public modules only the foundations (Errors, Value, ByteSource) and those not yet split (Zip, Pickle, Bytecode, Checkpoint).",
+      severity: "error",
+      from: { path: "^packages/core/src/internal/" },
+      to: { path: "^packages/core/src/(Torch|Save|Streaming|Scan|Summary|Module|Tar|index)\\.ts$" }
     },
     {
       name: "core-is-platform-independent",

@@ -6,7 +6,7 @@
 import type * as Effect from "effect/Effect"
 import type { ByteSource } from "./ByteSource.js"
 import type { CheckpointError, SourceError } from "./Errors.js"
-import * as internal from "./internal/tar.js"
+import * as internal from "./internal/container/tar.js"
 
 /**
  * A tar member: its name, and where its data lies in the source.

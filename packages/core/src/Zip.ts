@@ -18,7 +18,7 @@ import { Inflate } from "fflate"
 import { type ByteSource, ringChunkMinimum, StreamBufferRing } from "./ByteSource.js"
 import { type SourceError, ZipError } from "./Errors.js"
 import { isRangeWithin } from "./internal/bytes.js"
-import { crc32 } from "./internal/crc32.js"
+import { crc32 } from "./internal/container/crc32.js"
 import {
   type CentralEntry,
   findEocd,
@@ -27,7 +27,7 @@ import {
   parseLocalHeader,
   parseZip64End,
   parseZip64Locator
-} from "./internal/zipFormat.js"
+} from "./internal/container/zipFormat.js"
 
 /**
  * A zip entry, as the central directory describes it.

@@ -11,10 +11,10 @@ import * as Summary from "@torchwire/core/Summary"
 import * as Value from "@torchwire/core/Value"
 import * as Zip from "@torchwire/core/Zip"
 import { fixtureBytes, fixtures } from "@torchwire/test-utils"
-import { StringHashLog } from "../src/internal/identity.js"
-import { decodeUtf8At } from "../src/internal/opcodes.js"
-import { scanPrePass } from "../src/internal/prePass.js"
-import { CallableGlobal, unpickle } from "../src/internal/unpickler.js"
+import { StringHashLog } from "../src/internal/pickle/identity.js"
+import { decodeUtf8At } from "../src/internal/pickle/opcodes.js"
+import { scanPrePass } from "../src/internal/pickle/prePass.js"
+import { CallableGlobal, unpickle } from "../src/internal/pickle/unpickler.js"
 
 /** Builds a pickle from opcode characters, byte values and strings. */
 const pk = (...parts: Array<string | number | Uint8Array>): Uint8Array => {

@@ -15,7 +15,7 @@ import * as Zip from "@torchwire/core/Zip"
 import fc from "fast-check"
 import { CheckpointError, type TorchwireError } from "@torchwire/core/Errors"
 import { concatBytes } from "../src/internal/bytes.js"
-import { BatchedData, type BatchReader, RangedData, writeRecords } from "../src/internal/recordStream.js"
+import { BatchedData, type BatchReader, RangedData, writeRecords } from "../src/internal/container/recordStream.js"
 import { checkpointFixtures, firstDifference, fixtureBytes, fixtures, truthOf } from "@torchwire/test-utils"
 
 /** `bytes` in pieces of `size`. */

@@ -14,7 +14,7 @@ import * as Summary from "@torchwire/core/Summary"
 import * as Torch from "@torchwire/core/Torch"
 import * as Zip from "@torchwire/core/Zip"
 import { OrderedDict } from "@torchwire/core/Value"
-import { encodeHeader } from "../src/internal/streamingFormat.js"
+import { encodeHeader } from "../src/internal/streaming/streamingFormat.js"
 import { concatBytes } from "../src/internal/bytes.js"
 import { checkpointFixtures, firstDifference, fixtureBytes, truthOf } from "@torchwire/test-utils"
 

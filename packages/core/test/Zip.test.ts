@@ -11,7 +11,7 @@ import * as Torch from "@torchwire/core/Torch"
 import { OrderedDict } from "@torchwire/core/Value"
 import * as Zip from "@torchwire/core/Zip"
 import fc from "fast-check"
-import { parseCentralDirectory } from "../src/internal/zipFormat.js"
+import { parseCentralDirectory } from "../src/internal/container/zipFormat.js"
 import { concatBytes } from "../src/internal/bytes.js"
 import { fixtureBytes } from "@torchwire/test-utils"
 

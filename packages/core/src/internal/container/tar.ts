@@ -6,8 +6,8 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import type { ByteSource } from "../ByteSource.js"
-import { CheckpointError, type SourceError } from "../Errors.js"
+import type { ByteSource } from "../../ByteSource.js"
+import { CheckpointError, type SourceError } from "../../Errors.js"
 
 /** A tar member. @internal */
 export interface TarMember {

@@ -6,9 +6,9 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import type { ByteSource } from "../ByteSource.js"
-import { isTorchwireError, PickleError, type TorchwireError } from "../Errors.js"
-import { unpickle, type UnpickleOptions, type UnpickleResult } from "./unpickler.js"
+import type { ByteSource } from "../../ByteSource.js"
+import { isTorchwireError, PickleError, type TorchwireError } from "../../Errors.js"
+import { unpickle, type UnpickleOptions, type UnpickleResult } from "../pickle/unpickler.js"
 
 /** Runs the unpickler, turning any non-torchwire exception into a typed failure. @internal */
 export const runUnpickle = (bytes: Uint8Array, start: number, options: UnpickleOptions): Effect.Effect<UnpickleResult, TorchwireError> =>

@@ -7,7 +7,7 @@
  *
  * @internal
  */
-import { PickleError } from "../Errors.js"
+import { PickleError } from "../../Errors.js"
 import { HASH_A, hashB, stepA, stepB, type StringHashLog } from "./identity.js"
 
 /** How an opcode's inline argument is encoded. @internal */

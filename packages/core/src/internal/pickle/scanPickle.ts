@@ -7,7 +7,7 @@
  *
  * @internal
  */
-import { isTorchwireError } from "../Errors.js"
+import { isTorchwireError } from "../../Errors.js"
 import { decodeOp, makeCursor, Op, OPCODES } from "./opcodes.js"
 
 /** A global found in a pickle. @internal */

@@ -6,12 +6,12 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Stream from "effect/Stream"
-import { CheckpointError, type TorchwireError } from "../Errors.js"
-import { Storage } from "../Torch.js"
-import type { PyValue } from "../Value.js"
-import { BatchedData, type BatchReader } from "./recordStream.js"
-import { decodeRecord, pidItems, StoragePid } from "./records.js"
-import type { CallSite } from "./unpickler.js"
+import { CheckpointError, type TorchwireError } from "../../Errors.js"
+import { Storage } from "../torch/model.js"
+import type { PyValue } from "../../Value.js"
+import { BatchedData, type BatchReader } from "../container/recordStream.js"
+import { decodeRecord, pidItems, StoragePid } from "../torch/records.js"
+import type { CallSite } from "../pickle/unpickler.js"
 
 /** A record that holds a storage's bytes. @internal */
 export interface StorageSource {

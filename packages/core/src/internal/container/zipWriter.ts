@@ -6,7 +6,7 @@
  *
  * @internal
  */
-import { ByteWriter } from "./byteWriter.js"
+import { ByteWriter } from "../byteWriter.js"
 import { SIG } from "./zipFormat.js"
 
 const MAX32 = 0xffffffff

@@ -5,11 +5,13 @@
  *
  * @internal
  */
-import { PickleError } from "../Errors.js"
-import { Device, DType, dtypes, Layout, legacyStorageDtypes, Parameter, QScheme, Storage, StorageType, swapWidth, Tensor, TorchSize } from "../Torch.js"
-import { OrderedDict, PyFloat, PyGlobal, PyTuple, type PyValue } from "../Value.js"
-import { setTokens } from "./identity.js"
-import { pickle, type Reduction } from "./pickler.js"
+import { PickleError } from "../../Errors.js"
+import { Device, Layout, Parameter, QScheme, Storage, StorageType, Tensor, TorchSize } from "./model.js"
+import { DType, dtypes, legacyStorageDtypes } from "./dtypes.js"
+import { swapWidth } from "./tensorBytes.js"
+import { OrderedDict, PyFloat, PyGlobal, PyTuple, type PyValue } from "../../Value.js"
+import { setTokens } from "../pickle/identity.js"
+import { pickle, type Reduction } from "../pickle/pickler.js"
 
 /** A storage to write as `data/<key>`. @internal */
 export interface StorageRecord {

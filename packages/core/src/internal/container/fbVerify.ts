@@ -9,7 +9,7 @@
  *
  * @internal
  */
-import { CheckpointError } from "../Errors.js"
+import { CheckpointError } from "../../Errors.js"
 
 type Field =
   | { readonly k: "scalar"; readonly size: number }

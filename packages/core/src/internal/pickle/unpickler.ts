@@ -8,7 +8,7 @@
  *
  * @internal
  */
-import { PickleError } from "../Errors.js"
+import { PickleError } from "../../Errors.js"
 import {
   OrderedDict,
   PyByteArray,
@@ -19,7 +19,7 @@ import {
   PySet,
   PyTuple,
   type PyValue
-} from "../Value.js"
+} from "../../Value.js"
 import { appendTokens, setTokens, StringHashLog, type Tokens, tokensOf } from "./identity.js"
 import { decodeLatin1, decodeOp, decodeUtf8At, makeCursor, Op, OPCODES, type OpCursor } from "./opcodes.js"
 import { type PrePass, PRESIZE_MIN, scanPrePass } from "./prePass.js"

@@ -7,9 +7,9 @@
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { CheckpointError } from "../Errors.js"
-import { StorageType } from "../Torch.js"
-import { PyTuple, type PyValue } from "../Value.js"
+import { CheckpointError } from "../../Errors.js"
+import { StorageType } from "./model.js"
+import { PyTuple, type PyValue } from "../../Value.js"
 
 /** `version` / `.data/version`: decimal text (torch parses with stoull), 1..10. @internal */
 export const ArchiveVersion = Schema.compose(Schema.Trim, Schema.NumberFromString).pipe(Schema.int(), Schema.between(1, 10))

@@ -18,7 +18,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { isTorchwireError, type TorchwireError } from "../Errors.js"
+import { isTorchwireError, type TorchwireError } from "../../Errors.js"
 
 /**
  * Reads the bytes of many records at once (small entries of one zip archive,

@@ -10,7 +10,7 @@
  * @internal
  */
 import * as Stream from "effect/Stream"
-import { CheckpointError, type TorchwireError } from "../Errors.js"
+import { CheckpointError, type TorchwireError } from "../../Errors.js"
 import { type RecordData, writeRecords } from "./recordStream.js"
 import { centralDirectory, dataDescriptor, localHeader, serializationId, type WrittenEntry } from "./zipWriter.js"
 

@@ -8,13 +8,13 @@
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type * as Schema from "effect/Schema"
-import { CheckpointError, type TorchwireError } from "../Errors.js"
-import type { PyValue } from "../Value.js"
-import type { ZipArchive, ZipEntry } from "../Zip.js"
+import { CheckpointError, type TorchwireError } from "../../Errors.js"
+import type { PyValue } from "../../Value.js"
+import type { ZipArchive, ZipEntry } from "../../Zip.js"
 import { checkpointError, type LoadContext, pickleOptions } from "./loadContext.js"
 import { runUnpickle } from "./pickleAt.js"
-import type { BatchReader } from "./recordStream.js"
-import { ArchiveVersion, ByteOrder, DecimalRecord, decodeRecord, text } from "./records.js"
+import type { BatchReader } from "../container/recordStream.js"
+import { ArchiveVersion, ByteOrder, DecimalRecord, decodeRecord, text } from "../torch/records.js"
 import { storagePersistentLoad } from "./storages.js"
 
 /** What a torch zip archive holds besides its value. @internal */

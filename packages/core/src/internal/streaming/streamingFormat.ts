@@ -10,13 +10,13 @@
  * @internal
  */
 import * as Schema from "effect/Schema"
-import { CheckpointError, PickleError } from "../Errors.js"
-import * as Pickle from "../Pickle.js"
-import { PyGlobal, PyObject, type PyValue } from "../Value.js"
-import { concatBytes } from "./bytes.js"
-import { pickle } from "./pickler.js"
-import { decodeRecord } from "./records.js"
-import { unpickle } from "./unpickler.js"
+import { CheckpointError, PickleError } from "../../Errors.js"
+import * as Pickle from "../../Pickle.js"
+import { PyGlobal, PyObject, type PyValue } from "../../Value.js"
+import { concatBytes } from "../bytes.js"
+import { pickle } from "../pickle/pickler.js"
+import { decodeRecord } from "../torch/records.js"
+import { unpickle } from "../pickle/unpickler.js"
 
 /** The entry class, as the wire names it. @internal */
 export const ENTRY = new PyGlobal("torch.distributed._serialization", "_Entry")

@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { ZipError } from "../Errors.js"
+import { ZipError } from "../../Errors.js"
 
 /** Signatures. @internal */
 export const SIG = {

@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { PickleError } from "../Errors.js"
+import { PickleError } from "../../Errors.js"
 import {
   OrderedDict,
   PyByteArray,
@@ -16,7 +16,7 @@ import {
   PySet,
   PyTuple,
   type PyValue
-} from "../Value.js"
+} from "../../Value.js"
 import { setTokens, tokensOf } from "./identity.js"
 import { CallableGlobal, type CallSite } from "./unpickler.js"
 

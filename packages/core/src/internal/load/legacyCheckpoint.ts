@@ -9,13 +9,13 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import type { TorchwireError } from "../Errors.js"
-import { Storage } from "../Torch.js"
-import { PyGlobal, PyTuple, type PyValue } from "../Value.js"
+import type { TorchwireError } from "../../Errors.js"
+import { Storage } from "../torch/model.js"
+import { PyGlobal, PyTuple, type PyValue } from "../../Value.js"
 import { checkpointError, type LoadContext, pickleOptions } from "./loadContext.js"
 import { unpickleAt } from "./pickleAt.js"
-import { decodeRecord, LegacyStoragePid, pidItems } from "./records.js"
-import type { CallSite } from "./unpickler.js"
+import { decodeRecord, LegacyStoragePid, pidItems } from "../torch/records.js"
+import type { CallSite } from "../pickle/unpickler.js"
 
 /** The legacy magic number, `0x1950A86A20F9469CFC6C`. @internal */
 export const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn

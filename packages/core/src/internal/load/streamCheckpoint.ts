@@ -8,14 +8,14 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import type { ByteSource } from "../ByteSource.js"
-import { CheckpointError, isTorchwireError, PickleError, type TorchwireError } from "../Errors.js"
+import type { ByteSource } from "../../ByteSource.js"
+import { CheckpointError, isTorchwireError, PickleError, type TorchwireError } from "../../Errors.js"
 import { type OpenOptions, pickleOptions, policyOf } from "./loadContext.js"
 import { runUnpickle } from "./pickleAt.js"
-import { ByteOrder, decodeRecord, text } from "./records.js"
-import type { PyValue } from "../Value.js"
+import { ByteOrder, decodeRecord, text } from "../torch/records.js"
+import type { PyValue } from "../../Value.js"
 import { type StorageSource, storagePersistentLoad } from "./storages.js"
-import { defaultLimits, parseHeader, type StreamEntry } from "./streamingFormat.js"
+import { defaultLimits, parseHeader, type StreamEntry } from "../streaming/streamingFormat.js"
 
 /** True when the first bytes are a stream header (a pickle naming `_Entry`). @internal */
 export const looksLikeStream = (head: Uint8Array): boolean =>

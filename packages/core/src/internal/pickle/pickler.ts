@@ -9,7 +9,7 @@
  *
  * @internal
  */
-import { PickleError } from "../Errors.js"
+import { PickleError } from "../../Errors.js"
 import {
   OrderedDict,
   PyByteArray,
@@ -22,8 +22,8 @@ import {
   PyTuple,
   type PyValue,
   typeName
-} from "../Value.js"
-import { ByteWriter } from "./byteWriter.js"
+} from "../../Value.js"
+import { ByteWriter } from "../byteWriter.js"
 import { setTokens, tokensOf, type Tokens } from "./identity.js"
 import { decodeLatin1, Op } from "./opcodes.js"
 import { reprFloat } from "./pyrepr.js"

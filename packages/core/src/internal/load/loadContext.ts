@@ -4,11 +4,11 @@
  *
  * @internal
  */
-import type { ByteSource } from "../ByteSource.js"
-import { CheckpointError } from "../Errors.js"
-import type { CallSite, UnpickleOptions } from "./unpickler.js"
-import { buildTorchValue, makeTorchFindClass } from "./torchGlobals.js"
-import type { PyValue } from "../Value.js"
+import type { ByteSource } from "../../ByteSource.js"
+import { CheckpointError } from "../../Errors.js"
+import type { CallSite, UnpickleOptions } from "../pickle/unpickler.js"
+import { buildTorchValue, makeTorchFindClass } from "../torch/globals.js"
+import type { PyValue } from "../../Value.js"
 
 /** What a caller may say about loading (`Checkpoint.OpenOptions`, documented there). @internal */
 export interface OpenOptions {

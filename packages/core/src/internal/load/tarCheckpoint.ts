@@ -9,14 +9,14 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import { CheckpointError, type TorchwireError } from "../Errors.js"
-import { Storage, StorageType, type Tensor } from "../Torch.js"
-import { PyTuple, type PyValue } from "../Value.js"
+import { CheckpointError, type TorchwireError } from "../../Errors.js"
+import { Storage, StorageType, type Tensor } from "../torch/model.js"
+import { PyTuple, type PyValue } from "../../Value.js"
 import { checkpointError, type LoadContext, pickleOptions } from "./loadContext.js"
 import { unpickleAt } from "./pickleAt.js"
-import { listTar, type TarMember } from "./tar.js"
-import { makeTensor } from "./torchGlobals.js"
-import type { CallSite } from "./unpickler.js"
+import { listTar, type TarMember } from "../container/tar.js"
+import { makeTensor } from "../torch/globals.js"
+import type { CallSite } from "../pickle/unpickler.js"
 
 
 const intOf = (v: PyValue | undefined): number | undefined => (typeof v === "number" && Number.isSafeInteger(v) ? v : undefined)

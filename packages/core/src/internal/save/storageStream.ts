@@ -6,11 +6,11 @@
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { CheckpointError, type TorchwireError } from "../Errors.js"
-import { byteSwap } from "../Torch.js"
-import { RangedData, type RecordData } from "./recordStream.js"
-import { BatchedStorage, SMALL_STORAGE } from "./storages.js"
-import type { StorageRecord } from "./torchPickle.js"
+import { CheckpointError, type TorchwireError } from "../../Errors.js"
+import { byteSwap } from "../torch/tensorBytes.js"
+import { RangedData, type RecordData } from "../container/recordStream.js"
+import { BatchedStorage, SMALL_STORAGE } from "../load/storages.js"
+import type { StorageRecord } from "../torch/pickle.js"
 
 /** The first `n` bytes of a stream of chunks. */
 const takeBytes = <E>(s: Stream.Stream<Uint8Array, E>, n: number): Stream.Stream<Uint8Array, E> =>

@@ -5,26 +5,13 @@
  *
  * @internal
  */
-import { CheckpointError, PickleError } from "../Errors.js"
-import {
-  Device,
-  dtypeByName,
-  dtypes,
-  DType,
-  Layout,
-  legacyStorageDtypes,
-  Parameter,
-  QScheme,
-  type Quantization,
-  requiredBytes,
-  Storage,
-  StorageType,
-  Tensor,
-  TorchSize
-} from "../Torch.js"
-import type { PyValue } from "../Value.js"
-import { badValue, iterableItems, pythonGlobals, toNumber, translateGlobal } from "./globals.js"
-import { CallableGlobal, type CallSite, describe } from "./unpickler.js"
+import { CheckpointError, PickleError } from "../../Errors.js"
+import { Device, Layout, Parameter, QScheme, type Quantization, Storage, StorageType, Tensor, TorchSize } from "./model.js"
+import { dtypeByName, dtypes, DType, legacyStorageDtypes } from "./dtypes.js"
+import { requiredBytes } from "./shape.js"
+import type { PyValue } from "../../Value.js"
+import { badValue, iterableItems, pythonGlobals, toNumber, translateGlobal } from "../pickle/globals.js"
+import { CallableGlobal, type CallSite, describe } from "../pickle/unpickler.js"
 
 const QSCHEMES = [
   "per_tensor_affine",
