@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 
 const describe = (
   tag: string,
@@ -149,3 +150,25 @@ export type TorchwireError = SourceError | ZipError | PickleError | CheckpointEr
  */
 export const isTorchwireError = (u: unknown): u is TorchwireError =>
   u instanceof SourceError || u instanceof ZipError || u instanceof PickleError || u instanceof CheckpointError
+
+/**
+ * Runs a synchronous codec as an effect: the torchwire error it throws (of
+ * class `only`, when given) becomes a typed failure, and anything else it
+ * throws, a bug, a defect. The one boundary between torchwire's throwing
+ * codecs and Effect.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const attempt: {
+  <A>(f: () => A): Effect.Effect<A, TorchwireError>
+  <A, E extends TorchwireError>(f: () => A, only: new(...args: never) => E): Effect.Effect<A, E>
+} = <A>(f: () => A, only?: new(...args: never) => TorchwireError): Effect.Effect<A, TorchwireError> =>
+  Effect.suspend(() => {
+    try {
+      return Effect.succeed(f())
+    } catch (e) {
+      const typed = only === undefined ? (isTorchwireError(e) ? e : undefined) : e instanceof only ? e : undefined
+      return typed === undefined ? Effect.die(e) : Effect.fail(typed)
+    }
+  })

@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type { ByteSource } from "./ByteSource.js"
 import * as Bytecode from "./Bytecode.js"
-import { CheckpointError, type TorchwireError } from "./Errors.js"
+import { attempt, CheckpointError, type TorchwireError } from "./Errors.js"
 import { type ArchiveRecord, archiveStream } from "./internal/container/archiveWriter.js"
 import { crc32 as tableCrc32 } from "./internal/container/crc32.js"
 import { type LoadContext, policyOf } from "./internal/load/loadContext.js"
@@ -198,7 +198,7 @@ export const open = (source: ByteSource, options: { readonly maxFlatbufferBytes?
     }
     const bytecode = kind !== "mobile" ? undefined : yield* Effect.flatMap(
       loadArchivePickle(ctx, archive, records, info, "bytecode.pkl", "constants/"),
-      (v) => Effect.try({ try: () => Bytecode.decode(v), catch: (e) => e as CheckpointError })
+      (v) => attempt(() => Bytecode.decode(v), CheckpointError)
     )
     return { format: kind, module: fromObject(root, classes), constants, code, extra, classes, version, prefix, zip: archive, records, bytecode }
   })

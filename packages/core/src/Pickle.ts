@@ -5,7 +5,6 @@
  *
  * @since 0.1.0
  */
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { isTorchwireError, PickleError } from "./Errors.js"
@@ -15,6 +14,7 @@ import { pythonGlobals } from "./internal/pickle/globals.js"
 import { pickle } from "./internal/pickle/pickler.js"
 import { reduceTorchValue } from "./internal/torch/pickle.js"
 import { unpickle, type UnpickleOptions } from "./internal/pickle/unpickler.js"
+import { decodeWith } from "./internal/pushDecoder.js"
 import type { PyValue } from "./Value.js"
 
 /**
@@ -175,18 +175,7 @@ const toPickleError = (record: string | undefined) => (e: unknown): PickleError 
  */
 export const decodeStream = (options: { readonly record?: string } = {}) =>
 <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<PickleOp, E | PickleError, R> =>
-  Stream.suspend(() => {
-    const decoder = makeOpcodeDecoder(options)
-    return self.pipe(
-      Stream.mapChunksEffect((chunk) =>
-        Effect.try({
-          try: () => Chunk.unsafeFromArray(Chunk.toReadonlyArray(chunk).flatMap(decoder.push)),
-          catch: toPickleError(options.record)
-        })
-      ),
-      Stream.concat(Stream.execute(Effect.try({ try: () => decoder.end(), catch: toPickleError(options.record) })))
-    )
-  })
+  decodeWith(self, () => makeOpcodeDecoder(options), toPickleError(options.record))
 
 const MARK = 0x28
 

@@ -13,7 +13,6 @@
  *
  * @since 0.1.0
  */
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -21,7 +20,8 @@ import { CheckpointError, isTorchwireError, PickleError, type TorchwireError } f
 import { concatBytes } from "./internal/bytes.js"
 import { DecimalRecord, decodeRecord, text } from "./internal/torch/records.js"
 import { storageData } from "./internal/save/storageStream.js"
-import { defaultLimits, encodeHeader, makeDecoder, makePieceDecoder, type PushDecoder, type StreamEntry, type StreamLimits, type StreamPart, type StreamPiece } from "./internal/streaming/streamingFormat.js"
+import { decodeWith } from "./internal/pushDecoder.js"
+import { defaultLimits, encodeHeader, makeDecoder, makePieceDecoder, type StreamEntry, type StreamLimits, type StreamPart, type StreamPiece } from "./internal/streaming/streamingFormat.js"
 import { ArchiveEncoder } from "./internal/container/archiveWriter.js"
 import { crc32 as tableCrc32 } from "./internal/container/crc32.js"
 import { type RecordWriter, writeRecords } from "./internal/container/recordStream.js"
@@ -137,7 +137,7 @@ const sizeChecked = (): RecordWriter<{ readonly entry: StreamEntry }> => {
  * @category decoding
  */
 export const parts = (limits: Partial<Limits> = {}) => <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Part, E | TorchwireError, R> =>
-  decodeWith(self, () => makeDecoder({ ...defaultLimits, ...limits }))
+  decodeWith(self, () => makeDecoder({ ...defaultLimits, ...limits }), toError)
 
 /**
  * Decodes a byte stream into pieces, holding nothing but the header: each
@@ -148,19 +148,7 @@ export const parts = (limits: Partial<Limits> = {}) => <E, R>(self: Stream.Strea
  * @category decoding
  */
 export const pieces = (limits: Partial<Limits> = {}) => <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Piece, E | TorchwireError, R> =>
-  decodeWith(self, () => makePieceDecoder({ ...defaultLimits, ...limits }))
-
-/** Runs a push decoder over a byte stream, its throws as typed failures. */
-const decodeWith = <A, E, R>(self: Stream.Stream<Uint8Array, E, R>, make: () => PushDecoder<A>): Stream.Stream<A, E | TorchwireError, R> =>
-  Stream.suspend(() => {
-    const decoder = make()
-    return self.pipe(
-      Stream.mapChunksEffect((chunk) =>
-        Effect.try({ try: () => Chunk.unsafeFromArray(Chunk.toReadonlyArray(chunk).flatMap(decoder.push)), catch: toError })
-      ),
-      Stream.concat(Stream.flatMap(Stream.fromEffect(Effect.try({ try: () => decoder.end(), catch: toError })), Stream.fromIterable))
-    )
-  })
+  decodeWith(self, () => makePieceDecoder({ ...defaultLimits, ...limits }), toError)
 
 /** A `.storage_alignment` record: a decimal the zip layout can pad to (1 to 65535). */
 const Alignment = DecimalRecord.pipe(Schema.between(1, 65535))
@@ -178,7 +166,7 @@ export const validate = (limits: Partial<Limits> = {}, options: HeaderOptions = 
     const decoder = makePieceDecoder({ ...defaultLimits, ...limits })
     const seeHeader = headerWatcher(options)
     return { push: (chunk) => (decoder.push(chunk).forEach(seeHeader), [chunk]), end: () => (decoder.end(), []) }
-  })
+  }, toError)
 
 /**
  * Options of decoders that can tell what a stream's header declares.
@@ -242,7 +230,7 @@ export const toArchive = (options: {
       push: (chunk) => decoder.push(chunk).flatMap(convert).filter((b) => b.length > 0),
       end: () => (decoder.end(), [...encoder.trailer(true), encoder.finish()])
     }
-  })
+  }, toError)
 
 /**
  * Re-encodes parts into bytes: a relay's other half (`parts` then `fromParts`

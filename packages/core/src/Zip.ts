@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { ByteSource } from "./ByteSource.js"
-import { type SourceError, ZipError } from "./Errors.js"
+import { attempt, type SourceError, ZipError } from "./Errors.js"
 import { Inflate } from "fflate"
 import { isRangeWithin } from "./internal/bytes.js"
 import { crc32 } from "./internal/container/crc32.js"
@@ -117,10 +117,7 @@ export const open = (source: ByteSource, options: ZipOptions = {}): Effect.Effec
     }
     const cdAt = end.cdOffset + end.shift
     const cd = yield* source.read(cdAt, end.cdSize)
-    const entries = yield* Effect.try({
-      try: () => parseCentralDirectory(cd, cdAt, end.entries, end.shift),
-      catch: (e) => e as ZipError
-    })
+    const entries = yield* attempt(() => parseCentralDirectory(cd, cdAt, end.entries, end.shift), ZipError)
     return makeArchive(source, entries, end.shift, options)
   })
 
@@ -137,15 +134,6 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift
   }
   const offsets = new Map<ZipEntry, number>()
 
-  /** Runs a check or decoder that throws `ZipError`, as an effect (anything else it throws is a defect). */
-  const attempt = <A>(f: () => A): Effect.Effect<A, ZipError> =>
-    Effect.suspend(() => {
-      try {
-        return Effect.succeed(f())
-      } catch (e) {
-        return e instanceof ZipError ? Effect.fail(e) : Effect.die(e)
-      }
-    })
 
   /** Where an entry's data starts, from its local header's first 30 bytes (validated; remembered). Throws `ZipError`. */
   const dataStart = (entry: ZipEntry, header: Uint8Array): number => {
@@ -160,7 +148,7 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift
     offsets.set(entry, at)
     return at
   }
-  const locate = (entry: ZipEntry, header: Uint8Array) => attempt(() => dataStart(entry, header))
+  const locate = (entry: ZipEntry, header: Uint8Array) => attempt(() => dataStart(entry, header), ZipError)
 
   const headerInFile = (entry: ZipEntry) =>
     entry.localHeaderOffset + 30 > source.size
@@ -194,7 +182,7 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift
       const known = offsets.get(entry)
       /** The raw bytes at `at` (read by `raw` once the declared sizes pass checkRatio). */
       const checked = (at: number, raw: Effect.Effect<Uint8Array, SourceError>) =>
-        Effect.zipRight(attempt(() => checkRatio(entry, at)), Effect.map(raw, (raw) => ({ at, raw })))
+        Effect.zipRight(attempt(() => checkRatio(entry, at), ZipError), Effect.map(raw, (raw) => ({ at, raw })))
       if (known !== undefined || entry.compressedSize > ONE_READ_MAXIMUM) {
         return Effect.flatMap(dataOffset(entry), (at) => checked(at, source.read(at, entry.compressedSize)))
       }
@@ -261,8 +249,8 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift
   const read = (entry: ZipEntry) =>
     Effect.suspend(() =>
       Effect.zipRight(
-        attempt(() => checkSizes(entry)),
-        Effect.flatMap(rawBytes(entry), ({ at, raw }) => attempt(() => contentOf(entry, raw, at)))
+        attempt(() => checkSizes(entry), ZipError),
+        Effect.flatMap(rawBytes(entry), ({ at, raw }) => attempt(() => contentOf(entry, raw, at), ZipError))
       )
     )
 
@@ -327,7 +315,7 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift
           if (from + entry.compressedSize > bytes.length) late.push(i)
           else out[i] = contentOf(entry, bytes.subarray(from, from + entry.compressedSize), at)
         }
-      })
+      }, ZipError)
       return Effect.zipRight(decoded, readEach(list, late, out))
     })
 
@@ -355,7 +343,7 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift
   const stream = (entry: ZipEntry, streamOptions: { readonly chunkSize?: number } = {}) =>
     Stream.unwrap(Effect.gen(function*() {
       const at = yield* dataOffset(entry)
-      yield* attempt(() => checkRatio(entry, at))
+      yield* attempt(() => checkRatio(entry, at), ZipError)
       const chunkSize = Math.max(1, streamOptions.chunkSize ?? 4 << 20)
       // Inflating keeps no input, but only STORED entries are passed on as read: only they may reuse buffers.
       const readChunk = entry.method === 0 ? yield* chunkReader(source) : source.read
@@ -383,11 +371,11 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift
       }
       const pull: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<ZipError | SourceError>> = Effect.suspend(() => {
         if (ended) return Effect.fail(Option.none())
-        if (pos >= entry.compressedSize) return Effect.mapError(attempt(finish), Option.some)
+        if (pos >= entry.compressedSize) return Effect.mapError(attempt(finish, ZipError), Option.some)
         return readChunk(at + pos, Math.min(chunkSize, entry.compressedSize - pos)).pipe(
           Effect.flatMap((b) => {
             pos += b.length
-            return attempt(() => counted(inflate === undefined ? [b] : inflate(b, false)))
+            return attempt(() => counted(inflate === undefined ? [b] : inflate(b, false)), ZipError)
           }),
           Effect.mapError(Option.some)
         )

@@ -8,7 +8,7 @@
  */
 import type { ByteSource } from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
-import { CheckpointError, type TorchwireError } from "@torchwire/core/Errors"
+import { attempt, CheckpointError, type TorchwireError } from "@torchwire/core/Errors"
 import * as Module from "@torchwire/core/Module"
 import * as Pickle from "@torchwire/core/Pickle"
 import type * as Scan from "@torchwire/core/Scan"
@@ -289,7 +289,7 @@ export const picklesToDisassemble = (source: ByteSource, record?: string): Effec
   })
 
 const opcodesOf = (p: PickleAt) =>
-  Effect.try({ try: () => Pickle.unsafeOpcodes(p.bytes, { record: p.record, start: p.start }), catch: (e) => e as TorchwireError })
+  attempt(() => Pickle.unsafeOpcodes(p.bytes, { record: p.record, start: p.start }))
 
 /**
  * `dis`: disassembles the pickles of `picklesToDisassemble` as
@@ -301,7 +301,7 @@ const opcodesOf = (p: PickleAt) =>
 export const dis = (source: ByteSource, record?: string): Effect.Effect<string, TorchwireError> =>
   Effect.flatMap(picklesToDisassemble(source, record), (pickles) =>
     Effect.forEach(pickles, (p) =>
-      Effect.try({ try: () => Pickle.unsafeDisassemble(p.bytes, { record: p.record, start: p.start }), catch: (e) => e as TorchwireError }).pipe(
+      attempt(() => Pickle.unsafeDisassemble(p.bytes, { record: p.record, start: p.start })).pipe(
         Effect.map((text) => (pickles.length === 1 ? text : `# ${p.record} at byte ${p.start}\n${text}`))
       )).pipe(Effect.map((texts) => texts.join("\n"))))
 

@@ -7,7 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import type { ByteSource } from "../../ByteSource.js"
-import { CheckpointError, type SourceError } from "../../Errors.js"
+import { attempt, CheckpointError, type SourceError } from "../../Errors.js"
 
 /** A tar member. @internal */
 export interface TarMember {
@@ -70,7 +70,7 @@ export const listTar = (source: ByteSource, maxMembers = 10_000): Effect.Effect<
       const h = yield* source.read(at, 512)
       if (h.every((x) => x === 0)) break
       if (!isTarHeader(h)) return yield* new CheckpointError({ reason: "BadRecord", offset: at, record: "tar header", detail: "not a ustar header" })
-      const size = yield* Effect.try({ try: () => number(h, 124, 12, at), catch: (e) => e as CheckpointError })
+      const size = yield* attempt(() => number(h, 124, 12, at), CheckpointError)
       const type = String.fromCharCode(h[156]!)
       const dataAt = at + 512
       const realSize = pax.has("size") ? Number(pax.get("size")) : size

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import { Inflate } from "fflate"
 import { type ByteSource, ringChunkMinimum, StreamBufferRing } from "../../ByteSource.js"
-import { type SourceError, ZipError } from "../../Errors.js"
+import { attempt, type SourceError, ZipError } from "../../Errors.js"
 import type { CentralEntry } from "./zipFormat.js"
 import { findEocd, parseEocd, parseZip64End, parseZip64Locator } from "./zipFormat.js"
 
@@ -34,7 +34,7 @@ export const readEndRecord = (source: ByteSource): Effect.Effect<EndRecord, ZipE
     // the zip64 locator and the zip64 end record. Otherwise search 64 KiB.
     const locate = (length: number) =>
       Effect.flatMap(source.read(source.size - length, length), (tail) =>
-        Effect.try({ try: () => ({ tail, tailOffset: source.size - length, p: findEocd(tail, source.size - length, source.size) }), catch: (e) => e as ZipError }))
+        attempt(() => ({ tail, tailOffset: source.size - length, p: findEocd(tail, source.size - length, source.size) }), ZipError))
     const short = Math.min(source.size, 22 + 20 + 56)
     const { p, tail, tailOffset } = yield* locate(short).pipe(
       Effect.filterOrFail((r) => r.tailOffset + r.p + 22 === source.size, () => undefined),
@@ -42,10 +42,7 @@ export const readEndRecord = (source: ByteSource): Effect.Effect<EndRecord, ZipE
     )
     const eocdOffset = tailOffset + p
     const classic = parseEocd(tail, p)
-    const hasZip64 = yield* Effect.try({
-      try: () => parseZip64Locator(tail, p - 20, eocdOffset - 20) !== undefined,
-      catch: (e) => e as ZipError
-    })
+    const hasZip64 = yield* attempt(() => parseZip64Locator(tail, p - 20, eocdOffset - 20) !== undefined, ZipError)
     if (!hasZip64) {
       const shift = eocdOffset - classic.cdSize - classic.cdOffset
       return { entries: classic.entries, cdSize: classic.cdSize, cdOffset: classic.cdOffset, eocdOffset, shift }
@@ -55,7 +52,7 @@ export const readEndRecord = (source: ByteSource): Effect.Effect<EndRecord, ZipE
     const z64At = eocdOffset - 20 - 56
     if (z64At < 0) return yield* zipError("BadEndRecord", eocdOffset, "zip64 locator without room for a zip64 end record", END)
     const z64Bytes = yield* source.read(z64At, 56)
-    const z64 = yield* Effect.try({ try: () => parseZip64End(z64Bytes, z64At), catch: (e) => e as ZipError })
+    const z64 = yield* attempt(() => parseZip64End(z64Bytes, z64At), ZipError)
     const shift = z64At - z64.cdSize - z64.cdOffset
     return { entries: z64.entries, cdSize: z64.cdSize, cdOffset: z64.cdOffset, eocdOffset, shift }
   })

@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { ByteSource } from "../../ByteSource.js"
-import { CheckpointError, isTorchwireError, PickleError, type TorchwireError } from "../../Errors.js"
+import { attempt, CheckpointError, isTorchwireError, PickleError, type TorchwireError } from "../../Errors.js"
 import { type OpenOptions, pickleOptions, policyOf } from "./loadContext.js"
 import { runUnpickle } from "./pickleAt.js"
 import { ByteOrder, decodeRecord, text } from "../torch/records.js"
@@ -77,7 +77,7 @@ export const loadFrom = (
     }
     const orderRecord = get("byteorder")
     const byteOrder = orderRecord === undefined ? "little" as const : yield* Effect.flatMap(orderRecord.read(), (b) =>
-      Effect.try({ try: () => decodeRecord(ByteOrder, text(b), { record: "byteorder", offset: orderRecord.offset }), catch: (e) => e as CheckpointError }))
+      attempt(() => decodeRecord(ByteOrder, text(b), { record: "byteorder", offset: orderRecord.offset }), CheckpointError))
     const persistentLoad = storagePersistentLoad((key) => get(`data/${key}`), {
       pickleRecord: "data.pkl",
       missingName: (key) => `data/${key}`,

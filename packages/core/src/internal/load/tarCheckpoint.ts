@@ -9,7 +9,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import { CheckpointError, type TorchwireError } from "../../Errors.js"
+import { attempt, CheckpointError, type TorchwireError } from "../../Errors.js"
 import { Storage, StorageType, type Tensor } from "../torch/model.js"
 import { PyTuple, type PyValue } from "../../Value.js"
 import { checkpointError, type LoadContext, pickleOptions } from "./loadContext.js"
@@ -92,10 +92,10 @@ export const loadTarCheckpoint = (ctx: LoadContext): Effect.Effect<{ readonly va
       if (ndim! < 0 || ndim! > 64) return yield* checkpointError("BadTensor", entry.end, `invalid dimension count ${ndim}`, tensorsMember.name)
       const fields = yield* int64s(tensorsMember, entry.end + 8, 2 * ndim! + 1)
       const site = { offset: entry.end, record: tensorsMember.name }
-      const tensor = yield* Effect.try({
-        try: () => makeTensor(site, storage, storage.dtype, fields[2 * ndim!]!, fields.slice(0, ndim), fields.slice(ndim, 2 * ndim!), false),
-        catch: (e) => e as CheckpointError
-      })
+      const tensor = yield* attempt(
+        () => makeTensor(site, storage, storage.dtype, fields[2 * ndim!]!, fields.slice(0, ndim), fields.slice(ndim, 2 * ndim!), false),
+        CheckpointError
+      )
       objects.set(key, tensor)
       at = entry.end + 8 + 8 * (2 * ndim! + 1)
     }

@@ -8,7 +8,7 @@
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type * as Schema from "effect/Schema"
-import { CheckpointError, type TorchwireError } from "../../Errors.js"
+import { attempt, CheckpointError, type TorchwireError } from "../../Errors.js"
 import type { PyValue } from "../../Value.js"
 import type { ZipArchive, ZipEntry } from "../../Zip.js"
 import { checkpointError, type LoadContext, pickleOptions } from "./loadContext.js"
@@ -69,7 +69,7 @@ export const readZipInfo = (archive: ZipArchive) =>
     const versionEntry = records.get(".data/version") ?? records.get("version")
     if (versionEntry === undefined) return yield* checkpointError("MissingRecord", 0, "archive has neither a version nor a .data/version record", `${prefix}/version`)
     const decode = <A, I>(schema: Schema.Schema<A, I>, entry: ZipEntry, value: string) =>
-      Effect.try({ try: () => decodeRecord(schema, value, { record: entry.name, offset: entry.localHeaderOffset }), catch: (e) => e as CheckpointError })
+      attempt(() => decodeRecord(schema, value, { record: entry.name, offset: entry.localHeaderOffset }), CheckpointError)
     const version = yield* decode(ArchiveVersion, versionEntry, (yield* readText(archive, versionEntry))!)
     const orderEntry = records.get("byteorder")
     const byteOrder = orderEntry === undefined ? "little" as const : yield* decode(ByteOrder, orderEntry, (yield* readText(archive, orderEntry))!)

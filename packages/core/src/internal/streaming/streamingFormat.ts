@@ -17,6 +17,7 @@ import { concatBytes } from "../bytes.js"
 import { pickle } from "../pickle/pickler.js"
 import { decodeRecord } from "../torch/records.js"
 import { unpickle } from "../pickle/unpickler.js"
+import type { PushDecoder } from "../pushDecoder.js"
 
 /** The entry class, as the wire names it. @internal */
 export const ENTRY = new PyGlobal("torch.distributed._serialization", "_Entry")
@@ -113,11 +114,6 @@ export type StreamPiece =
   | { readonly _tag: "Header"; readonly entries: ReadonlyArray<StreamEntry> }
   | { readonly _tag: "Data"; readonly entry: StreamEntry; readonly bytes: Uint8Array; readonly offset: number; readonly at: number; readonly last: boolean }
 
-/** A push decoder: feed chunks, get what they complete; `end` checks nothing is missing and flushes. @internal */
-export interface PushDecoder<A> {
-  readonly push: (chunk: Uint8Array) => Array<A>
-  readonly end: () => Array<A>
-}
 
 /**
  * A push decoder of a stream into pieces, holding nothing but the header
