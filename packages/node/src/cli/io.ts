@@ -44,5 +44,5 @@ export class UsageError extends Data.TaggedError("UsageError")<{ readonly detail
   }
 }
 
-/** Exit statuses. @internal */
-export const ExitCode = { ok: 0, failure: 1, usage: 2 } as const
+/** Exit statuses (`scan` says 2 for files it could not read, as picklescan does). @internal */
+export const ExitCode = { ok: 0, failure: 1, usage: 2, unreadable: 2 } as const

@@ -33,17 +33,16 @@ export const progressReporter = (write: (text: string) => void, label: string, m
  */
 export const countReporter = (write: (text: string) => void, label: string, step = 64 * 2 ** 20) => {
   let next = step
-  let total: number | undefined
-  let bar: ((done: number, total: number) => void) | undefined
+  let bar: ((done: number) => void) | undefined
   let lineOpen = false
   return {
     /** The total, once known. */
-    setTotal: (bytes: number): void => {
-      total = bytes
-      bar = progressReporter((t) => (write(t), lineOpen = !t.endsWith("\n")), label, step)
+    setTotal: (total: number): void => {
+      const report = progressReporter((t) => (write(t), lineOpen = !t.endsWith("\n")), label, step)
+      bar = (done) => report(done, total)
     },
     report: (done: number): void => {
-      if (bar !== undefined && total !== undefined) return bar(done, total)
+      if (bar !== undefined) return bar(done)
       if (done < next) return
       next = done + step
       lineOpen = true

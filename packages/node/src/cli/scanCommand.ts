@@ -29,7 +29,7 @@ export const verdictOf = (scan: FileScan): Verdict => ("report" in scan ? scan.r
 
 /** Exit status for a verdict: 0 safe, 1 suspicious or dangerous, 2 unreadable. @internal */
 export const exitCodeOf = (verdict: Verdict): number =>
-  verdict === "safe" ? ExitCode.ok : verdict === "unreadable" ? ExitCode.usage : ExitCode.failure
+  verdict === "safe" ? ExitCode.ok : verdict === "unreadable" ? ExitCode.unreadable : ExitCode.failure
 
 /**
  * The files named, with every file under a named folder whose extension is
