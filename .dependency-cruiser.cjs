@@ -17,27 +17,34 @@ module.exports = {
       comment: "Containers (zip, tar, flatbuffer verification, the records of an archive) know bytes, not pickles or torch.",
       severity: "error",
       from: { path: "^packages/core/src/internal/container/" },
-      to: { path: "^packages/core/src/(internal/(pickle|torch|streaming|load|save|module)/)" }
+      to: { path: "^packages/core/src/(internal/(pickle|torch|streaming|format|load|save|module)/)" }
     },
     {
       name: "pickle-layer-does-not-import-torch",
       comment: "The pickle layer (opcodes, VM, pickler, Python values) knows Python values only: torch enters through hooks (findClass, persistentLoad and build when reading, reduce when writing).",
       severity: "error",
       from: { path: "^packages/core/src/(Value\\.ts|internal/pickle/)" },
-      to: { path: "^packages/core/src/(internal/(torch|streaming|load|save|module)/|Torch\\.ts)" }
+      to: { path: "^packages/core/src/(internal/(torch|streaming|format|load|save|module)/|Torch\\.ts)" }
     },
     {
       name: "torch-is-below-loaders",
       comment: "torch's model, its globals and data.pkl's pickling build on the pickle layer, and know no loader or writer.",
       severity: "error",
       from: { path: "^packages/core/src/internal/torch/" },
-      to: { path: "^packages/core/src/(internal/(streaming|load|save|module)/)" }
+      to: { path: "^packages/core/src/(internal/(streaming|format|load|save|module)/)" }
     },
     {
       name: "streaming-format-is-below-loaders",
       comment: "The _streaming_save framing builds on pickles and torch's records, not on loaders or writers.",
       severity: "error",
       from: { path: "^packages/core/src/internal/streaming/" },
+      to: { path: "^packages/core/src/(internal/(format|load|save|module)/)" }
+    },
+    {
+      name: "format-recognition-is-below-loaders",
+      comment: "Recognizing a file (internal/format: which format, its opened container, where its pickles are) reads containers, pickles and torch's records; it knows no loader, writer or module.",
+      severity: "error",
+      from: { path: "^packages/core/src/internal/format/" },
       to: { path: "^packages/core/src/(internal/(load|save|module)/)" }
     },
     {
@@ -59,7 +66,7 @@ module.exports = {
       comment: "Public modules are facades over internal/: an internal module imports other internals, and of the public modules only the foundations (Errors, Value, ByteSource) and those not yet split (Zip, Pickle, Bytecode, Checkpoint).",
       severity: "error",
       from: { path: "^packages/core/src/internal/" },
-      to: { path: "^packages/core/src/(Torch|Save|Streaming|Scan|Summary|Module|Tar|index)\\.ts$" }
+      to: { path: "^packages/core/src/(Container|Torch|Save|Streaming|Scan|Summary|Module|Tar|index)\\.ts$" }
     },
     {
       name: "core-is-platform-independent",

@@ -13,28 +13,27 @@
  */
 import * as Effect from "effect/Effect"
 import type { ByteSource } from "./ByteSource.js"
+import * as Container from "./Container.js"
 import { CheckpointError, type TorchwireError } from "./Errors.js"
-import { LEGACY_MAGIC, loadLegacyCheckpoint } from "./internal/load/legacyCheckpoint.js"
+import { loadLegacyCheckpoint } from "./internal/load/legacyCheckpoint.js"
 import type { LoadContext, OpenOptions as LoadOptions } from "./internal/load/loadContext.js"
-import { decodeOp, makeCursor, Op, OPCODES } from "./internal/pickle/opcodes.js"
-import { runUnpickle, unpickleAt } from "./internal/load/pickleAt.js"
+import { runUnpickle } from "./internal/load/pickleAt.js"
 import { pickleOptions, policyOf } from "./internal/load/loadContext.js"
 import { prefetchStorages } from "./internal/load/storages.js"
-import { looksLikeStream, loadStreamCheckpoint } from "./internal/load/streamCheckpoint.js"
-import { isTarHeader } from "./internal/container/tar.js"
+import { loadStreamCheckpoint } from "./internal/load/streamCheckpoint.js"
 import { loadTarCheckpoint } from "./internal/load/tarCheckpoint.js"
 import { loadZipCheckpoint } from "./internal/load/zipCheckpoint.js"
 import { Tensor, type TensorArray, toTypedArray } from "./Torch.js"
-import { PyFrozenSet, PyGlobal, PyObject, PySet, PyTuple, type PyValue } from "./Value.js"
+import { PyFrozenSet, PyObject, PySet, PyTuple, type PyValue } from "./Value.js"
 import * as Zip from "./Zip.js"
 
 /**
- * The file formats torchwire recognizes.
+ * The file formats torchwire recognizes (`Container.Format`).
  *
  * @since 0.1.0
  * @category models
  */
-export type Format = "zip" | "legacy" | "tar" | "pickle" | "torchscript" | "mobile" | "flatbuffer" | "stream"
+export type Format = Container.Format
 
 /**
  * True for formats that hold a module (open them with `Module.open`).
@@ -42,8 +41,7 @@ export type Format = "zip" | "legacy" | "tar" | "pickle" | "torchscript" | "mobi
  * @since 0.1.0
  * @category guards
  */
-export const isModuleFormat = (format: Format): format is "torchscript" | "mobile" | "flatbuffer" =>
-  format === "torchscript" || format === "mobile" || format === "flatbuffer"
+export const isModuleFormat = Container.isModuleFormat
 
 /**
  * Options of `open`.
@@ -78,96 +76,53 @@ export interface Checkpoint {
   readonly storageAlignment?: number
 }
 
-const PK = [0x50, 0x4b, 0x03, 0x04]
-
 /**
- * Tells which format a source holds, from its first bytes (and, for zip
- * archives, their record names).
+ * Recognizes which format a source holds, from its first bytes (and, for
+ * zip archives, their record names): the opened container, which `open`,
+ * `Module.open` and `Scan.scan` take as it is (`Container.open`).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const detect = (source: ByteSource): Effect.Effect<Format, TorchwireError> =>
-  Effect.map(sniff(source, {}), (s) => s.format)
+export const detect = (source: ByteSource, options: Container.OpenOptions = {}): Effect.Effect<Container.Container, TorchwireError> =>
+  Container.open(source, options)
 
-/** Whether an archive has the record `name` under its folder (a scan: a checkpoint may hold 100k records). */
-const hasRecord = (archive: Zip.ZipArchive, name: string): boolean =>
-  archive.entries.some((e) => e.name.endsWith(name) && e.name.indexOf("/") === e.name.length - name.length - 1)
-
-/** Detects the format; for zip archives also returns the opened archive, so it is read once. */
-const sniff = (source: ByteSource, zipOptions: Zip.ZipOptions): Effect.Effect<{ readonly format: Format; readonly archive?: Zip.ZipArchive }, TorchwireError> =>
-  Effect.gen(function*() {
-    const head = yield* source.read(0, Math.min(source.size, 512))
-    if (head.length >= 8 && new TextDecoder().decode(head.subarray(4, 8)) === "PTMF") return { format: "flatbuffer" as const }
-    if (head.length >= 8 && new TextDecoder().decode(head.subarray(0, 8)) === "PYTORCH1") {
-      return yield* new CheckpointError({ reason: "UnsupportedFormat", offset: 0, detail: "File is an unsupported archive format from the preview release." })
-    }
-    if (PK.every((b, i) => head[i] === b)) {
-      const archive = yield* Zip.open(source, zipOptions)
-      const format = hasRecord(archive, "bytecode.pkl") ? "mobile" as const : hasRecord(archive, "constants.pkl") ? "torchscript" as const : "zip" as const
-      return { format, archive }
-    }
-    if (isTarHeader(head)) return { format: "tar" as const }
-    if (looksLikeStream(head)) return { format: "stream" as const }
-    if (yield* startsWithLegacyMagic(source)) return { format: "legacy" as const }
-    if (looksLikePickle(head)) return { format: "pickle" as const }
-    return yield* new CheckpointError({ reason: "UnknownFormat", offset: 0, record: source.name, detail: "not a torch checkpoint: no zip, tar, legacy or pickle signature" })
-  })
-
-/**
- * Whether a file's first bytes read as the start of a pickle: PROTO (protocol
- * 2 and up), or protocol 0 and 1 opcodes up to a STOP or to the end of `head`,
- * or, more loosely, a first byte below 0x80 and a STOP byte somewhere (the
- * loader then reports where the pickle goes wrong).
- */
-const looksLikePickle = (head: Uint8Array): boolean => {
-  if (head.length === 0) return false
-  if (head[0] === Op.PROTO) return true
-  if (head[0]! < 0x80 && head.includes(Op.STOP)) return true
-  const c = makeCursor(head)
-  try {
-    while (c.pos < c.end) {
-      const info = OPCODES[head[c.pos]!]
-      if (info === undefined || info.proto > 1) return false
-      // Cut short inside an argument: the head is too short to say more.
-      if (!decodeOp(c)) return true
-    }
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** True when the first pickle of the source is the legacy magic number (any protocol). */
-const startsWithLegacyMagic = (source: ByteSource): Effect.Effect<boolean> =>
-  unpickleAt(source, 0, { findClass: (module, name) => new PyGlobal(module, name) }, 64).pipe(
-    Effect.map((r) => r.value === LEGACY_MAGIC),
-    Effect.orElseSucceed(() => false)
-  )
-
-const context = (source: ByteSource, options: OpenOptions): LoadContext => ({
+const context = (source: ByteSource, options: OpenOptions, checkCrc: boolean): LoadContext => ({
   source,
   ...policyOf(options),
-  checkCrc: options.checkCrc ?? false,
+  checkCrc,
   maxPickleBytes: options.maxPickleBytes ?? 1 << 30
 })
 
 /**
- * Opens a checkpoint. The source must stay readable (its Scope open) for as
- * long as tensors are read.
+ * A zip container's archive as `checkCrc` asks: the one recognition opened,
+ * or, when that was opened with the other setting, the source opened again.
+ */
+const zipArchive = (container: Container.Container & { readonly _tag: "Zip" }, checkCrc: boolean | undefined) =>
+  checkCrc === undefined || checkCrc === container.checkCrc
+    ? Effect.succeed({ archive: container.archive, checkCrc: container.checkCrc })
+    : Effect.map(Zip.open(container.source, { checkCrc }), (archive) => ({ archive, checkCrc }))
+
+/**
+ * Opens a checkpoint: a source, or a container `detect` (`Container.open`)
+ * recognized. The source must stay readable (its Scope open) for as long as
+ * tensors are read.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const open = (source: ByteSource, options: OpenOptions = {}): Effect.Effect<Checkpoint, TorchwireError> =>
+export const open = (input: ByteSource | Container.Container, options: OpenOptions = {}): Effect.Effect<Checkpoint, TorchwireError> =>
   Effect.gen(function*() {
-    const ctx = context(source, options)
-    const { format, archive } = yield* sniff(source, { checkCrc: ctx.checkCrc })
-    switch (format) {
-      case "zip": {
-        const { value, info } = yield* loadZipCheckpoint(ctx, archive!)
+    const container = yield* Container.fromInput(input, options.checkCrc === undefined ? {} : { checkCrc: options.checkCrc })
+    const { source } = container
+    const ctx = context(source, options, options.checkCrc ?? false)
+    switch (container._tag) {
+      case "Zip": {
+        if (container.format !== "zip") return yield* moduleFormatError(container.format)
+        const { archive, checkCrc } = yield* zipArchive(container, options.checkCrc)
+        const { value, info } = yield* loadZipCheckpoint({ ...ctx, checkCrc }, archive)
         return {
-          format,
+          format: "zip",
           value,
           source,
           records: info.records,
@@ -178,19 +133,19 @@ export const open = (source: ByteSource, options: OpenOptions = {}): Effect.Effe
           ...(info.storageAlignment === undefined ? {} : { storageAlignment: info.storageAlignment })
         } satisfies Checkpoint
       }
-      case "legacy": {
+      case "Legacy": {
         const { value, storageKeys } = yield* loadLegacyCheckpoint(ctx)
-        return { format, value, source, records: storageKeys, byteOrder: "little" } satisfies Checkpoint
+        return { format: "legacy", value, source, records: storageKeys, byteOrder: "little" } satisfies Checkpoint
       }
-      case "tar": {
-        const { value, members } = yield* loadTarCheckpoint(ctx)
-        return { format, value, source, records: members, byteOrder: "little" } satisfies Checkpoint
+      case "Tar": {
+        const { value, members } = yield* loadTarCheckpoint(ctx, container.members)
+        return { format: "tar", value, source, records: members, byteOrder: "little" } satisfies Checkpoint
       }
-      case "stream": {
+      case "Stream": {
         const { value, records } = yield* loadStreamCheckpoint(source, options)
-        return { format, value, source, records, byteOrder: "little" } satisfies Checkpoint
+        return { format: "stream", value, source, records, byteOrder: "little" } satisfies Checkpoint
       }
-      case "pickle": {
+      case "Pickle": {
         if (source.size > ctx.maxPickleBytes) {
           return yield* new CheckpointError({ reason: "BadRecord", offset: 0, detail: `pickle of ${source.size} bytes is over the limit`, record: "pickle" })
         }
@@ -205,17 +160,19 @@ export const open = (source: ByteSource, options: OpenOptions = {}): Effect.Effe
             detail: `${bytes.length - end} bytes follow the pickle's STOP: not a bare pickle, and not a legacy checkpoint (invalid magic number)`
           })
         }
-        return { format, value, source, records: [], byteOrder: "little" } satisfies Checkpoint
+        return { format: "pickle", value, source, records: [], byteOrder: "little" } satisfies Checkpoint
       }
-      default:
-        return yield* new CheckpointError({
-          reason: "UnsupportedFormat",
-          offset: 0,
-          detail: isModuleFormat(format)
-            ? `a ${format} file holds a module, not a torch.save checkpoint: open it with Module.open (torch.load refuses these too)`
-            : `${format} files are not supported yet`
-        })
+      case "Flatbuffer":
+        return yield* moduleFormatError(container.format)
     }
+  })
+
+/** The failure of opening a module's file as a checkpoint. */
+const moduleFormatError = (format: Format) =>
+  new CheckpointError({
+    reason: "UnsupportedFormat",
+    offset: 0,
+    detail: `a ${format} file holds a module, not a torch.save checkpoint: open it with Module.open (torch.load refuses these too)`
   })
 
 /**

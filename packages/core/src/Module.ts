@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type { ByteSource } from "./ByteSource.js"
 import * as Bytecode from "./Bytecode.js"
+import * as Container from "./Container.js"
 import { attempt, CheckpointError, type TorchwireError } from "./Errors.js"
 import { type ArchiveRecord, archiveStream } from "./internal/container/archiveWriter.js"
 import { crc32 as tableCrc32 } from "./internal/container/crc32.js"
@@ -164,19 +165,35 @@ export const stateDict = (m: Module, prefix = ""): OrderedDict => {
 
 /**
  * Opens a TorchScript archive (`torch.jit.save`, or a lite-interpreter zip
- * with bytecode.pkl): reads its code, constants and data.pkl; tensors stay
- * lazy, read from the source on demand.
+ * with bytecode.pkl) or a flatbuffer module, from a source or a container
+ * `Container.open` recognized: reads its code, constants and data.pkl;
+ * tensors stay lazy, read from the source on demand.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const open = (source: ByteSource, options: { readonly maxFlatbufferBytes?: number } = {}): Effect.Effect<ScriptArchive, TorchwireError> =>
-  Effect.gen(function*() {
-    const head = yield* source.read(0, Math.min(8, source.size))
-    if (head.length === 8 && String.fromCharCode(head[4]!, head[5]!, head[6]!, head[7]!) === "PTMF") {
-      return yield* openFlatbuffer(source, options.maxFlatbufferBytes ?? 4 * 2 ** 30)
+export const open = (input: ByteSource | Container.Container, options: { readonly maxFlatbufferBytes?: number } = {}): Effect.Effect<ScriptArchive, TorchwireError> =>
+  Effect.flatMap(Container.fromInput(input), (container) => {
+    switch (container._tag) {
+      case "Flatbuffer":
+        return openFlatbuffer(container.source, options.maxFlatbufferBytes ?? 4 * 2 ** 30)
+      case "Zip":
+        return openZip(container.source, container.archive)
+      default:
+        return Effect.fail(
+          new CheckpointError({
+            reason: "UnsupportedFormat",
+            offset: 0,
+            record: container.source.name,
+            detail: `a ${container.format} file holds a torch.save checkpoint, not a module: open it with Checkpoint.open`
+          })
+        )
     }
-    const archive = yield* Zip.open(source)
+  })
+
+/** A TorchScript or mobile zip archive. */
+const openZip = (source: ByteSource, archive: Zip.ZipArchive): Effect.Effect<ScriptArchive, TorchwireError> =>
+  Effect.gen(function*() {
     const { records, prefix, byteOrder, version, kind } = yield* readZipInfo(archive)
     if (kind === "checkpoint") {
       return yield* new CheckpointError({ reason: "UnsupportedFormat", offset: 0, record: `${prefix}/constants.pkl`, detail: "not a TorchScript archive (no constants.pkl); open it with Checkpoint.open" })
@@ -210,7 +227,7 @@ const openFlatbuffer = (source: ByteSource, limit: number): Effect.Effect<Script
       return yield* new CheckpointError({ reason: "BadRecord", offset: 0, record: source.name, detail: `flatbuffer of ${source.size} bytes is over the ${limit}-byte limit` })
     }
     const bytes = yield* source.read(0, source.size)
-    const contents = yield* Effect.try({ try: () => decodeFlatbuffer(bytes), catch: (e) => (e instanceof CheckpointError ? e : new CheckpointError({ reason: "BadRecord", offset: 0, record: source.name, detail: String(e) })) })
+    const contents = yield* attempt(() => decodeFlatbuffer(bytes))
     const code = new Map([...contents.sources].map(([name, text]) => [name.startsWith("code/") ? name : `code/${name}`, text] as const))
     const classes = new Map([...code].flatMap(([path, text]) => parseClasses(path, text)).map((c) => [c.qualifiedName, c]))
     return {

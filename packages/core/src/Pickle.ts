@@ -7,7 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { isTorchwireError, PickleError } from "./Errors.js"
+import { attempt, PickleError } from "./Errors.js"
 import { decodeLatin1, decodeOp, makeCursor, type OpArg, OPCODES } from "./internal/pickle/opcodes.js"
 import { reprBytes, reprFloat, reprStr } from "./internal/pickle/pyrepr.js"
 import { pythonGlobals } from "./internal/pickle/globals.js"
@@ -74,7 +74,7 @@ export const unsafeOpcodes = (bytes: Uint8Array, options: { readonly record?: st
 export const opcodes = (bytes: Uint8Array, options: { readonly record?: string } = {}): Stream.Stream<PickleOp, PickleError> =>
   Stream.unwrap(
     Effect.map(
-      Effect.try({ try: () => unsafeOpcodes(bytes, options), catch: toPickleError(options.record) }),
+      attempt(() => unsafeOpcodes(bytes, options), PickleError),
       (ops) => Stream.fromIterable(ops)
     )
   )
@@ -162,11 +162,6 @@ export const makeOpcodeDecoder = (options: {
 
 const copyArg = (arg: OpArg): OpArg => (arg instanceof Uint8Array ? arg.slice() : arg)
 
-const toPickleError = (record: string | undefined) => (e: unknown): PickleError =>
-  e instanceof PickleError
-    ? e
-    : new PickleError({ reason: "BadValue", offset: 0, detail: String(e), ...(record === undefined ? {} : { record }) })
-
 /**
  * Decodes a stream of byte chunks into a stream of opcodes, incrementally.
  *
@@ -175,7 +170,7 @@ const toPickleError = (record: string | undefined) => (e: unknown): PickleError 
  */
 export const decodeStream = (options: { readonly record?: string } = {}) =>
 <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<PickleOp, E | PickleError, R> =>
-  decodeWith(self, () => makeOpcodeDecoder(options), toPickleError(options.record))
+  decodeWith(self, () => makeOpcodeDecoder(options), PickleError)
 
 const MARK = 0x28
 
@@ -267,8 +262,8 @@ export interface LoadOptions {
  * @category decoding
  */
 export const load = (bytes: Uint8Array, options: LoadOptions = {}): Effect.Effect<PyValue, PickleError> =>
-  Effect.try({
-    try: () =>
+  attempt(
+    () =>
       unpickle(bytes, options.start ?? 0, {
         findClass: (module, name) => pythonGlobals(module, name),
         ...(options.persistentLoad === undefined ? {} : { persistentLoad: (pid: PyValue) => options.persistentLoad!(pid) }),
@@ -278,8 +273,8 @@ export const load = (bytes: Uint8Array, options: LoadOptions = {}): Effect.Effec
         ...(options.maxMemo === undefined ? {} : { maxMemo: options.maxMemo }),
         ...(options.maxStack === undefined ? {} : { maxStack: options.maxStack })
       }).value,
-    catch: (e) => (isTorchwireError(e) && e._tag === "PickleError" ? e : toPickleError(options.record)(e))
-  })
+    PickleError
+  )
 
 /**
  * Pickles a value as CPython's pickler would pickle the corresponding Python
@@ -291,7 +286,4 @@ export const load = (bytes: Uint8Array, options: LoadOptions = {}): Effect.Effec
  * @category encoding
  */
 export const dump = (value: PyValue, options: { readonly protocol?: number } = {}): Effect.Effect<Uint8Array, PickleError> =>
-  Effect.try({
-    try: () => pickle(value, { protocol: options.protocol ?? 2, reduce: reduceTorchValue }),
-    catch: (e) => (e instanceof PickleError ? e : toPickleError("pickler")(e))
-  })
+  attempt(() => pickle(value, { protocol: options.protocol ?? 2, reduce: reduceTorchValue }), PickleError)

@@ -13,7 +13,7 @@
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { CheckpointError, isTorchwireError, PickleError, type TorchwireError } from "./Errors.js"
+import { attempt, CheckpointError, type TorchwireError } from "./Errors.js"
 import { concatBytes } from "./internal/bytes.js"
 import { crc32 as tableCrc32 } from "./internal/container/crc32.js"
 import { storageData } from "./internal/save/storageStream.js"
@@ -103,9 +103,6 @@ const recordsFor = (pickle: Uint8Array, storages: ReadonlyArray<StorageRecord>, 
   ]
 }
 
-const toError = (e: unknown): TorchwireError =>
-  isTorchwireError(e) ? e : new PickleError({ reason: "BadValue", offset: 0, record: "data.pkl", detail: String(e) })
-
 /**
  * Saves a value as a torch.save zip archive, as a stream of byte chunks.
  * Tensors are read from their sources as the stream is consumed.
@@ -122,7 +119,7 @@ export const toStream = (value: PyValue, options: SaveOptions = {}): Stream.Stre
     const layout = options.layout ?? "latest"
     const prefix = options.prefix ?? "archive"
     const crc32 = options.crc32 ?? tableCrc32
-    const { pickle, storages } = yield* Effect.try({ try: () => pickleCheckpoint(value, options.protocol ?? 2), catch: toError })
+    const { pickle, storages } = yield* attempt(() => pickleCheckpoint(value, options.protocol ?? 2))
     const archive = archiveStream(prefix, recordsFor(pickle, storages, layout, alignment), { alignment, crc32, computeCrc32: options.computeCrc32, trailer: layout === "latest" ? "version and id" : "version" })
     const readAhead = options.readAhead ?? 0
     return readAhead > 0 && storages.some((r) => r.storage.memory === undefined) ? Stream.bufferChunks(archive, { capacity: readAhead }) : archive

@@ -8,13 +8,11 @@
  */
 import * as Effect from "effect/Effect"
 import type { ByteSource } from "./ByteSource.js"
-import * as Checkpoint from "./Checkpoint.js"
+import * as Container from "./Container.js"
+import type { TorchwireError } from "./Errors.js"
 import { translateGlobal } from "./internal/pickle/globals.js"
 import { scanPickles } from "./internal/pickle/scanPickle.js"
-import { defaultLimits, parseHeader } from "./internal/streaming/streamingFormat.js"
 import { WEIGHTS_ONLY_ALLOWLIST } from "./internal/torch/globals.js"
-import * as Tar from "./Tar.js"
-import * as Zip from "./Zip.js"
 
 /**
  * How a global is classed.
@@ -99,80 +97,22 @@ export const classify = (module: string, name: string): Class => {
   return "unknown"
 }
 
-/** The pickles of one file, as (record name, bytes, how many pickles to read). */
-const picklesOf = (source: ByteSource, format: Checkpoint.Format) =>
-  Effect.gen(function*() {
-    const out: Array<{ readonly record: string; readonly bytes: Uint8Array; readonly max?: number }> = []
-    const head = (n: number) => source.read(0, Math.min(source.size, n))
-    const zipRecords = Effect.gen(function*() {
-      const archive = yield* Zip.open(source)
-      for (const e of archive.entries) {
-        if (/pkl$/.test(e.name) && e.uncompressedSize <= defaultLimits.maxHeaderBytes * 64) out.push({ record: e.name, bytes: yield* archive.read(e) })
-      }
-    })
-    switch (format) {
-      case "zip":
-      case "torchscript":
-      case "mobile":
-        yield* zipRecords
-        break
-      case "tar":
-        for (const m of yield* Tar.list(source)) {
-          if (m.name === "pickle" || m.name === "sys_info") out.push({ record: m.name, bytes: yield* source.read(m.offset, m.size) })
-        }
-        break
-      case "stream": {
-        const bytes = yield* head(defaultLimits.maxHeaderBytes)
-        out.push({ record: "stream header", bytes, max: 1 })
-        const parsed = yield* Effect.option(Effect.try(() => parseHeader(bytes, defaultLimits)))
-        if (parsed._tag === "Some") {
-          let at = parsed.value.end
-          for (const entry of parsed.value.entries) {
-            if (entry.key.endsWith("pkl") && at + entry.length <= source.size) out.push({ record: entry.key, bytes: yield* source.read(at, entry.length) })
-            at += entry.length
-          }
-        }
-        break
-      }
-      case "legacy": {
-        // The five pickles before the storages: read a window that grows until they fit.
-        let window = Math.min(source.size, 1 << 20)
-        for (;;) {
-          const bytes = yield* head(window)
-          const result = scanPickles(bytes, "pickle", 5)
-          if (result.error === undefined || window >= Math.min(source.size, 1 << 30)) {
-            out.push({ record: "pickle", bytes: bytes.subarray(0, result.error === undefined ? result.end : bytes.length), max: 5 })
-            break
-          }
-          window = Math.min(window * 4, source.size, 1 << 30)
-        }
-        yield* Effect.ignore(zipRecords) // a zip hidden behind the pickles (a polyglot)
-        break
-      }
-      case "pickle":
-        out.push({ record: "pickle", bytes: yield* head(1 << 30) })
-        yield* Effect.ignore(zipRecords)
-        break
-      case "flatbuffer":
-        break // flatbuffer modules hold no pickles
-    }
-    return out
-  })
-
 /**
- * Scans a file. Fails only when the file cannot be read at all (not a
- * format torchwire recognizes, or an I/O error).
+ * Scans a file (a source, or a container `Container.open` recognized): the
+ * globals of every pickle in it (`Container.pickles`). Fails only when the
+ * file cannot be read at all (not a format torchwire recognizes, or an I/O
+ * error).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const scan = (source: ByteSource) =>
+export const scan = (input: ByteSource | Container.Container): Effect.Effect<Report, TorchwireError> =>
   Effect.gen(function*() {
-    const format = yield* Checkpoint.detect(source)
+    const container = yield* Container.fromInput(input)
     const globals: Array<Finding> = []
     const unreadable: Array<string> = []
-    for (const { record, bytes, max } of yield* picklesOf(source, format)) {
-      const result = scanPickles(bytes, record, max)
+    for (const { record, bytes, count } of yield* Container.pickles(container)) {
+      const result = scanPickles(bytes, record, count)
       for (const g of result.globals) {
         // Reported as Python would import it (its 2 -> 3 renames applied: `commands` is `subprocess`).
         const [module, name] = g.module === "?" || g.name === "?" ? [g.module, g.name] : translateGlobal(g.module, g.name)

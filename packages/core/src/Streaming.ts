@@ -16,7 +16,7 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { CheckpointError, isTorchwireError, PickleError, type TorchwireError } from "./Errors.js"
+import { attempt, CheckpointError, type TorchwireError } from "./Errors.js"
 import { concatBytes } from "./internal/bytes.js"
 import { DecimalRecord, decodeRecord, text } from "./internal/torch/records.js"
 import { storageData } from "./internal/save/storageStream.js"
@@ -65,9 +65,6 @@ export type Piece = StreamPiece
  */
 export type Limits = StreamLimits
 
-const toError = (e: unknown): TorchwireError =>
-  isTorchwireError(e) ? e : new PickleError({ reason: "BadValue", offset: 0, record: "stream", detail: String(e) })
-
 const utf8 = new TextEncoder()
 
 /**
@@ -80,7 +77,7 @@ const utf8 = new TextEncoder()
  * @category encoding
  */
 export const encode = (value: PyValue, options: { readonly protocol?: number } = {}): Stream.Stream<Uint8Array, TorchwireError> =>
-  Stream.unwrap(Effect.map(Effect.try({ try: () => pickleCheckpoint(value, options.protocol ?? 2), catch: toError }), ({ pickle, storages }) => {
+  Stream.unwrap(Effect.map(attempt(() => pickleCheckpoint(value, options.protocol ?? 2)), ({ pickle, storages }) => {
     const small = (key: string, bytes: Uint8Array) => ({ entry: { key, isStorage: false, length: bytes.length }, data: bytes })
     const records = [
       small("data.pkl", pickle),
@@ -137,7 +134,7 @@ const sizeChecked = (): RecordWriter<{ readonly entry: StreamEntry }> => {
  * @category decoding
  */
 export const parts = (limits: Partial<Limits> = {}) => <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Part, E | TorchwireError, R> =>
-  decodeWith(self, () => makeDecoder({ ...defaultLimits, ...limits }), toError)
+  decodeWith(self, () => makeDecoder({ ...defaultLimits, ...limits }))
 
 /**
  * Decodes a byte stream into pieces, holding nothing but the header: each
@@ -148,7 +145,7 @@ export const parts = (limits: Partial<Limits> = {}) => <E, R>(self: Stream.Strea
  * @category decoding
  */
 export const pieces = (limits: Partial<Limits> = {}) => <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Piece, E | TorchwireError, R> =>
-  decodeWith(self, () => makePieceDecoder({ ...defaultLimits, ...limits }), toError)
+  decodeWith(self, () => makePieceDecoder({ ...defaultLimits, ...limits }))
 
 /** A `.storage_alignment` record: a decimal the zip layout can pad to (1 to 65535). */
 const Alignment = DecimalRecord.pipe(Schema.between(1, 65535))
@@ -166,7 +163,7 @@ export const validate = (limits: Partial<Limits> = {}, options: HeaderOptions = 
     const decoder = makePieceDecoder({ ...defaultLimits, ...limits })
     const seeHeader = headerWatcher(options)
     return { push: (chunk) => (decoder.push(chunk).forEach(seeHeader), [chunk]), end: () => (decoder.end(), []) }
-  }, toError)
+  })
 
 /**
  * Options of decoders that can tell what a stream's header declares.
@@ -230,7 +227,7 @@ export const toArchive = (options: {
       push: (chunk) => decoder.push(chunk).flatMap(convert).filter((b) => b.length > 0),
       end: () => (decoder.end(), [...encoder.trailer(true), encoder.finish()])
     }
-  }, toError)
+  })
 
 /**
  * Re-encodes parts into bytes: a relay's other half (`parts` then `fromParts`

@@ -10,6 +10,8 @@ export * as Bytecode from "./Bytecode.js"
 export * as ByteSource from "./ByteSource.js"
 /** @since 0.1.0 */
 export * as Checkpoint from "./Checkpoint.js"
+/** @since 0.2.0 */
+export * as Container from "./Container.js"
 /** @since 0.1.0 */
 export * as Errors from "./Errors.js"
 /** @since 0.1.0 */

@@ -8,6 +8,7 @@
  */
 import type { ByteSource } from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
+import * as Container from "@torchwire/core/Container"
 import { attempt, CheckpointError, type TorchwireError } from "@torchwire/core/Errors"
 import * as Module from "@torchwire/core/Module"
 import * as Pickle from "@torchwire/core/Pickle"
@@ -27,8 +28,6 @@ import {
   type PyValue,
   typeName
 } from "@torchwire/core/Value"
-import * as Tar from "@torchwire/core/Tar"
-import * as Zip from "@torchwire/core/Zip"
 import * as Effect from "effect/Effect"
 
 /**
@@ -209,7 +208,7 @@ export const report = (checkpoint: Checkpoint.Checkpoint, options: TreeOptions =
  * @since 0.1.0
  * @category constructors
  */
-export const openForInspect = (source: ByteSource) => Checkpoint.open(source, { weightsOnly: false })
+export const openForInspect = (input: ByteSource | Container.Container) => Checkpoint.open(input, { weightsOnly: false })
 
 /**
  * `inspect --json`: the canonical summary.
@@ -217,20 +216,20 @@ export const openForInspect = (source: ByteSource) => Checkpoint.open(source, { 
  * @since 0.1.0
  * @category constructors
  */
-export const json = (source: ByteSource, progress?: (done: number, total: number) => void): Effect.Effect<string, TorchwireError> =>
-  Effect.flatMap(Checkpoint.detect(source), (format) =>
-    Checkpoint.isModuleFormat(format)
-      ? Effect.flatMap(Module.open(source), (archive) => {
+export const json = (input: ByteSource | Container.Container, progress?: (done: number, total: number) => void): Effect.Effect<string, TorchwireError> =>
+  Effect.flatMap(Container.fromInput(input), (container) =>
+    Container.isModuleFormat(container.format)
+      ? Effect.flatMap(Module.open(container), (archive) => {
         const tensors = [...Module.namedParameters(archive.module), ...Module.namedBuffers(archive.module)]
         const total = tensors.reduce((n, [, t]) => n + t.nbytes, 0)
         let done = 0
         const onTensor = progress === undefined ? undefined : (nbytes: number) => progress((done += nbytes), total)
         return Effect.map(Summary.ofModule(archive, onTensor === undefined ? {} : { onTensor }), (s) => JSON.stringify(s, null, 2) + "\n")
       })
-      : checkpointJson(source, progress))
+      : checkpointJson(container, progress))
 
-const checkpointJson = (source: ByteSource, progress?: (done: number, total: number) => void): Effect.Effect<string, TorchwireError> =>
-  Effect.flatMap(openForInspect(source), (c) => {
+const checkpointJson = (container: Container.Container, progress?: (done: number, total: number) => void): Effect.Effect<string, TorchwireError> =>
+  Effect.flatMap(openForInspect(container), (c) => {
     const total = progress === undefined ? 0 : Checkpoint.tensors(c.value).reduce((n, [, t]) => n + t.nbytes, 0)
     let done = 0
     const onTensor = progress === undefined ? undefined : (nbytes: number) => progress((done += nbytes), total)
@@ -250,39 +249,27 @@ export interface PickleAt {
   readonly start: number
 }
 
+/** The names of the legacy format's five pickles, in file order. */
+const LEGACY_PICKLES = ["magic number", "protocol version", "sys_info", "pickle", "storage keys"]
+
 /**
- * The pickles `dis` shows. For zip archives the record (default
- * `data.pkl`); for tar files the member (default `pickle`); for legacy files
- * every pickle before the storages; for bare pickles the file.
+ * The pickles `dis` shows (`Container.recordPickle`). For zip archives the
+ * record (default `data.pkl`); for tar files the member (default `pickle`);
+ * for legacy files every pickle before the storages, each on its own; for
+ * bare pickles the file.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const picklesToDisassemble = (source: ByteSource, record?: string): Effect.Effect<Array<PickleAt>, TorchwireError> =>
+export const picklesToDisassemble = (input: ByteSource | Container.Container, record?: string): Effect.Effect<Array<PickleAt>, TorchwireError> =>
   Effect.gen(function*() {
-    const format = yield* Checkpoint.detect(source)
-    if (format === "zip" || format === "torchscript" || format === "mobile") {
-      const archive = yield* Zip.open(source)
-      const wanted = record ?? "data.pkl"
-      const entry = archive.entries.find((e) => e.name === wanted || e.name.slice(e.name.indexOf("/") + 1) === wanted)
-      if (entry === undefined) {
-        return yield* new CheckpointError({ reason: "MissingRecord", offset: 0, record: wanted, detail: `no such record; records: ${archive.entries.map((e) => e.name).join(", ")}` })
-      }
-      return [{ record: entry.name, bytes: yield* archive.read(entry), start: 0 }]
-    }
-    if (format === "tar") {
-      const wanted = record ?? "pickle"
-      const member = (yield* Tar.list(source)).find((m) => m.name === wanted)
-      if (member === undefined) return yield* new CheckpointError({ reason: "MissingRecord", offset: 0, record: wanted, detail: "no such tar member" })
-      return [{ record: member.name, bytes: yield* source.read(member.offset, Math.min(member.size, 64 << 20)), start: 0 }]
-    }
-    const bytes = yield* source.read(0, Math.min(source.size, 64 << 20))
-    if (format !== "legacy") return [{ record: "pickle", bytes, start: 0 }]
+    const { record: name, bytes, count } = yield* Effect.flatMap(Container.fromInput(input), (c) => Container.recordPickle(c, record))
+    if (count === 1) return [{ record: name, bytes, start: 0 }]
     const pickles: Array<PickleAt> = []
     let at = 0
-    for (const name of ["magic number", "protocol version", "sys_info", "pickle", "storage keys"]) {
-      pickles.push({ record: name, bytes, start: at })
-      const ops = yield* opcodesOf({ record: name, bytes, start: at })
+    for (const pickleName of LEGACY_PICKLES) {
+      pickles.push({ record: pickleName, bytes, start: at })
+      const ops = yield* opcodesOf({ record: pickleName, bytes, start: at })
       at = ops[ops.length - 1]!.offset + 1
     }
     return pickles
@@ -298,8 +285,8 @@ const opcodesOf = (p: PickleAt) =>
  * @since 0.1.0
  * @category constructors
  */
-export const dis = (source: ByteSource, record?: string): Effect.Effect<string, TorchwireError> =>
-  Effect.flatMap(picklesToDisassemble(source, record), (pickles) =>
+export const dis = (input: ByteSource | Container.Container, record?: string): Effect.Effect<string, TorchwireError> =>
+  Effect.flatMap(picklesToDisassemble(input, record), (pickles) =>
     Effect.forEach(pickles, (p) =>
       attempt(() => Pickle.unsafeDisassemble(p.bytes, { record: p.record, start: p.start })).pipe(
         Effect.map((text) => (pickles.length === 1 ? text : `# ${p.record} at byte ${p.start}\n${text}`))
@@ -314,8 +301,8 @@ export const dis = (source: ByteSource, record?: string): Effect.Effect<string, 
  * @since 0.1.0
  * @category constructors
  */
-export const disJson = (source: ByteSource, record?: string): Effect.Effect<string, TorchwireError> =>
-  Effect.flatMap(picklesToDisassemble(source, record), (pickles) =>
+export const disJson = (input: ByteSource | Container.Container, record?: string): Effect.Effect<string, TorchwireError> =>
+  Effect.flatMap(picklesToDisassemble(input, record), (pickles) =>
     Effect.forEach(pickles, (p) =>
       Effect.map(opcodesOf(p), (ops) => ({
         record: p.record,

@@ -6,13 +6,37 @@ import { Deferred, Effect, Fiber } from "effect"
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Zip from "@torchwire/core/Zip"
+import * as Inspect from "@torchwire/node/Inspect"
 import * as NodeSource from "@torchwire/node/NodeSource"
 import { firstDifference, fixtureBytes, fixturePath, type Json, truthOf } from "@torchwire/test-utils"
 import { countReporter, progressReporter } from "../src/cli/progress.js"
 import { cli as run, runCli } from "./cliHarness.js"
 
 describe("CLI", () => {
+  it.effect("inspect --json and dis read a zip's end record and central directory once", () =>
+    Effect.gen(function*() {
+      for (const file of ["linear.pt", "mobile_sequential.ptl", "script_sequential.pt"]) {
+        const bytes = fixtureBytes(file)
+        const inner = ByteSource.fromUint8Array(bytes, file)
+        let tailReads = 0
+        const source: ByteSource.ByteSource = {
+          name: file,
+          size: bytes.length,
+          read: (offset, length) => Effect.suspend(() => ((tailReads += offset + length > bytes.length - 22 ? 1 : 0), inner.read(offset, length)))
+        }
+        const once = <A, E>(what: string, effect: Effect.Effect<A, E>) =>
+          Effect.map(effect, () => {
+            assert.strictEqual(tailReads, 1, `${file}: ${what}`)
+            tailReads = 0
+          })
+        yield* once("inspect --json", Inspect.json(source))
+        yield* once("dis", Inspect.dis(source))
+        yield* once("dis --json", Inspect.disJson(source))
+      }
+    }))
+
   it.effect("inspect prints the tree with dtypes, shapes, element counts and totals", () =>
     Effect.gen(function*() {
       const { code, out } = yield* run("inspect", fixturePath("linear.pt"))

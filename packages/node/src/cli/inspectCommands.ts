@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import * as Checkpoint from "@torchwire/core/Checkpoint"
+import * as Container from "@torchwire/core/Container"
 import * as Module from "@torchwire/core/Module"
 import * as Effect from "effect/Effect"
 import * as Inspect from "../Inspect.js"
@@ -46,11 +46,11 @@ export const inspect = (args: InspectArgs) =>
     if (args.json) {
       return io.out(yield* Inspect.json(source, io.progress === undefined ? undefined : progressReporter(io.progress, "hashing tensors")))
     }
-    const format = yield* Checkpoint.detect(source)
+    const container = yield* Container.open(source)
     io.out(
-      Checkpoint.isModuleFormat(format)
-        ? Inspect.moduleReport(yield* Module.open(source), source.name, source.size)
-        : Inspect.report(yield* Inspect.openForInspect(source), options)
+      Container.isModuleFormat(container.format)
+        ? Inspect.moduleReport(yield* Module.open(container), source.name, source.size)
+        : Inspect.report(yield* Inspect.openForInspect(container), options)
     )
   }).pipe(Effect.scoped)
 

@@ -14,13 +14,8 @@ import { Storage } from "../torch/model.js"
 import { PyGlobal, PyTuple, type PyValue } from "../../Value.js"
 import { checkpointError, type LoadContext, pickleOptions } from "./loadContext.js"
 import { unpickleAt } from "./pickleAt.js"
-import { decodeRecord, LegacyStoragePid, pidItems } from "../torch/records.js"
+import { decodeRecord, LEGACY_MAGIC, LEGACY_PROTOCOL, LegacyStoragePid, pidItems } from "../torch/records.js"
 import type { CallSite } from "../pickle/unpickler.js"
-
-/** The legacy magic number, `0x1950A86A20F9469CFC6C`. @internal */
-export const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn
-/** The legacy protocol version. @internal */
-export const LEGACY_PROTOCOL = 1001
 
 
 /** Where one storage's block lies, known once the key list is read. */

@@ -6,24 +6,15 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { ByteSource } from "../../ByteSource.js"
-import { isTorchwireError, PickleError, type TorchwireError } from "../../Errors.js"
+import { attempt, PickleError, type TorchwireError } from "../../Errors.js"
 import { unpickle, type UnpickleOptions, type UnpickleResult } from "../pickle/unpickler.js"
+import { readGrowing } from "../readWindow.js"
 
-/** Runs the unpickler, turning any non-torchwire exception into a typed failure. @internal */
+/** Runs the unpickler: a torchwire error it throws is a typed failure, anything else a defect (`Errors.attempt`). @internal */
 export const runUnpickle = (bytes: Uint8Array, start: number, options: UnpickleOptions): Effect.Effect<UnpickleResult, TorchwireError> =>
-  Effect.try({
-    try: () => unpickle(bytes, start, options),
-    catch: (e) =>
-      isTorchwireError(e)
-        ? e
-        : new PickleError({
-          reason: "BadValue",
-          offset: (options.base ?? 0) + start,
-          detail: `unexpected failure: ${e instanceof Error ? e.message : String(e)}`,
-          ...(options.record === undefined ? {} : { record: options.record })
-        })
-  })
+  attempt(() => unpickle(bytes, start, options))
 
 /**
  * Unpickles the pickle that starts at `at` in `source`, reading a window
@@ -37,19 +28,11 @@ export const unpickleAt = (
   at: number,
   options: UnpickleOptions,
   limit: number
-): Effect.Effect<UnpickleResult, TorchwireError> => {
-  const available = Math.min(source.size - at, limit)
-  const attempt = (window: number): Effect.Effect<UnpickleResult, TorchwireError> =>
-    Effect.flatMap(source.read(at, window), (bytes) =>
+): Effect.Effect<UnpickleResult, TorchwireError> =>
+  at >= source.size || limit <= 0
+    ? Effect.fail(new PickleError({ reason: "Truncated", offset: at, detail: "expected a pickle, found the end of the file", ...(options.record === undefined ? {} : { record: options.record }) }))
+    : readGrowing(source, at, limit, (bytes, isLast) =>
       runUnpickle(bytes, 0, { ...options, base: at }).pipe(
-        Effect.map((r) => ({ ...r, end: at + r.end })),
-        Effect.catchIf(
-          (e): e is PickleError => e._tag === "PickleError" && e.reason === "Truncated" && window < available,
-          () => attempt(Math.min(window * 4, available))
-        )
+        Effect.map((r) => Option.some({ ...r, end: at + r.end })),
+        Effect.catchIf((e) => !isLast && e._tag === "PickleError" && e.reason === "Truncated", () => Effect.succeed(Option.none()))
       ))
-  if (available <= 0) {
-    return Effect.fail(new PickleError({ reason: "Truncated", offset: at, detail: "expected a pickle, found the end of the file", ...(options.record === undefined ? {} : { record: options.record }) }))
-  }
-  return attempt(Math.min(64 * 1024, available))
-}

@@ -9,7 +9,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { ByteSource } from "../../ByteSource.js"
-import { attempt, CheckpointError, isTorchwireError, PickleError, type TorchwireError } from "../../Errors.js"
+import { attempt, CheckpointError, type TorchwireError } from "../../Errors.js"
+import { readGrowing } from "../readWindow.js"
 import { type OpenOptions, pickleOptions, policyOf } from "./loadContext.js"
 import { runUnpickle } from "./pickleAt.js"
 import { ByteOrder, decodeRecord, text } from "../torch/records.js"
@@ -17,17 +18,12 @@ import type { PyValue } from "../../Value.js"
 import { type StorageSource, storagePersistentLoad } from "./storages.js"
 import { defaultLimits, parseHeader, type StreamEntry } from "../streaming/streamingFormat.js"
 
-/** True when the first bytes are a stream header (a pickle naming `_Entry`). @internal */
-export const looksLikeStream = (head: Uint8Array): boolean =>
-  head[0] === 0x80 && new TextDecoder("latin1").decode(head.subarray(0, 256)).includes("torch.distributed._serialization")
-
-const readHeader = (source: ByteSource, window: number): Effect.Effect<{ readonly entries: ReadonlyArray<StreamEntry>; readonly end: number }, TorchwireError> =>
-  Effect.flatMap(source.read(0, Math.min(window, source.size)), (bytes) =>
-    Effect.try({ try: () => parseHeader(bytes, defaultLimits), catch: (e) => (isTorchwireError(e) ? e : new PickleError({ reason: "BadValue", offset: 0, record: "stream header", detail: String(e) })) }).pipe(
-      Effect.catchIf(
-        (e): e is PickleError => e._tag === "PickleError" && e.reason === "Truncated" && window < Math.min(source.size, defaultLimits.maxHeaderBytes),
-        () => readHeader(source, window * 4)
-      )
+/** The stream header (the pickled list of `_Entry`s) from the start of the file, read through a growing window. */
+const readHeader = (source: ByteSource): Effect.Effect<{ readonly entries: ReadonlyArray<StreamEntry>; readonly end: number }, TorchwireError> =>
+  readGrowing(source, 0, defaultLimits.maxHeaderBytes, (bytes, isLast) =>
+    attempt(() => parseHeader(bytes, defaultLimits)).pipe(
+      Effect.map(Option.some),
+      Effect.catchIf((e) => !isLast && e._tag === "PickleError" && e.reason === "Truncated", () => Effect.succeed(Option.none()))
     ))
 
 /** Reads `length` bytes at `at` as 1 MiB chunks. */
@@ -43,7 +39,7 @@ const chunks = (source: ByteSource, at: number, length: number): Stream.Stream<U
  */
 export const loadStreamCheckpoint = (source: ByteSource, options: OpenOptions): Effect.Effect<{ readonly value: PyValue; readonly records: ReadonlyArray<string> }, TorchwireError> =>
   Effect.gen(function*() {
-    const { entries, end } = yield* readHeader(source, 64 * 1024)
+    const { entries, end } = yield* readHeader(source)
     const records = new Map<string, StorageSource>()
     let at = end
     for (const entry of entries) {

@@ -14,7 +14,7 @@ import { Storage, StorageType, type Tensor } from "../torch/model.js"
 import { PyTuple, type PyValue } from "../../Value.js"
 import { checkpointError, type LoadContext, pickleOptions } from "./loadContext.js"
 import { unpickleAt } from "./pickleAt.js"
-import { listTar, type TarMember } from "../container/tar.js"
+import type { TarMember } from "../container/tar.js"
 import { makeTensor } from "../torch/globals.js"
 import type { CallSite } from "../pickle/unpickler.js"
 
@@ -25,14 +25,13 @@ const tupleOf = (v: PyValue, arity: number): ReadonlyArray<PyValue> | undefined 
   v instanceof PyTuple && v.items.length === arity ? v.items : Array.isArray(v) && v.length === arity ? v : undefined
 
 /**
- * Loads a tar checkpoint.
+ * Loads a tar checkpoint from its listed members.
  *
  * @internal
  */
-export const loadTarCheckpoint = (ctx: LoadContext): Effect.Effect<{ readonly value: PyValue; readonly members: ReadonlyArray<string> }, TorchwireError> =>
+export const loadTarCheckpoint = (ctx: LoadContext, members: ReadonlyArray<TarMember>): Effect.Effect<{ readonly value: PyValue; readonly members: ReadonlyArray<string> }, TorchwireError> =>
   Effect.gen(function*() {
     const { source } = ctx
-    const members = yield* listTar(source)
     const member = (name: string): Effect.Effect<TarMember, CheckpointError> => {
       const m = members.find((x) => x.name === name)
       return m === undefined ? Effect.fail(checkpointError("MissingRecord", 0, `tar archive has no ${name} member`, name)) : Effect.succeed(m)

@@ -50,6 +50,10 @@ const EntryState = Schema.Struct({
 
 const HEADER = "stream header"
 
+/** True when the first bytes are a stream header (a pickle naming `_Entry`). @internal */
+export const looksLikeStream = (head: Uint8Array): boolean =>
+  head[0] === 0x80 && new TextDecoder("latin1").decode(head.subarray(0, 256)).includes("torch.distributed._serialization")
+
 /** The header pickle for these entries, as `pickle.dump(entries, f, protocol=2)` writes it. @internal */
 export const encodeHeader = (entries: ReadonlyArray<StreamEntry>, protocol = 2): Uint8Array =>
   pickle(

@@ -11,6 +11,11 @@ import { CheckpointError } from "../../Errors.js"
 import { StorageType } from "./model.js"
 import { PyTuple, type PyValue } from "../../Value.js"
 
+/** The legacy format's magic number, `0x1950A86A20F9469CFC6C`: its first pickle. @internal */
+export const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn
+/** The legacy format's protocol version: its second pickle. @internal */
+export const LEGACY_PROTOCOL = 1001
+
 /** `version` / `.data/version`: decimal text (torch parses with stoull), 1..10. @internal */
 export const ArchiveVersion = Schema.compose(Schema.Trim, Schema.NumberFromString).pipe(Schema.int(), Schema.between(1, 10))
 

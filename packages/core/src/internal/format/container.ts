@@ -1,0 +1,126 @@
+/**
+ * Recognising a file, once: which of torch's formats it holds, and the
+ * container opened on the way (a zip archive's central directory, a tar
+ * file's members), which every reader after it consumes instead of opening
+ * the file again. The order of the checks is torch's where torch decides
+ * (`torch.load`: zip first, then tar, then the legacy magic number) and the
+ * most specific signature first elsewhere.
+ *
+ * @internal
+ */
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import type { ByteSource } from "../../ByteSource.js"
+import { CheckpointError, type TorchwireError } from "../../Errors.js"
+import { PyGlobal } from "../../Value.js"
+import * as Zip from "../../Zip.js"
+import { isTarHeader, listTar, type TarMember } from "../container/tar.js"
+import { decodeOp, makeCursor, Op, OPCODES } from "../pickle/opcodes.js"
+import { unpickle } from "../pickle/unpickler.js"
+import { looksLikeStream } from "../streaming/streamingFormat.js"
+import { LEGACY_MAGIC } from "../torch/records.js"
+
+/**
+ * The file formats torchwire recognizes.
+ *
+ * @internal
+ */
+export type Format = "zip" | "legacy" | "tar" | "pickle" | "torchscript" | "mobile" | "flatbuffer" | "stream"
+
+/**
+ * A recognized file: its format, and what recognizing it opened.
+ *
+ * - `Zip`: a zip archive, its central directory read (`format`: a
+ *   `torch.save` checkpoint, a TorchScript archive with `constants.pkl`, or
+ *   a mobile one with `bytecode.pkl`); `checkCrc` is how it was opened.
+ * - `Tar`: the 0.1.x tar format, its members listed.
+ * - `Stream`, `Legacy`, `Pickle`, `Flatbuffer`: read by their loaders.
+ *
+ * @internal
+ */
+export type Container = Data.TaggedEnum<{
+  Zip: { readonly source: ByteSource; readonly format: "zip" | "torchscript" | "mobile"; readonly archive: Zip.ZipArchive; readonly checkCrc: boolean }
+  Tar: { readonly source: ByteSource; readonly format: "tar"; readonly members: ReadonlyArray<TarMember> }
+  Stream: { readonly source: ByteSource; readonly format: "stream" }
+  Legacy: { readonly source: ByteSource; readonly format: "legacy" }
+  Pickle: { readonly source: ByteSource; readonly format: "pickle" }
+  Flatbuffer: { readonly source: ByteSource; readonly format: "flatbuffer" }
+}>
+
+/** Constructors and `$match`/`$is` for `Container`. @internal */
+export const Container = Data.taggedEnum<Container>()
+
+/** Options of `recognize`. @internal */
+export interface RecognizeOptions {
+  /** Check each zip entry's CRC-32 as it is read (default false, as torch). */
+  readonly checkCrc?: boolean
+}
+
+const ascii = (bytes: Uint8Array): string => String.fromCharCode(...bytes)
+
+/** Whether an archive has the record `name` right under its folder (a scan: a checkpoint may hold 100k records). */
+const hasRecord = (archive: Zip.ZipArchive, name: string): boolean =>
+  archive.entries.some((e) => e.name.endsWith(name) && e.name.indexOf("/") === e.name.length - name.length - 1)
+
+/** The kind of zip archive, by the records torch's loaders look for. */
+const zipFormat = (archive: Zip.ZipArchive): "zip" | "torchscript" | "mobile" =>
+  hasRecord(archive, "bytecode.pkl") ? "mobile" : hasRecord(archive, "constants.pkl") ? "torchscript" : "zip"
+
+/**
+ * Whether a file's first bytes read as the start of a pickle: PROTO (protocol
+ * 2 and up), or protocol 0 and 1 opcodes up to a STOP or to the end of `head`,
+ * or, more loosely, a first byte below 0x80 and a STOP byte somewhere (the
+ * loader then reports where the pickle goes wrong).
+ */
+const looksLikePickle = (head: Uint8Array): boolean => {
+  if (head.length === 0) return false
+  if (head[0] === Op.PROTO) return true
+  if (head[0]! < 0x80 && head.includes(Op.STOP)) return true
+  const c = makeCursor(head)
+  try {
+    while (c.pos < c.end) {
+      const info = OPCODES[head[c.pos]!]
+      if (info === undefined || info.proto > 1) return false
+      // Cut short inside an argument: the head is too short to say more.
+      if (!decodeOp(c)) return true
+    }
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** True when the source's first pickle (read from its first 64 bytes) is the legacy magic number, in any protocol. */
+const startsWithLegacyMagic = (source: ByteSource): Effect.Effect<boolean, TorchwireError> =>
+  Effect.map(source.read(0, Math.min(source.size, 64)), (head) => {
+    try {
+      return unpickle(head, 0, { findClass: (module, name) => new PyGlobal(module, name) }).value === LEGACY_MAGIC
+    } catch {
+      return false
+    }
+  })
+
+/**
+ * Recognizes a source's format from its first bytes (and, for zip archives,
+ * their record names), opening the container it finds.
+ *
+ * @internal
+ */
+export const recognize = (source: ByteSource, options: RecognizeOptions = {}): Effect.Effect<Container, TorchwireError> =>
+  Effect.gen(function*() {
+    const head = yield* source.read(0, Math.min(source.size, 512))
+    if (head.length >= 8 && ascii(head.subarray(4, 8)) === "PTMF") return Container.Flatbuffer({ source, format: "flatbuffer" })
+    if (head.length >= 8 && ascii(head.subarray(0, 8)) === "PYTORCH1") {
+      return yield* new CheckpointError({ reason: "UnsupportedFormat", offset: 0, detail: "File is an unsupported archive format from the preview release." })
+    }
+    if (head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) {
+      const checkCrc = options.checkCrc ?? false
+      const archive = yield* Zip.open(source, { checkCrc })
+      return Container.Zip({ source, format: zipFormat(archive), archive, checkCrc })
+    }
+    if (isTarHeader(head)) return Container.Tar({ source, format: "tar", members: yield* listTar(source) })
+    if (looksLikeStream(head)) return Container.Stream({ source, format: "stream" })
+    if (yield* startsWithLegacyMagic(source)) return Container.Legacy({ source, format: "legacy" })
+    if (looksLikePickle(head)) return Container.Pickle({ source, format: "pickle" })
+    return yield* new CheckpointError({ reason: "UnknownFormat", offset: 0, record: source.name, detail: "not a torch checkpoint: no zip, tar, legacy or pickle signature" })
+  })
