@@ -87,10 +87,9 @@ export interface Checkpoint {
 export const detect = (source: ByteSource, options: Container.OpenOptions = {}): Effect.Effect<Container.Container, TorchwireError> =>
   Container.open(source, options)
 
-const context = (source: ByteSource, options: OpenOptions, checkCrc: boolean): LoadContext => ({
+const context = (source: ByteSource, options: OpenOptions): LoadContext => ({
   source,
   ...policyOf(options),
-  checkCrc,
   maxPickleBytes: options.maxPickleBytes ?? 1 << 30
 })
 
@@ -99,9 +98,9 @@ const context = (source: ByteSource, options: OpenOptions, checkCrc: boolean): L
  * or, when that was opened with the other setting, the source opened again.
  */
 const zipArchive = (container: Container.Container & { readonly _tag: "Zip" }, checkCrc: boolean | undefined) =>
-  checkCrc === undefined || checkCrc === container.checkCrc
-    ? Effect.succeed({ archive: container.archive, checkCrc: container.checkCrc })
-    : Effect.map(Zip.open(container.source, { checkCrc }), (archive) => ({ archive, checkCrc }))
+  checkCrc === undefined || checkCrc === container.archive.checkCrc
+    ? Effect.succeed(container.archive)
+    : Zip.open(container.source, { checkCrc })
 
 /**
  * Opens a checkpoint: a source, or a container `detect` (`Container.open`)
@@ -115,12 +114,12 @@ export const open = (input: ByteSource | Container.Container, options: OpenOptio
   Effect.gen(function*() {
     const container = yield* Container.fromInput(input, options.checkCrc === undefined ? {} : { checkCrc: options.checkCrc })
     const { source } = container
-    const ctx = context(source, options, options.checkCrc ?? false)
+    const ctx = context(source, options)
     switch (container._tag) {
       case "Zip": {
         if (container.format !== "zip") return yield* moduleFormatError(container.format)
-        const { archive, checkCrc } = yield* zipArchive(container, options.checkCrc)
-        const { value, info } = yield* loadZipCheckpoint({ ...ctx, checkCrc }, archive)
+        const archive = yield* zipArchive(container, options.checkCrc)
+        const { value, info } = yield* loadZipCheckpoint(ctx, archive)
         return {
           format: "zip",
           value,

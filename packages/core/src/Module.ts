@@ -12,10 +12,11 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type { ByteSource } from "./ByteSource.js"
 import * as Bytecode from "./Bytecode.js"
+import { Crc32 } from "./Checksum.js"
 import * as Container from "./Container.js"
 import { attempt, CheckpointError, type TorchwireError } from "./Errors.js"
 import { type ArchiveRecord, archiveStream } from "./internal/container/archiveWriter.js"
-import { crc32 as tableCrc32 } from "./internal/container/crc32.js"
+import { RecordBytes, zipEntryBytes } from "./internal/container/recordBytes.js"
 import { type LoadContext, policyOf } from "./internal/load/loadContext.js"
 import { parseClasses, type ScriptClass } from "./internal/module/scriptSource.js"
 import { decodeFlatbuffer } from "./internal/module/fbModule.js"
@@ -206,7 +207,7 @@ const openZip = (source: ByteSource, archive: Zip.ZipArchive): Effect.Effect<Scr
     }
     const classes = new Map([...code].flatMap(([path, text]) => parseClasses(path, text)).map((c) => [c.qualifiedName, c]))
     // TorchScript pickles name __torch__ classes, which no Python code backs: opaque objects, never executed.
-    const ctx: LoadContext = { source, ...policyOf({ weightsOnly: false }), checkCrc: false, maxPickleBytes: 1 << 30 }
+    const ctx: LoadContext = { source, ...policyOf({ weightsOnly: false }), maxPickleBytes: 1 << 30 }
     const info = { prefix, byteOrder }
     const constants = yield* loadArchivePickle(ctx, archive, records, info, "constants.pkl", "constants/")
     const root = yield* loadArchivePickle(ctx, archive, records, info, "data.pkl", "data/")
@@ -257,7 +258,7 @@ export interface SaveOptions {
    * the dtype and shape of the tensor it replaces.
    */
   readonly replace?: ReadonlyMap<string, Tensor>
-  /** CRC-32 implementation (Node passes zlib.crc32). */
+  /** CRC-32 implementation (default: the `Checksum.Crc32` service's). */
   readonly crc32?: (data: Uint8Array, crc: number) => number
 }
 
@@ -299,7 +300,7 @@ export const save = (archive: ScriptArchive, options: SaveOptions = {}): Stream.
     }
     const records: Array<ArchiveRecord> = [...entries].map(([name, entry]) => {
       const replacement = replaced.get(name)
-      return { name, size: entry.uncompressedSize, data: replacement ?? zip.stream(entry) }
+      return { name, size: entry.uncompressedSize, data: replacement === undefined ? zipEntryBytes(zip, entry) : RecordBytes.Computed({ read: replacement, size: entry.uncompressedSize }) }
     })
-    return archiveStream(archive.prefix, records, { alignment: 64, crc32: options.crc32 ?? tableCrc32 })
+    return archiveStream(archive.prefix, records, { alignment: 64, crc32: options.crc32 ?? (yield* Crc32).update })
   }))

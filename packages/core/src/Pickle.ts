@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
 import * as Stream from "effect/Stream"
 import { attempt, PickleError } from "./Errors.js"
 import { decodeLatin1, decodeOp, makeCursor, type OpArg, OPCODES } from "./internal/pickle/opcodes.js"
@@ -13,8 +14,9 @@ import { reprBytes, reprFloat, reprStr } from "./internal/pickle/pyrepr.js"
 import { pythonGlobals } from "./internal/pickle/globals.js"
 import { pickle } from "./internal/pickle/pickler.js"
 import { reduceTorchValue } from "./internal/torch/pickle.js"
-import { unpickle, type UnpickleOptions } from "./internal/pickle/unpickler.js"
-import { decodeWith } from "./internal/pushDecoder.js"
+import type { UnpickleOptions } from "./internal/pickle/hooks.js"
+import { unpickle } from "./internal/pickle/unpickler.js"
+import { decodeWith, isDataFirst } from "./internal/pushDecoder.js"
 import type { PyValue } from "./Value.js"
 
 /**
@@ -168,9 +170,11 @@ const copyArg = (arg: OpArg): OpArg => (arg instanceof Uint8Array ? arg.slice() 
  * @since 0.1.0
  * @category decoding
  */
-export const decodeStream = (options: { readonly record?: string } = {}) =>
-<E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<PickleOp, E | PickleError, R> =>
-  decodeWith(self, () => makeOpcodeDecoder(options), PickleError)
+export const decodeStream: {
+  (options?: { readonly record?: string }): <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Stream.Stream<PickleOp, E | PickleError, R>
+  <E, R>(self: Stream.Stream<Uint8Array, E, R>, options?: { readonly record?: string }): Stream.Stream<PickleOp, E | PickleError, R>
+} = dual(isDataFirst, <E, R>(self: Stream.Stream<Uint8Array, E, R>, options: { readonly record?: string } = {}): Stream.Stream<PickleOp, E | PickleError, R> =>
+  decodeWith(self, () => makeOpcodeDecoder(options), PickleError))
 
 const MARK = 0x28
 

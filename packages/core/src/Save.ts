@@ -15,7 +15,8 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { attempt, CheckpointError, type TorchwireError } from "./Errors.js"
 import { concatBytes } from "./internal/bytes.js"
-import { crc32 as tableCrc32 } from "./internal/container/crc32.js"
+import { Crc32 } from "./Checksum.js"
+import { RecordBytes } from "./internal/container/recordBytes.js"
 import { storageData } from "./internal/save/storageStream.js"
 import { pickleCheckpoint, type StorageRecord } from "./internal/torch/pickle.js"
 import { type ArchiveRecord, archiveStream } from "./internal/container/archiveWriter.js"
@@ -40,7 +41,7 @@ export interface SaveOptions {
   readonly layout?: "latest" | "1.13"
   /** Data alignment of every record (default 64). */
   readonly alignment?: number
-  /** CRC-32 implementation (default: table-driven, in core; Node passes zlib.crc32). */
+  /** CRC-32 implementation (default: the `Checksum.Crc32` service's: core's table-driven one unless a layer replaces it). */
   readonly crc32?: (data: Uint8Array, crc: number) => number
   /**
    * Compute every record's CRC-32 (default true). False writes them as 0,
@@ -80,18 +81,17 @@ export const prefixFor = (path: string): string => {
 const utf8 = new TextEncoder()
 const textRecord = (name: string, text: string): ArchiveRecord => {
   const bytes = utf8.encode(text)
-  return { name, size: bytes.length, data: bytes }
+  return { name, size: bytes.length, data: RecordBytes.Memory({ bytes }) }
 }
 
 const recordsFor = (pickle: Uint8Array, storages: ReadonlyArray<StorageRecord>, layout: "latest" | "1.13", alignment: number): Array<ArchiveRecord> => {
   const storageRecords = storages.map((r): ArchiveRecord => ({
     name: `data/${r.key}`,
     size: r.storage.nbytes,
-    data: storageData(r),
-    // A storage copied verbatim keeps the CRC its file recorded (a swapped one is new bytes).
-    crc32: r.storage.byteOrder === "big" && r.swapWidth > 1 ? undefined : r.storage.crc32
+    // A storage copied verbatim keeps the CRC its file recorded (a swapped one is new bytes): see archiveStream.
+    data: storageData(r)
   }))
-  const pkl: ArchiveRecord = { name: "data.pkl", size: pickle.length, data: pickle }
+  const pkl: ArchiveRecord = { name: "data.pkl", size: pickle.length, data: RecordBytes.Memory({ bytes: pickle }) }
   // The archive writer closes both layouts with version (and "latest" with .data/serialization_id).
   if (layout === "1.13") return [pkl, ...storageRecords.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))]
   return [
@@ -118,11 +118,11 @@ export const toStream = (value: PyValue, options: SaveOptions = {}): Stream.Stre
     }
     const layout = options.layout ?? "latest"
     const prefix = options.prefix ?? "archive"
-    const crc32 = options.crc32 ?? tableCrc32
+    const crc32 = options.crc32 ?? (yield* Crc32).update
     const { pickle, storages } = yield* attempt(() => pickleCheckpoint(value, options.protocol ?? 2))
     const archive = archiveStream(prefix, recordsFor(pickle, storages, layout, alignment), { alignment, crc32, computeCrc32: options.computeCrc32, trailer: layout === "latest" ? "version and id" : "version" })
     const readAhead = options.readAhead ?? 0
-    return readAhead > 0 && storages.some((r) => r.storage.memory === undefined) ? Stream.bufferChunks(archive, { capacity: readAhead }) : archive
+    return readAhead > 0 && storages.some((r) => r.storage.bytes._tag !== "Memory") ? Stream.bufferChunks(archive, { capacity: readAhead }) : archive
   }))
 
 /**

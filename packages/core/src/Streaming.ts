@@ -14,16 +14,18 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import { Crc32 } from "./Checksum.js"
 import { attempt, CheckpointError, type TorchwireError } from "./Errors.js"
 import { concatBytes } from "./internal/bytes.js"
 import { DecimalRecord, decodeRecord, text } from "./internal/torch/records.js"
+import { RecordBytes } from "./internal/container/recordBytes.js"
 import { storageData } from "./internal/save/storageStream.js"
-import { decodeWith } from "./internal/pushDecoder.js"
+import { decodeWith, isDataFirst } from "./internal/pushDecoder.js"
 import { defaultLimits, encodeHeader, makeDecoder, makePieceDecoder, type StreamEntry, type StreamLimits, type StreamPart, type StreamPiece } from "./internal/streaming/streamingFormat.js"
 import { ArchiveEncoder } from "./internal/container/archiveWriter.js"
-import { crc32 as tableCrc32 } from "./internal/container/crc32.js"
 import { type RecordWriter, writeRecords } from "./internal/container/recordStream.js"
 import { pickleCheckpoint } from "./internal/torch/pickle.js"
 import { loadFrom } from "./internal/load/streamCheckpoint.js"
@@ -78,7 +80,7 @@ const utf8 = new TextEncoder()
  */
 export const encode = (value: PyValue, options: { readonly protocol?: number } = {}): Stream.Stream<Uint8Array, TorchwireError> =>
   Stream.unwrap(Effect.map(attempt(() => pickleCheckpoint(value, options.protocol ?? 2)), ({ pickle, storages }) => {
-    const small = (key: string, bytes: Uint8Array) => ({ entry: { key, isStorage: false, length: bytes.length }, data: bytes })
+    const small = (key: string, bytes: Uint8Array) => ({ entry: { key, isStorage: false, length: bytes.length }, data: RecordBytes.Memory({ bytes }) })
     const records = [
       small("data.pkl", pickle),
       small(".format_version", utf8.encode("1")),
@@ -87,7 +89,7 @@ export const encode = (value: PyValue, options: { readonly protocol?: number } =
       ...storages.map((r) => ({ entry: { key: `data/${r.key}`, isStorage: true, length: r.storage.nbytes }, data: storageData(r) }))
     ]
     const header = encodeHeader(records.map((r) => r.entry))
-    return writeRecords([{ entry: { key: "header", isStorage: false, length: header.length }, data: header }, ...records], sizeChecked())
+    return writeRecords([{ entry: { key: "header", isStorage: false, length: header.length }, data: RecordBytes.Memory({ bytes: header }) }, ...records], sizeChecked())
   }))
 
 /**
@@ -133,8 +135,11 @@ const sizeChecked = (): RecordWriter<{ readonly entry: StreamEntry }> => {
  * @since 0.1.0
  * @category decoding
  */
-export const parts = (limits: Partial<Limits> = {}) => <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Part, E | TorchwireError, R> =>
-  decodeWith(self, () => makeDecoder({ ...defaultLimits, ...limits }))
+export const parts: {
+  (limits?: Partial<Limits>): <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Stream.Stream<Part, E | TorchwireError, R>
+  <E, R>(self: Stream.Stream<Uint8Array, E, R>, limits?: Partial<Limits>): Stream.Stream<Part, E | TorchwireError, R>
+} = dual(isDataFirst, <E, R>(self: Stream.Stream<Uint8Array, E, R>, limits: Partial<Limits> = {}): Stream.Stream<Part, E | TorchwireError, R> =>
+  decodeWith(self, () => makeDecoder({ ...defaultLimits, ...limits })))
 
 /**
  * Decodes a byte stream into pieces, holding nothing but the header: each
@@ -144,8 +149,11 @@ export const parts = (limits: Partial<Limits> = {}) => <E, R>(self: Stream.Strea
  * @since 0.1.0
  * @category decoding
  */
-export const pieces = (limits: Partial<Limits> = {}) => <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Piece, E | TorchwireError, R> =>
-  decodeWith(self, () => makePieceDecoder({ ...defaultLimits, ...limits }))
+export const pieces: {
+  (limits?: Partial<Limits>): <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Stream.Stream<Piece, E | TorchwireError, R>
+  <E, R>(self: Stream.Stream<Uint8Array, E, R>, limits?: Partial<Limits>): Stream.Stream<Piece, E | TorchwireError, R>
+} = dual(isDataFirst, <E, R>(self: Stream.Stream<Uint8Array, E, R>, limits: Partial<Limits> = {}): Stream.Stream<Piece, E | TorchwireError, R> =>
+  decodeWith(self, () => makePieceDecoder({ ...defaultLimits, ...limits })))
 
 /** A `.storage_alignment` record: a decimal the zip layout can pad to (1 to 65535). */
 const Alignment = DecimalRecord.pipe(Schema.between(1, 65535))
@@ -158,12 +166,15 @@ const Alignment = DecimalRecord.pipe(Schema.between(1, 65535))
  * @since 0.1.0
  * @category decoding
  */
-export const validate = (limits: Partial<Limits> = {}, options: HeaderOptions = {}) => <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E | TorchwireError, R> =>
+export const validate: {
+  (limits?: Partial<Limits>, options?: HeaderOptions): <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Stream.Stream<Uint8Array, E | TorchwireError, R>
+  <E, R>(self: Stream.Stream<Uint8Array, E, R>, limits?: Partial<Limits>, options?: HeaderOptions): Stream.Stream<Uint8Array, E | TorchwireError, R>
+} = dual(isDataFirst, <E, R>(self: Stream.Stream<Uint8Array, E, R>, limits: Partial<Limits> = {}, options: HeaderOptions = {}): Stream.Stream<Uint8Array, E | TorchwireError, R> =>
   decodeWith(self, () => {
     const decoder = makePieceDecoder({ ...defaultLimits, ...limits })
     const seeHeader = headerWatcher(options)
     return { push: (chunk) => (decoder.push(chunk).forEach(seeHeader), [chunk]), end: () => (decoder.end(), []) }
-  })
+  }))
 
 /**
  * Options of decoders that can tell what a stream's header declares.
@@ -192,19 +203,31 @@ const headerWatcher = (options: HeaderOptions) => (piece: Piece): void => {
  * @since 0.1.0
  * @category decoding
  */
-export const toArchive = (options: {
+/**
+ * Options of `toArchive`.
+ *
+ * @since 0.2.0
+ * @category options
+ */
+export type ToArchiveOptions = {
   /** The archive folder (default "archive"). */
   readonly prefix?: string
-  /** CRC-32 implementation (default: core's; Node passes zlib's). */
+  /** CRC-32 implementation (default: the `Checksum.Crc32` service's). */
   readonly crc32?: (data: Uint8Array, crc: number) => number
   /** Compute CRC-32s (default true); false writes 0s, as `Save.SaveOptions.computeCrc32`. */
   readonly computeCrc32?: boolean
   readonly limits?: Partial<Limits>
-} & HeaderOptions = {}) => <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E | TorchwireError, R> =>
+} & HeaderOptions
+
+export const toArchive: {
+  (options?: ToArchiveOptions): <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Stream.Stream<Uint8Array, E | TorchwireError, R>
+  <E, R>(self: Stream.Stream<Uint8Array, E, R>, options?: ToArchiveOptions): Stream.Stream<Uint8Array, E | TorchwireError, R>
+} = dual(isDataFirst, <E, R>(self: Stream.Stream<Uint8Array, E, R>, options: ToArchiveOptions = {}): Stream.Stream<Uint8Array, E | TorchwireError, R> =>
+  Stream.unwrap(Effect.map(Crc32, (crc) =>
   decodeWith(self, () => {
     const decoder = makePieceDecoder({ ...defaultLimits, ...options.limits })
     const seeHeader = headerWatcher(options)
-    const encoder = new ArchiveEncoder(options.prefix ?? "archive", { alignment: 64, crc32: options.crc32 ?? tableCrc32, computeCrc32: options.computeCrc32 })
+    const encoder = new ArchiveEncoder(options.prefix ?? "archive", { alignment: 64, crc32: options.crc32 ?? crc.update, computeCrc32: options.computeCrc32 })
     let alignment: Array<Uint8Array> = []
     const convert = (piece: Piece): Array<Uint8Array> => {
       seeHeader(piece)
@@ -227,7 +250,7 @@ export const toArchive = (options: {
       push: (chunk) => decoder.push(chunk).flatMap(convert).filter((b) => b.length > 0),
       end: () => (decoder.end(), [...encoder.trailer(true), encoder.finish()])
     }
-  })
+  }))))
 
 /**
  * Re-encodes parts into bytes: a relay's other half (`parts` then `fromParts`
@@ -240,6 +263,25 @@ export const fromParts = <E, R>(self: Stream.Stream<Part, E, R>): Stream.Stream<
   Stream.map(self, (part) => (part._tag === "Header" ? encodeHeader(part.entries) : part.bytes))
 
 /**
+ * Options of `load`: those of `Checkpoint.open`, and the decoder's limits.
+ *
+ * @since 0.2.0
+ * @category options
+ */
+export type LoadOptions = OpenOptions & { readonly limits?: Partial<Limits> }
+
+/**
+ * What `load` gives: the value (storages in memory) and the record names.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Loaded {
+  readonly value: PyValue
+  readonly records: ReadonlyArray<string>
+}
+
+/**
  * Loads a value from a byte stream, as `_streaming_load` does (weights-only
  * by default). Storages are held in memory: they arrive once, in order.
  * Fails with `MissingRecord` without data.pkl and `BadRecord` when a storage
@@ -248,10 +290,10 @@ export const fromParts = <E, R>(self: Stream.Stream<Part, E, R>): Stream.Stream<
  * @since 0.1.0
  * @category decoding
  */
-export const load = <E, R>(
-  self: Stream.Stream<Uint8Array, E, R>,
-  options: OpenOptions & { readonly limits?: Partial<Limits> } = {}
-): Effect.Effect<{ readonly value: PyValue; readonly records: ReadonlyArray<string> }, E | TorchwireError, R> =>
+export const load: {
+  (options?: LoadOptions): <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Effect.Effect<Loaded, E | TorchwireError, R>
+  <E, R>(self: Stream.Stream<Uint8Array, E, R>, options?: LoadOptions): Effect.Effect<Loaded, E | TorchwireError, R>
+} = dual(isDataFirst, <E, R>(self: Stream.Stream<Uint8Array, E, R>, options: LoadOptions = {}): Effect.Effect<Loaded, E | TorchwireError, R> =>
   Effect.gen(function*() {
     const records = new Map<string, Uint8Array>()
     yield* Stream.runForEach(self.pipe(parts(options.limits)), (part) =>
@@ -259,11 +301,11 @@ export const load = <E, R>(
         if (part._tag === "Record") records.set(part.entry.key, part.bytes)
       }))
     return yield* loadRecords(records, options)
-  })
+  }))
 
 /** Records received in memory, as `loadFrom` wants them. */
 const loadRecords = (records: ReadonlyMap<string, Uint8Array>, options: OpenOptions) =>
   loadFrom((key) => {
     const bytes = records.get(key)
-    return bytes === undefined ? undefined : { name: key, size: bytes.length, offset: 0, read: () => Effect.succeed(bytes), stream: Stream.make(bytes) }
+    return bytes === undefined ? undefined : { name: key, offset: 0, bytes: RecordBytes.Memory({ bytes }) }
   }, [...records.keys()], options)

@@ -12,7 +12,8 @@
  * @since 0.1.0
  */
 export { DType, dtypeByName, dtypes, legacyStorageDtypes, qschemes, scalarTypes } from "./internal/torch/dtypes.js"
-export { Device, Layout, Parameter, QScheme, type Quantization, Storage, StorageType, Tensor, TorchSize } from "./internal/torch/model.js"
+export { Device, Layout, Parameter, QScheme, type Quantization, Storage, type StorageOptions, StorageType, Tensor, TorchSize } from "./internal/torch/model.js"
+export { RecordBytes } from "./internal/container/recordBytes.js"
 export { contiguousStrides, gather, numel, requiredBytes, requiredElements } from "./internal/torch/shape.js"
 export { byteSwap, bytes, halfToFloat, MAX_MATERIALIZED_BYTES, swapWidth, type TensorArray, toFloat32, toTypedArray } from "./internal/torch/tensorBytes.js"
 export { encodeElements, floatToBFloat16, floatToHalf, fromBytes, parameter, tensor, type TensorOptions } from "./internal/torch/constructors.js"

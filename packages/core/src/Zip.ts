@@ -17,7 +17,7 @@ import type { ByteSource } from "./ByteSource.js"
 import { attempt, type SourceError, ZipError } from "./Errors.js"
 import { Inflate } from "fflate"
 import { isRangeWithin } from "./internal/bytes.js"
-import { crc32 } from "./internal/container/crc32.js"
+import { Crc32, type Crc32Service } from "./Checksum.js"
 import { chunkReader, END, inflater, readEndRecord, zipError } from "./internal/container/zipRead.js"
 import { type CentralEntry, parseCentralDirectory, parseLocalHeader } from "./internal/container/zipFormat.js"
 
@@ -50,6 +50,8 @@ export interface ZipOptions {
  */
 export interface ZipArchive {
   readonly source: ByteSource
+  /** Whether reads check each entry's CRC-32 (`ZipOptions.checkCrc`); ranges of entries are then not read. */
+  readonly checkCrc: boolean
   /** Entries in central-directory order. */
   readonly entries: ReadonlyArray<ZipEntry>
   /** Looks an entry up by its full name. */
@@ -118,11 +120,11 @@ export const open = (source: ByteSource, options: ZipOptions = {}): Effect.Effec
     const cdAt = end.cdOffset + end.shift
     const cd = yield* source.read(cdAt, end.cdSize)
     const entries = yield* attempt(() => parseCentralDirectory(cd, cdAt, end.entries, end.shift), ZipError)
-    return makeArchive(source, entries, end.shift, options)
+    return makeArchive(source, entries, end.shift, options, (yield* Crc32).update)
   })
 
-/** An archive over `source`; `shift` is where it starts in the source (after a prefix, if any). */
-const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift: number, options: ZipOptions): ZipArchive => {
+/** An archive over `source`; `shift` is where it starts in the source (after a prefix, if any); `crc32` checks entries when `checkCrc`. */
+const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift: number, options: ZipOptions, crc32: Crc32Service["update"]): ZipArchive => {
   /** Entries by name (the first of each), made when first looked up: a checkpoint may hold 100k entries. */
   let byName: Map<string, ZipEntry> | undefined
   const entry = (name: string): ZipEntry | undefined => {
@@ -224,7 +226,7 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift
   /** The content of a whole entry from its raw bytes at `at`: inflated if need be, its CRC checked if asked. Throws `ZipError`. */
   const contentOf = (entry: ZipEntry, raw: Uint8Array, at: number): Uint8Array => {
     const data = entry.method === 0 ? raw : inflateAll(entry, raw, at)
-    if (options.checkCrc) verifyCrc(entry, crc32(data), at)
+    if (options.checkCrc) verifyCrc(entry, crc32(data, 0), at)
     return data
   }
 
@@ -394,7 +396,7 @@ const makeArchive = (source: ByteSource, entries: ReadonlyArray<ZipEntry>, shift
       return Effect.flatMap(dataOffset(entry), (at) => Effect.flatMap(chunkReader(source), (read) => read(at + offset, length)))
     })
 
-  return { source, entries, entry, dataOffset, read, readMany, stream, readRange }
+  return { source, checkCrc: options.checkCrc ?? false, entries, entry, dataOffset, read, readMany, stream, readRange }
 }
 
 /**

@@ -11,6 +11,8 @@ export * as ByteSource from "./ByteSource.js"
 /** @since 0.1.0 */
 export * as Checkpoint from "./Checkpoint.js"
 /** @since 0.2.0 */
+export * as Checksum from "./Checksum.js"
+/** @since 0.2.0 */
 export * as Container from "./Container.js"
 /** @since 0.1.0 */
 export * as Errors from "./Errors.js"

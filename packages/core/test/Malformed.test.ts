@@ -195,7 +195,7 @@ describe("malformed input", () => {
   it.effect("a stride-0 view claiming 2^40 elements is refused, not allocated", () =>
     Effect.gen(function*() {
       const f32 = Torch.dtypes.get("float32")!
-      const storage = new Torch.Storage("0", f32, "cpu", 4, "a/data/0", Effect.succeed(new Uint8Array(4)))
+      const storage = new Torch.Storage({ key: "0", dtype: f32, record: "a/data/0", bytes: Torch.RecordBytes.Computed({ read: Effect.succeed(new Uint8Array(4)), size: 4 }) })
       const huge = new Torch.Tensor(f32, [2 ** 40], [0], 0, storage, false)
       const e = yield* Effect.flip(Torch.bytes(huge))
       assert.strictEqual(e._tag === "CheckpointError" && e.reason, "BadTensor")

@@ -14,7 +14,8 @@ import { fixtureBytes, fixtures } from "@torchwire/test-utils"
 import { StringHashLog } from "../src/internal/pickle/identity.js"
 import { decodeUtf8At } from "../src/internal/pickle/opcodes.js"
 import { scanPrePass } from "../src/internal/pickle/prePass.js"
-import { CallableGlobal, unpickle } from "../src/internal/pickle/unpickler.js"
+import { CallableGlobal } from "../src/internal/pickle/hooks.js"
+import { unpickle } from "../src/internal/pickle/unpickler.js"
 
 /** Builds a pickle from opcode characters, byte values and strings. */
 const pk = (...parts: Array<string | number | Uint8Array>): Uint8Array => {

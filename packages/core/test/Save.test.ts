@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
 import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
+import * as Checksum from "@torchwire/core/Checksum"
 import * as Save from "@torchwire/core/Save"
 import * as Streaming from "@torchwire/core/Streaming"
 import * as Summary from "@torchwire/core/Summary"
@@ -13,9 +14,11 @@ import * as Torch from "@torchwire/core/Torch"
 import { OrderedDict, type PyValue } from "@torchwire/core/Value"
 import * as Zip from "@torchwire/core/Zip"
 import fc from "fast-check"
-import { CheckpointError, type TorchwireError } from "@torchwire/core/Errors"
+import { CheckpointError, SourceError, type TorchwireError } from "@torchwire/core/Errors"
 import { concatBytes } from "../src/internal/bytes.js"
-import { BatchedData, type BatchReader, RangedData, writeRecords } from "../src/internal/container/recordStream.js"
+import { archiveStream } from "../src/internal/container/archiveWriter.js"
+import { crc32 } from "../src/internal/container/crc32.js"
+import { writeRecords } from "../src/internal/container/recordStream.js"
 import { checkpointFixtures, firstDifference, fixtureBytes, fixtures, truthOf } from "@torchwire/test-utils"
 
 /** `bytes` in pieces of `size`. */
@@ -134,33 +137,45 @@ describe("Save", () => {
       yield* Effect.promise(() =>
         fc.assert(fc.asyncProperty(fc.array(record, { maxLength: 30 }), async (specs) => {
           let openStreams = 0
-          // Two batch readers; each returns its keys' bytes with a trailing byte the writer must leave out.
+          // Two zip archives, each holding every record's bytes and a trailing byte the writer must leave out.
           const calls: Array<ReadonlyArray<number>> = []
           const ranges: Array<readonly [number, number, number]> = []
-          const readers = [0, 1].map((): BatchReader => ({
-            read: (keys) =>
-              Effect.sync(() => {
-                calls.push(keys as ReadonlyArray<number>)
-                return (keys as ReadonlyArray<number>).map((i) => concatBytes([specs[i]!.bytes, Uint8Array.of(0xee)]))
+          const archives = await Promise.all([0, 1].map((reader) =>
+            Effect.runPromise(Effect.gen(function*() {
+              const members = specs.map((spec, i) => {
+                const bytes = concatBytes([spec.bytes, Uint8Array.of(0xee)])
+                return { name: `r${i}`, size: bytes.length, data: Torch.RecordBytes.Memory({ bytes }) }
               })
-          }))
+              const bytes = concatBytes([...yield* Stream.runCollect(archiveStream(`zip${reader}`, members, { alignment: 1, crc32 }))])
+              const archive = yield* Zip.open(ByteSource.fromUint8Array(bytes))
+              const indexOf = (e: Zip.ZipEntry) => Number(e.name.slice(e.name.lastIndexOf("/r") + 2))
+              return { ...archive, readMany: (entries: ReadonlyArray<Zip.ZipEntry>) => (calls.push(entries.map(indexOf)), archive.readMany(entries)) }
+            }))))
+          const rangeSource = (i: number, bytes: Uint8Array): ByteSource.ByteSource => ({
+            name: `r${i}`,
+            size: bytes.length,
+            read: (offset, length) =>
+              Effect.sync(() => {
+                ranges.push([i, offset, length])
+                return bytes.slice(offset, offset + length)
+              })
+          })
           const records = specs.map((spec, i) => ({
             i,
             data: spec.kind === "memory"
-              ? spec.bytes
+              ? Torch.RecordBytes.Memory({ bytes: spec.bytes })
               : spec.kind === "read"
-              ? Effect.succeed(spec.bytes)
+              ? Torch.RecordBytes.Computed({ read: Effect.succeed(spec.bytes), size: spec.bytes.length })
               : spec.kind === "batched"
-              ? new BatchedData(readers[spec.reader]!, i, spec.bytes.length)
+              ? Torch.RecordBytes.ZipEntry({ archive: archives[spec.reader]!, entry: archives[spec.reader]!.entries.find((e) => e.name.endsWith(`/r${i}`))!, size: spec.bytes.length, ranged: false })
               : spec.kind === "ranged"
-              ? new RangedData((offset, length) =>
-                Effect.sync(() => {
-                  ranges.push([i, offset, length])
-                  return spec.bytes.slice(offset, offset + length)
-                }), spec.bytes.length)
-              : Stream.acquireRelease(Effect.sync(() => void openStreams++), () => Effect.sync(() => void openStreams--)).pipe(
-                Stream.flatMap(() => Stream.fromIterable(chunksOf(spec.bytes, spec.chunk)))
-              )
+              ? Torch.RecordBytes.SourceRange({ source: rangeSource(i, spec.bytes), offset: 0, size: spec.bytes.length })
+              : Torch.RecordBytes.Streamed({
+                stream: Stream.acquireRelease(Effect.sync(() => void openStreams++), () => Effect.sync(() => void openStreams--)).pipe(
+                  Stream.flatMap(() => Stream.fromIterable(chunksOf(spec.bytes, spec.chunk)))
+                ),
+                size: spec.bytes.length
+              })
           }))
           const out = await Effect.runPromise(Stream.runCollect(writeRecords(records, {
             begin: (r) => {
@@ -174,13 +189,14 @@ describe("Save", () => {
           const expected = concatBytes([...specs.flatMap((spec, i) => [Uint8Array.of(0xb0, i), spec.bytes, Uint8Array.of(0xe0)]), Uint8Array.of(0xff)])
           assert.deepStrictEqual(concatBytes([...out]), expected)
           assert.strictEqual(openStreams, 0)
-          // A ranged record this small is one read of all of it.
+          // A source range this small is one read of all of it.
           assert.deepStrictEqual(ranges, specs.flatMap((spec, i) => (spec.kind === "ranged" ? [[i, 0, spec.bytes.length]] : [])))
-          // Each batched record is read once, in one call per reader for each read-ahead: a read-ahead ends at a
-          // record that is neither read whole nor batched, or at its 17th record read whole on its own.
+          // Each batched record is read once, in one call per archive for each read-ahead: a read-ahead ends at a
+          // record that is neither read whole nor batched, or at its 17th record read whole on its own (small
+          // source ranges are read whole).
           assert.deepStrictEqual(calls.flat().sort((a, b) => a - b), specs.flatMap((spec, i) => (spec.kind === "batched" ? [i] : [])))
           const count = (...kinds: Array<Kind>) => specs.filter((spec) => kinds.includes(spec.kind)).length
-          const readAheads = count("memory", "ranged", "stream") + 1 + Math.floor(count("read") / 16)
+          const readAheads = count("memory", "stream") + 1 + Math.floor(count("read", "ranged") / 16)
           const readersUsed = new Set(specs.filter((spec) => spec.kind === "batched").map((spec) => spec.reader)).size
           assert.isAtMost(calls.length, readAheads * readersUsed)
         }), { numRuns: Number(process.env.TORCHWIRE_PROPERTY_RUNS ?? 300) })
@@ -192,22 +208,26 @@ describe("Save", () => {
       const big = new Uint8Array(9 << 20)
       const noop = { begin: () => new Uint8Array(0), data: (c: Uint8Array) => c, end: () => new Uint8Array(0), finish: () => [] }
       const sizes: Array<number> = []
-      yield* Stream.runForEachChunk(writeRecords([{ data: big.subarray(0, 5 << 19) }, { data: new Uint8Array(10) }], noop), (chunk) =>
+      const inMemory = (bytes: Uint8Array) => ({ data: Torch.RecordBytes.Memory({ bytes }) })
+      yield* Stream.runForEachChunk(writeRecords([inMemory(big.subarray(0, 5 << 19)), inMemory(new Uint8Array(10))], noop), (chunk) =>
         Effect.sync(() => void sizes.push([...chunk].reduce((n, c) => n + c.length, 0))))
       assert.deepStrictEqual(sizes, [1 << 20, 1 << 20, (1 << 19) + 10])
       const failure = new CheckpointError({ reason: "StorageTooShort", offset: 0, detail: "x" })
-      const error = yield* Stream.runDrain(writeRecords([{ data: Effect.fail(failure) }], noop)).pipe(Effect.flip)
+      const error = yield* Stream.runDrain(writeRecords([{ data: Torch.RecordBytes.Computed({ read: Effect.fail(failure), size: 1 }) }], noop)).pipe(Effect.flip)
       assert.strictEqual(error, failure)
-      // A ranged record is read 4 MiB per pull, each pull one read; its end shares a pull with what follows.
+      // A large source range is read 4 MiB per pull, each pull one read; its end shares a pull with what follows.
       const reads: Array<readonly [number, number]> = []
-      const ranged = new RangedData((offset, length) => Effect.sync(() => (reads.push([offset, length]), big.subarray(offset, offset + length))), big.length)
+      const source: ByteSource.ByteSource = { name: "big", size: big.length, read: (offset, length) => Effect.sync(() => (reads.push([offset, length]), big.subarray(offset, offset + length))) }
+      const ranged = Torch.RecordBytes.SourceRange({ source, offset: 0, size: big.length })
       const rangedSizes: Array<number> = []
-      yield* Stream.runForEachChunk(writeRecords([{ data: ranged }, { data: new Uint8Array(10) }], noop), (chunk) =>
+      yield* Stream.runForEachChunk(writeRecords([{ data: ranged }, inMemory(new Uint8Array(10))], noop), (chunk) =>
         Effect.sync(() => void rangedSizes.push([...chunk].reduce((n, c) => n + c.length, 0))))
       assert.deepStrictEqual(rangedSizes, [4 << 20, 4 << 20, (1 << 20) + 10])
       assert.deepStrictEqual(reads, [[0, 4 << 20], [4 << 20, 4 << 20], [8 << 20, 1 << 20]])
-      const rangeError = yield* Stream.runDrain(writeRecords([{ data: new RangedData(() => Effect.fail(failure), 5 << 20) }], noop)).pipe(Effect.flip)
-      assert.strictEqual(rangeError, failure)
+      const readFailure = new SourceError({ reason: "ReadFailed", source: "failing", offset: 0 })
+      const failing: ByteSource.ByteSource = { name: "failing", size: 5 << 20, read: () => Effect.fail(readFailure) }
+      const rangeError = yield* Stream.runDrain(writeRecords([{ data: Torch.RecordBytes.SourceRange({ source: failing, offset: 0, size: 5 << 20 }) }], noop)).pipe(Effect.flip)
+      assert.strictEqual(rangeError, readFailure)
     }))
 
   it.live("readAhead reads a file's storages ahead of the consumer, and leaves storages in memory to its pulls", () =>
@@ -250,7 +270,7 @@ describe("Save", () => {
       const original = yield* Save.toBytes(new OrderedDict([["w", Torch.tensor(weights)], ["b", Torch.tensor(new Float32Array([1, 2]))]]))
       const opened = (yield* open(original)).value
       const [, w] = Checkpoint.tensors(opened).find(([k]) => k === "w")!
-      assert.isDefined(w.storage!.readRange)
+      assert.isTrue(w.storage!.bytes._tag === "ZipEntry" && w.storage!.bytes.ranged, "a STORED entry is read by ranges")
       const again = yield* Save.toBytes(opened)
       assert.isTrue(equalBytes(again, original), `first difference at byte ${again.findIndex((b, i) => b !== original[i])}`)
       // The streaming format's sender reads them by ranges too.
@@ -261,8 +281,25 @@ describe("Save", () => {
       const archive = yield* Zip.open(ByteSource.fromUint8Array(corrupt))
       corrupt[(yield* archive.dataOffset(archive.entries.find((e) => e.name.endsWith("/data/0"))!)) + (5 << 20)]! ^= 0xff
       const checked = (yield* Checkpoint.open(ByteSource.fromUint8Array(corrupt), { weightsOnly: false, checkCrc: true })).value
-      assert.isUndefined(Checkpoint.tensors(checked).find(([k]) => k === "w")![1].storage!.readRange)
+      const checkedBytes = Checkpoint.tensors(checked).find(([k]) => k === "w")![1].storage!.bytes
+      assert.isTrue(checkedBytes._tag === "ZipEntry" && !checkedBytes.ranged, "an entry whose CRC-32 is checked is streamed")
       const failure = yield* Effect.flip(Save.toBytes(checked))
+      assert.strictEqual(failure._tag === "ZipError" && failure.reason, "CrcMismatch")
+    }))
+
+  it.effect("the CRC-32 comes from the Checksum.Crc32 service: core's by default, a layer's when provided, the option's over both", () =>
+    Effect.gen(function*() {
+      const value = new OrderedDict([["w", Torch.tensor(new Float32Array([1, 2, 3]))]])
+      let calls = 0
+      const counting = (data: Uint8Array, crc: number) => (calls++, crc32(data, crc))
+      const byDefault = yield* Save.toBytes(value)
+      const viaLayer = yield* Save.toBytes(value).pipe(Effect.provide(Checksum.layer(counting)))
+      assert.isAbove(calls, 0)
+      assert.isTrue(equalBytes(viaLayer, byDefault))
+      calls = 0
+      const zeros = yield* Save.toBytes(value, { crc32: () => 0 }).pipe(Effect.provide(Checksum.layer(counting)))
+      assert.strictEqual(calls, 0)
+      const failure = yield* Effect.flip(Effect.flatMap(Zip.open(ByteSource.fromUint8Array(zeros), { checkCrc: true }), (z) => z.read(z.entries[0]!)))
       assert.strictEqual(failure._tag === "ZipError" && failure.reason, "CrcMismatch")
     }))
 

@@ -9,6 +9,7 @@ import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
 import * as Pickle from "@torchwire/core/Pickle"
 import * as Save from "@torchwire/core/Save"
+import type { TorchwireError } from "@torchwire/core/Errors"
 import * as Streaming from "@torchwire/core/Streaming"
 import * as Summary from "@torchwire/core/Summary"
 import * as Torch from "@torchwire/core/Torch"
@@ -130,13 +131,13 @@ describe("Streaming", () => {
   it.effect("encode fails with StorageTooShort, at the record's stream offset, when a storage's source yields too few bytes", () =>
     Effect.gen(function*() {
       // A storage declaring 16 bytes whose source holds 8 (as a truncated or changed file would).
-      const short = new Torch.Storage("0", Torch.dtypes.get("float32")!, "cpu", 16, "short", Effect.succeed(new Uint8Array(8)))
+      const short = new Torch.Storage({ key: "0", dtype: Torch.dtypes.get("float32")!, record: "short", bytes: Torch.RecordBytes.Computed({ read: Effect.succeed(new Uint8Array(8)), size: 16 }) })
       const value = new OrderedDict([["w", new Torch.Tensor(Torch.dtypes.get("float32")!, [4], [1], 0, short, false)]])
       const error = yield* Stream.runDrain(Streaming.encode(value)).pipe(Effect.flip)
       assert.strictEqual(error._tag === "CheckpointError" && error.reason, "StorageTooShort")
       assert.strictEqual(error._tag === "CheckpointError" && error.record, "data/0")
       // The same value with all 16 bytes: data/0 is its last record.
-      const whole = new Torch.Storage("0", short.dtype, "cpu", 16, "whole", Effect.succeed(new Uint8Array(16)))
+      const whole = new Torch.Storage({ key: "0", dtype: short.dtype, record: "whole", bytes: Torch.RecordBytes.Computed({ read: Effect.succeed(new Uint8Array(16)), size: 16 }) })
       const good = yield* encodeBytes(new OrderedDict([["w", new Torch.Tensor(short.dtype, [4], [1], 0, whole, false)]]))
       assert.strictEqual(error.offset, good.length - 16, "where data/0 starts in the stream")
     }))
@@ -168,8 +169,14 @@ describe("Streaming", () => {
   it.effect("toArchive and validate fail like load on malformed streams; validate passes bytes through", () =>
     Effect.gen(function*() {
       const bytes = yield* encodeBytes(yield* fixtureValue("linear.pt"))
-      const run = (input: Uint8Array, f: ReturnType<typeof Streaming.validate>) => Stream.runCollect(f(Stream.fromIterable(split(input, [100]))))
+      const run = (input: Uint8Array, f: (self: Stream.Stream<Uint8Array>) => Stream.Stream<Uint8Array, TorchwireError>) =>
+        Stream.runCollect(f(Stream.fromIterable(split(input, [100]))))
       assert.deepStrictEqual(concatBytes(Chunk.toReadonlyArray(yield* run(bytes, Streaming.validate()))), bytes)
+      // Data-first and data-last alike (dual).
+      assert.deepStrictEqual(concatBytes(Chunk.toReadonlyArray(yield* run(bytes, (s) => Streaming.validate(s)))), bytes)
+      const viaPipe = yield* Stream.runCollect(Stream.make(bytes).pipe(Streaming.toArchive({ prefix: "p" })))
+      const dataFirst = yield* Stream.runCollect(Streaming.toArchive(Stream.make(bytes), { prefix: "p" }))
+      assert.deepStrictEqual(concatBytes(Chunk.toReadonlyArray(dataFirst)), concatBytes(Chunk.toReadonlyArray(viaPipe)))
       for (const convert of [Streaming.validate(), Streaming.toArchive()]) {
         const cut = yield* Effect.flip(run(bytes.subarray(0, bytes.length - 3), convert))
         assert.strictEqual(cut._tag === "CheckpointError" && cut.reason, "Truncated")

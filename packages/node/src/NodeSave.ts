@@ -16,18 +16,15 @@ import * as Stream from "effect/Stream"
 import { open as openFile, rename, rm } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
 import { acquireWriterThread, WRITE_SIZE, type WriterLease } from "./internal/writerThread.js"
-import * as zlib from "node:zlib"
+import * as NodeChecksum from "./NodeChecksum.js"
 
 /**
- * CRC-32 from Node's zlib (native) where this Node has it, else core's.
+ * CRC-32 from Node's zlib (native) where this Node has it (`NodeChecksum.crc32`).
  *
  * @since 0.1.0
  * @category utils
  */
-export const crc32: ((data: Uint8Array, crc: number) => number) | undefined =
-  typeof (zlib as { crc32?: unknown }).crc32 === "function"
-    ? (data, crc) => (zlib as unknown as { crc32: (d: Uint8Array, c: number) => number }).crc32(data, crc)
-    : undefined
+export const crc32 = NodeChecksum.crc32
 
 /**
  * Options of `save`.
@@ -260,7 +257,7 @@ export const save = (value: PyValue, path: string, options: NodeSaveOptions = {}
   writeAtomically(
     // Storages read from files are read two chunks ahead of the disk writes, into recycled buffers (no more: see
     // the ring's size); storages in memory are not read ahead (Save.SaveOptions.readAhead).
-    Save.toStream(value, { prefix: Save.prefixFor(path), ...(crc32 ? { crc32 } : {}), ...options, readAhead: 2 }),
+    Save.toStream(value, { prefix: Save.prefixFor(path), ...options, readAhead: 2 }),
     path,
     options
-  ).pipe(Effect.locally(StreamBufferRing, bufferRing(8)))
+  ).pipe(Effect.locally(StreamBufferRing, bufferRing(8)), Effect.provide(NodeChecksum.layer))

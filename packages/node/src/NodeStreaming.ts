@@ -34,6 +34,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { createServer } from "node:http"
 import * as address from "./internal/address.js"
+import * as NodeChecksum from "./NodeChecksum.js"
 import * as NodeSave from "./NodeSave.js"
 import type * as Net from "node:net"
 
@@ -245,11 +246,10 @@ export const writeReceived = <E>(bytes: Stream.Stream<Uint8Array, E>, path: stri
     : bytes.pipe(Streaming.toArchive({
       ...(options.onHeader ? { onHeader: options.onHeader } : {}),
       prefix: Save.prefixFor(path),
-      ...(NodeSave.crc32 ? { crc32: NodeSave.crc32 } : {}),
       ...(options.computeCrc32 === undefined ? {} : { computeCrc32: options.computeCrc32 }),
       ...(options.limits ? { limits: options.limits } : {})
     }))
-  return NodeSave.writeAtomically(file, path, options)
+  return NodeSave.writeAtomically(file, path, options).pipe(Effect.provide(NodeChecksum.layer))
 }
 
 /**

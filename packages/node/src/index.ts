@@ -6,6 +6,8 @@
  * @since 0.1.0
  */
 
+/** @since 0.2.0 */
+export * as NodeChecksum from "./NodeChecksum.js"
 /** @since 0.1.0 */
 export * as NodeSave from "./NodeSave.js"
 /** @since 0.1.0 */

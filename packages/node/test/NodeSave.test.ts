@@ -84,7 +84,7 @@ describe("NodeSave", () => {
       const path = join(dir, "model.pt")
       writeFileSync(path, "previous contents")
       const f32 = Torch.dtypes.get("float32")!
-      const failing = new Torch.Storage("0", f32, "cpu", 4096, "broken", Effect.fail(new SourceError({ reason: "ReadFailed", source: "disk", offset: 0 })))
+      const failing = new Torch.Storage({ key: "0", dtype: f32, record: "broken", bytes: Torch.RecordBytes.Computed({ read: Effect.fail(new SourceError({ reason: "ReadFailed", source: "disk", offset: 0 })), size: 4096 }) })
       const value = new OrderedDict([
         ["ok", Torch.tensor(new Float32Array(4))],
         ["bad", new Torch.Tensor(f32, [1024], [1], 0, failing, false)]

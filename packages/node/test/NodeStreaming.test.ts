@@ -168,7 +168,7 @@ describe("NodeStreaming", () => {
   it.live("an HTTP body cut short, or an error status, is a typed failure", () =>
     Effect.scoped(Effect.gen(function*() {
       const f32 = Torch.dtypes.get("float32")!
-      const failing = new Torch.Storage("0", f32, "cpu", 1 << 20, "broken", Effect.fail(new SourceError({ reason: "ReadFailed", source: "disk", offset: 0 })))
+      const failing = new Torch.Storage({ key: "0", dtype: f32, record: "broken", bytes: Torch.RecordBytes.Computed({ read: Effect.fail(new SourceError({ reason: "ReadFailed", source: "disk", offset: 0 })), size: 1 << 20 }) })
       const value = new OrderedDict([["ok", Torch.tensor(new Float32Array(1 << 16))], ["bad", new Torch.Tensor(f32, [1 << 18], [1], 0, failing, false)]])
       const address = yield* NodeStreaming.serveHttp(value, loopback)
       const cut = yield* Effect.flip(NodeStreaming.fetchHttp(`http://127.0.0.1:${address.port}/`))

@@ -8,6 +8,7 @@
  * @internal
  */
 import * as Chunk from "effect/Chunk"
+import * as Predicate from "effect/Predicate"
 import * as Stream from "effect/Stream"
 import { attempt, type TorchwireError } from "../Errors.js"
 
@@ -40,3 +41,11 @@ export const decodeWith: {
       Stream.concat(Stream.flatMap(Stream.fromEffect(run(() => decoder.end() ?? [])), Stream.fromIterable))
     )
   })
+
+/**
+ * Whether a `dual` combinator was called data-first (its first argument a
+ * Stream), for combinators whose options are all optional.
+ *
+ * @internal
+ */
+export const isDataFirst = (args: IArguments): boolean => Predicate.hasProperty(args[0], Stream.StreamTypeId)

@@ -9,6 +9,7 @@
  *
  * @internal
  */
+import { recordedCrc32 } from "./recordBytes.js"
 import * as Stream from "effect/Stream"
 import { CheckpointError, type TorchwireError } from "../../Errors.js"
 import { type RecordData, writeRecords } from "./recordStream.js"
@@ -129,7 +130,8 @@ export const archiveStream = (
   Stream.suspend(() => {
     const encoder = new ArchiveEncoder(prefix, options)
     return writeRecords(records, {
-      begin: (record) => encoder.begin(record.name, record.size, record.crc32),
+      // A record copied verbatim from a zip entry keeps the CRC-32 its archive recorded.
+      begin: (record) => encoder.begin(record.name, record.size, record.crc32 ?? recordedCrc32(record.data)),
       data: (chunk) => encoder.data(chunk),
       end: () => encoder.end(),
       finish: () => [...(options.trailer === undefined ? [] : encoder.trailer(options.trailer === "version and id")), encoder.finish()]

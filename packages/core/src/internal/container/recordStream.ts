@@ -19,52 +19,48 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { isTorchwireError, type TorchwireError } from "../../Errors.js"
+import type { ZipArchive, ZipEntry } from "../../Zip.js"
+import { readAll, rangeReader, type RecordBytes, sizeOf, SMALL_RECORD, streamOf } from "./recordBytes.js"
 
 /**
- * Reads the bytes of many records at once (small entries of one zip archive,
- * through the spans of file that hold them): `read` returns the bytes of each
- * key, in order.
- *
- * @internal
- */
-export interface BatchReader {
-  readonly read: (keys: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<Uint8Array>, TorchwireError>
-}
-
-/**
- * A record's bytes that its reader reads together with those of the records
- * around it: the first `size` bytes of what `reader` returns for `key`.
- *
- * @internal
- */
-export class BatchedData {
-  constructor(readonly reader: BatchReader, readonly key: unknown, readonly size: number) {}
-}
-
-/**
- * A record's bytes that the writer reads a range at a time (a large record
- * in a file it can seek in): one effect per chunk, where a stream per
- * record costs hundreds of effects to set up.
- *
- * @internal
- */
-export class RangedData {
-  constructor(
-    /** Reads exactly `length` bytes from `offset`. */
-    readonly read: (offset: number, length: number) => Effect.Effect<Uint8Array, TorchwireError>,
-    readonly size: number
-  ) {}
-}
-
-/**
- * A record's bytes: in memory, read whole by an effect (a small record in a
- * file: one read, no stream), read whole with their neighbours by a batch
- * reader, read a range at a time, or streamed from their source.
+ * A record to write: where its bytes live. How the writer reads them
+ * follows (`planOf`): in memory as they are; small ones read whole ahead of
+ * the consumer (a zip archive's with their neighbours, one read per span of
+ * file); large ones by ranges where their container can seek, else streamed.
  *
  * @internal
  */
 export interface RecordData {
-  readonly data: Uint8Array | Effect.Effect<Uint8Array, TorchwireError> | BatchedData | RangedData | Stream.Stream<Uint8Array, TorchwireError>
+  readonly data: RecordBytes
+}
+
+/** How the writer reads one record's bytes. */
+type Plan =
+  | { readonly _tag: "Memory"; readonly bytes: Uint8Array }
+  | { readonly _tag: "Whole"; readonly read: Effect.Effect<Uint8Array, TorchwireError> }
+  | { readonly _tag: "Batched"; readonly archive: ZipArchive; readonly entry: ZipEntry; readonly size: number }
+  | { readonly _tag: "Ranged"; readonly read: (offset: number, length: number) => Effect.Effect<Uint8Array, TorchwireError>; readonly size: number }
+  | { readonly _tag: "Streamed"; readonly stream: Stream.Stream<Uint8Array, TorchwireError> }
+
+/** How the writer reads a record's bytes, by where they live and how many there are. */
+const planOf = (b: RecordBytes): Plan => {
+  const size = sizeOf(b)
+  switch (b._tag) {
+    case "Memory":
+      return { _tag: "Memory", bytes: b.bytes }
+    case "Computed":
+      return { _tag: "Whole", read: b.read }
+    case "Streamed":
+      return { _tag: "Streamed", stream: b.stream }
+    case "ZipEntry":
+      if (size < SMALL_RECORD) return { _tag: "Batched", archive: b.archive, entry: b.entry, size }
+      break
+    case "SourceRange":
+      if (size < SMALL_RECORD) return { _tag: "Whole", read: readAll(b) }
+      break
+  }
+  const ranged = rangeReader(b)
+  return ranged === undefined ? { _tag: "Streamed", stream: streamOf(b) } : { _tag: "Ranged", read: ranged, size }
 }
 
 /**
@@ -84,10 +80,6 @@ export interface RecordWriter<R> {
   /** Bytes after the last record. */
   readonly finish: () => ReadonlyArray<Uint8Array>
 }
-
-/** Whether a record's data is read whole by an effect (not in memory, not batched, not streamed). */
-const isReadWhole = (data: RecordData["data"]): data is Effect.Effect<Uint8Array, TorchwireError> =>
-  !(data instanceof Uint8Array) && !(data instanceof BatchedData) && !(data instanceof RangedData) && Effect.isEffect(data)
 
 /**
  * Data bytes of in-memory (or read-ahead) records one pull writes at most:
@@ -117,13 +109,16 @@ type Pull = Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<TorchwireError>
 export const writeRecords = <R extends RecordData>(records: ReadonlyArray<R>, writer: RecordWriter<R>): Stream.Stream<Uint8Array, TorchwireError> =>
   Stream.fromPull(Effect.gen(function*() {
     const scope = yield* Effect.scope
+    // Planned once per record, when first reached: a checkpoint may hold 100k records.
+    const plans: Array<Plan | undefined> = []
+    const plan = (i: number): Plan => (plans[i] ??= planOf(records[i]!.data))
     let next = 0
     /** The in-memory record being written, and how far. */
     let memory: { readonly bytes: Uint8Array; at: number } | undefined
     /** The streamed record being written: its data's pull, in its own scope. */
     let streamed: { readonly pull: Pull; readonly scope: Scope.CloseableScope } | undefined
     /** The ranged record being written, and how far. */
-    let ranged: { readonly data: RangedData; at: number } | undefined
+    let ranged: { readonly plan: Plan & { readonly _tag: "Ranged" }; at: number } | undefined
     let finished = false
     /** Data bytes this pull may still write from memory (reset by every pull). */
     let budget = 0
@@ -136,9 +131,9 @@ export const writeRecords = <R extends RecordData>(records: ReadonlyArray<R>, wr
     /**
      * Writes in-memory (and read-ahead) records into `out` while the budget
      * lasts. Stops at a record to read ("read": its bytes are not here yet)
-     * or to stream or read by ranges (begun, returned).
+     * or to stream or read by ranges (begun, its plan returned).
      */
-    const fill = (out: Array<Uint8Array>): R | "read" | undefined => {
+    const fill = (out: Array<Uint8Array>): Plan | "read" | undefined => {
       for (;;) {
         if (memory !== undefined) {
           const n = Math.min(budget, memory.bytes.length - memory.at)
@@ -150,46 +145,45 @@ export const writeRecords = <R extends RecordData>(records: ReadonlyArray<R>, wr
           memory = undefined
         }
         if (budget === 0 || next === records.length) return undefined
-        const record = records[next]!
-        const data = record.data
-        const isRead = isReadWhole(data) || data instanceof BatchedData
+        const current = plan(next)
+        const isRead = current._tag === "Whole" || current._tag === "Batched"
         if (isRead && !prefetched.has(next)) return "read"
         const read = prefetched.get(next)
-        prefetched.delete(next++)
-        emit(out, writer.begin(record))
-        if (data instanceof Uint8Array) memory = { bytes: data, at: 0 }
+        prefetched.delete(next)
+        emit(out, writer.begin(records[next++]!))
+        if (current._tag === "Memory") memory = { bytes: current.bytes, at: 0 }
         else if (isRead) memory = { bytes: read!, at: 0 }
-        else return record
+        else return current
       }
     }
 
     /**
-     * Reads the records from `next` on that are read whole: those of a batch
-     * reader in one effect per reader, up to READ_BATCH bytes of them; the
+     * Reads the records from `next` on that are read whole: a zip archive's
+     * in one `readMany` per archive, up to READ_BATCH bytes of them; the
      * others up to READ_AHEAD at once.
      */
     const readAhead = (): Effect.Effect<void, Option.Option<TorchwireError>> => {
       const reads: Array<Effect.Effect<void, TorchwireError>> = []
-      const batches = new Map<BatchReader, Array<readonly [index: number, data: BatchedData]>>()
+      const batches = new Map<ZipArchive, Array<readonly [index: number, plan: Plan & { readonly _tag: "Batched" }]>>()
       let singles = 0
       let batchedBytes = 0
       for (let i = next; i < records.length && batchedBytes < READ_BATCH; i++) {
-        const data = records[i]!.data
-        if (data instanceof BatchedData) {
-          const batch = batches.get(data.reader) ?? []
-          if (batch.length === 0) batches.set(data.reader, batch)
-          batch.push([i, data])
-          batchedBytes += data.size
-        } else if (isReadWhole(data) && singles < READ_AHEAD) {
+        const current = plan(i)
+        if (current._tag === "Batched") {
+          const batch = batches.get(current.archive) ?? []
+          if (batch.length === 0) batches.set(current.archive, batch)
+          batch.push([i, current])
+          batchedBytes += current.size
+        } else if (current._tag === "Whole" && singles < READ_AHEAD) {
           singles++
-          reads.push(Effect.map(data, (bytes) => void prefetched.set(i, bytes)))
+          reads.push(Effect.map(current.read, (bytes) => void prefetched.set(i, bytes)))
         } else {
           break
         }
       }
-      for (const [reader, batch] of batches) {
-        reads.push(Effect.map(reader.read(batch.map(([, data]) => data.key)), (all) =>
-          batch.forEach(([i, data], k) => prefetched.set(i, all[k]!.subarray(0, data.size)))))
+      for (const [archive, batch] of batches) {
+        reads.push(Effect.map(archive.readMany(batch.map(([, p]) => p.entry)), (all) =>
+          batch.forEach(([i, p], k) => prefetched.set(i, all[k]!.subarray(0, p.size)))))
       }
       return Effect.mapError(Effect.all(reads, { concurrency: READ_AHEAD, discard: true }), Option.some)
     }
@@ -206,11 +200,11 @@ export const writeRecords = <R extends RecordData>(records: ReadonlyArray<R>, wr
       Effect.suspend(() => {
         const stop = fill(out)
         if (stop === "read") return Effect.zipRight(readAhead(), advance(out))
-        if (stop !== undefined && stop.data instanceof RangedData) {
-          ranged = { data: stop.data, at: 0 }
+        if (stop?._tag === "Ranged") {
+          ranged = { plan: stop, at: 0 }
           return out.length > 0 ? Effect.succeed(Chunk.unsafeFromArray(out)) : pullRanged(ranged, out)
         }
-        if (stop !== undefined) return Effect.as(open(stop.data as Stream.Stream<Uint8Array, TorchwireError>), Chunk.unsafeFromArray(out))
+        if (stop?._tag === "Streamed") return Effect.as(open(stop.stream), Chunk.unsafeFromArray(out))
         if (out.length > 0) return Effect.succeed(Chunk.unsafeFromArray(out))
         if (finished) return Effect.fail(Option.none())
         finished = true
@@ -239,13 +233,13 @@ export const writeRecords = <R extends RecordData>(records: ReadonlyArray<R>, wr
       )
 
     /** The ranged record's next chunk, after `out`; after its last, its end and what follows. */
-    const pullRanged = (current: { readonly data: RangedData; at: number }, out: Array<Uint8Array>): Pull =>
-      current.data.read(current.at, Math.min(RANGE_CHUNK, current.data.size - current.at)).pipe(
+    const pullRanged = (current: { readonly plan: Plan & { readonly _tag: "Ranged" }; at: number }, out: Array<Uint8Array>): Pull =>
+      current.plan.read(current.at, Math.min(RANGE_CHUNK, current.plan.size - current.at)).pipe(
         Effect.mapError(Option.some),
         Effect.flatMap((bytes) => {
           current.at += bytes.length
           emit(out, writer.data(bytes))
-          if (current.at < current.data.size) return Effect.succeed(Chunk.unsafeFromArray(out))
+          if (current.at < current.plan.size) return Effect.succeed(Chunk.unsafeFromArray(out))
           ranged = undefined
           emit(out, writer.end())
           return advance(out)

@@ -32,14 +32,14 @@ export type Format = "zip" | "legacy" | "tar" | "pickle" | "torchscript" | "mobi
  *
  * - `Zip`: a zip archive, its central directory read (`format`: a
  *   `torch.save` checkpoint, a TorchScript archive with `constants.pkl`, or
- *   a mobile one with `bytecode.pkl`); `checkCrc` is how it was opened.
+ *   a mobile one with `bytecode.pkl`).
  * - `Tar`: the 0.1.x tar format, its members listed.
  * - `Stream`, `Legacy`, `Pickle`, `Flatbuffer`: read by their loaders.
  *
  * @internal
  */
 export type Container = Data.TaggedEnum<{
-  Zip: { readonly source: ByteSource; readonly format: "zip" | "torchscript" | "mobile"; readonly archive: Zip.ZipArchive; readonly checkCrc: boolean }
+  Zip: { readonly source: ByteSource; readonly format: "zip" | "torchscript" | "mobile"; readonly archive: Zip.ZipArchive }
   Tar: { readonly source: ByteSource; readonly format: "tar"; readonly members: ReadonlyArray<TarMember> }
   Stream: { readonly source: ByteSource; readonly format: "stream" }
   Legacy: { readonly source: ByteSource; readonly format: "legacy" }
@@ -114,9 +114,8 @@ export const recognize = (source: ByteSource, options: RecognizeOptions = {}): E
       return yield* new CheckpointError({ reason: "UnsupportedFormat", offset: 0, detail: "File is an unsupported archive format from the preview release." })
     }
     if (head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) {
-      const checkCrc = options.checkCrc ?? false
-      const archive = yield* Zip.open(source, { checkCrc })
-      return Container.Zip({ source, format: zipFormat(archive), archive, checkCrc })
+      const archive = yield* Zip.open(source, { checkCrc: options.checkCrc ?? false })
+      return Container.Zip({ source, format: zipFormat(archive), archive })
     }
     if (isTarHeader(head)) return Container.Tar({ source, format: "tar", members: yield* listTar(source) })
     if (looksLikeStream(head)) return Container.Stream({ source, format: "stream" })

@@ -10,12 +10,13 @@
  */
 import * as Effect from "effect/Effect"
 import type { TorchwireError } from "../../Errors.js"
-import { Storage } from "../torch/model.js"
+import { RecordBytes } from "../container/recordBytes.js"
+import { Storage, viewOf } from "../torch/model.js"
 import { PyGlobal, PyTuple, type PyValue } from "../../Value.js"
 import { checkpointError, type LoadContext, pickleOptions } from "./loadContext.js"
 import { unpickleAt } from "./pickleAt.js"
 import { decodeRecord, LEGACY_MAGIC, LEGACY_PROTOCOL, LegacyStoragePid, pidItems } from "../torch/records.js"
-import type { CallSite } from "../pickle/unpickler.js"
+import type { CallSite } from "../pickle/hooks.js"
 
 
 /** Where one storage's block lies, known once the key list is read. */
@@ -70,7 +71,7 @@ export const loadLegacyCheckpoint = (ctx: LoadContext): Effect.Effect<{ readonly
         const block: Block = { key, nbytes: numel * itemSize, itemSize }
         blocks.set(key, block)
         const record = `storage ${key}`
-        root = new Storage(key, type.dtype, location, block.nbytes, record, readBlock(block, record))
+        root = new Storage({ key, dtype: type.dtype, location, record, bytes: RecordBytes.Computed({ read: readBlock(block, record), size: block.nbytes }) })
         storages.set(key, root)
       }
       if (view === null) return root
@@ -82,7 +83,7 @@ export const loadLegacyCheckpoint = (ctx: LoadContext): Effect.Effect<{ readonly
       if (end > root.nbytes) {
         throw checkpointError("StorageTooShort", site.offset, `view ${viewKey} [${offset}, ${offset + size}) exceeds storage ${key}`, "pickle")
       }
-      const viewStorage = new Storage(viewKey, type.dtype, location, end - start, root.record, Effect.map(root.read, (b) => b.subarray(start, end)))
+      const viewStorage = new Storage({ key: viewKey, dtype: type.dtype, location, record: root.record, bytes: viewOf(root, start, end) })
       storages.set(viewKey, viewStorage)
       return viewStorage
     }

@@ -6,7 +6,7 @@
  */
 import type { ByteSource } from "../../ByteSource.js"
 import { CheckpointError } from "../../Errors.js"
-import type { CallSite, UnpickleOptions } from "../pickle/unpickler.js"
+import type { CallSite, UnpickleOptions } from "../pickle/hooks.js"
 import { buildTorchValue, makeTorchFindClass } from "../torch/globals.js"
 import type { PyValue } from "../../Value.js"
 
@@ -34,7 +34,6 @@ export interface LoadContext {
   readonly weightsOnly: boolean
   readonly allowGlobals: ReadonlySet<string>
   readonly encoding: "utf-8" | "latin1" | "ascii" | "bytes"
-  readonly checkCrc: boolean
   /** Largest pickle accepted, in bytes. */
   readonly maxPickleBytes: number
 }

@@ -9,7 +9,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { ByteSource } from "../../ByteSource.js"
 import { attempt, PickleError, type TorchwireError } from "../../Errors.js"
-import { unpickle, type UnpickleOptions, type UnpickleResult } from "../pickle/unpickler.js"
+import type { UnpickleOptions, UnpickleResult } from "../pickle/hooks.js"
+import { unpickle } from "../pickle/unpickler.js"
 import { readGrowing } from "../readWindow.js"
 
 /** Runs the unpickler: a torchwire error it throws is a typed failure, anything else a defect (`Errors.attempt`). @internal */

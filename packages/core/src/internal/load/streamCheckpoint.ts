@@ -7,7 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Stream from "effect/Stream"
+import { readAll, RecordBytes, sizeOf } from "../container/recordBytes.js"
 import type { ByteSource } from "../../ByteSource.js"
 import { attempt, CheckpointError, type TorchwireError } from "../../Errors.js"
 import { readGrowing } from "../readWindow.js"
@@ -26,12 +26,6 @@ const readHeader = (source: ByteSource): Effect.Effect<{ readonly entries: Reado
       Effect.catchIf((e) => !isLast && e._tag === "PickleError" && e.reason === "Truncated", () => Effect.succeed(Option.none()))
     ))
 
-/** Reads `length` bytes at `at` as 1 MiB chunks. */
-const chunks = (source: ByteSource, at: number, length: number): Stream.Stream<Uint8Array, TorchwireError> =>
-  Stream.paginateEffect(0, (pos: number) =>
-    Effect.map(source.read(at + pos, Math.min(1 << 20, length - pos)), (b) =>
-      [b, pos + b.length < length ? Option.some(pos + b.length) : Option.none()] as const)).pipe(Stream.filter((b) => b.length > 0))
-
 /**
  * Opens a `.stream` file.
  *
@@ -47,7 +41,7 @@ export const loadStreamCheckpoint = (source: ByteSource, options: OpenOptions): 
         return yield* new CheckpointError({ reason: "Truncated", offset: at, record: entry.key, detail: `record of ${entry.length} bytes runs past the end of the file` })
       }
       const offset = at
-      records.set(entry.key, { name: entry.key, size: entry.length, offset, read: () => source.read(offset, entry.length), stream: chunks(source, offset, entry.length) })
+      records.set(entry.key, { name: entry.key, offset, bytes: RecordBytes.SourceRange({ source, offset, size: entry.length }) })
       at += entry.length
     }
     if (at < source.size) return yield* new CheckpointError({ reason: "TrailingBytes", offset: at, record: "stream", detail: `${source.size - at} bytes follow the last record` })
@@ -68,11 +62,11 @@ export const loadFrom = (
   Effect.gen(function*() {
     const pklRecord = get("data.pkl")
     if (pklRecord === undefined) return yield* new CheckpointError({ reason: "MissingRecord", offset: 0, record: "data.pkl", detail: "the stream has no data.pkl record" })
-    if (pklRecord.size > (options.maxPickleBytes ?? 1 << 30)) {
-      return yield* new CheckpointError({ reason: "LimitExceeded", offset: pklRecord.offset, record: "data.pkl", detail: `data.pkl of ${pklRecord.size} bytes is over the limit` })
+    if (sizeOf(pklRecord.bytes) > (options.maxPickleBytes ?? 1 << 30)) {
+      return yield* new CheckpointError({ reason: "LimitExceeded", offset: pklRecord.offset, record: "data.pkl", detail: `data.pkl of ${sizeOf(pklRecord.bytes)} bytes is over the limit` })
     }
     const orderRecord = get("byteorder")
-    const byteOrder = orderRecord === undefined ? "little" as const : yield* Effect.flatMap(orderRecord.read(), (b) =>
+    const byteOrder = orderRecord === undefined ? "little" as const : yield* Effect.flatMap(readAll(orderRecord.bytes), (b) =>
       attempt(() => decodeRecord(ByteOrder, text(b), { record: "byteorder", offset: orderRecord.offset }), CheckpointError))
     const persistentLoad = storagePersistentLoad((key) => get(`data/${key}`), {
       pickleRecord: "data.pkl",
@@ -80,6 +74,6 @@ export const loadFrom = (
       byteOrder,
       exact: true
     })
-    const { value } = yield* runUnpickle(yield* pklRecord.read(), 0, pickleOptions(policyOf(options), "data.pkl", persistentLoad))
+    const { value } = yield* runUnpickle(yield* readAll(pklRecord.bytes), 0, pickleOptions(policyOf(options), "data.pkl", persistentLoad))
     return { value, records: keys }
   })

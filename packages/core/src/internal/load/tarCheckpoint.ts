@@ -10,13 +10,14 @@
  */
 import * as Effect from "effect/Effect"
 import { attempt, CheckpointError, type TorchwireError } from "../../Errors.js"
-import { Storage, StorageType, type Tensor } from "../torch/model.js"
+import { RecordBytes } from "../container/recordBytes.js"
+import { Storage, StorageType, type Tensor, viewOf } from "../torch/model.js"
 import { PyTuple, type PyValue } from "../../Value.js"
 import { checkpointError, type LoadContext, pickleOptions } from "./loadContext.js"
 import { unpickleAt } from "./pickleAt.js"
 import type { TarMember } from "../container/tar.js"
 import { makeTensor } from "../torch/globals.js"
-import type { CallSite } from "../pickle/unpickler.js"
+import type { CallSite } from "../pickle/hooks.js"
 
 
 const intOf = (v: PyValue | undefined): number | undefined => (typeof v === "number" && Number.isSafeInteger(v) ? v : undefined)
@@ -62,7 +63,7 @@ export const loadTarCheckpoint = (ctx: LoadContext, members: ReadonlyArray<TarMe
       if (elements! < 0 || dataAt + nbytes > storagesMember.offset + storagesMember.size) {
         return yield* checkpointError("StorageTooShort", entry.end, `storage ${key} of ${elements} elements runs past the end of the member`, storagesMember.name)
       }
-      objects.set(intOf(key)!, new Storage(String(key), type.dtype, location, nbytes, storagesMember.name, source.read(dataAt, nbytes)))
+      objects.set(intOf(key)!, new Storage({ key: String(key), dtype: type.dtype, location, record: storagesMember.name, bytes: RecordBytes.SourceRange({ source, offset: dataAt, size: nbytes }) }))
       at = dataAt + nbytes
     }
     const views = yield* pickleIn(storagesMember, at)
@@ -74,7 +75,7 @@ export const loadTarCheckpoint = (ctx: LoadContext, members: ReadonlyArray<TarMe
       }
       const [start, end] = [offset * root.dtype.itemSize, (offset + numel) * root.dtype.itemSize]
       if (start < 0 || end > root.nbytes) return yield* checkpointError("StorageTooShort", at, `view ${target} exceeds storage ${rootKey}`, storagesMember.name)
-      objects.set(target, new Storage(String(target), root.dtype, root.location, end - start, root.record, Effect.map(root.read, (b) => b.subarray(start, end))))
+      objects.set(target, new Storage({ key: String(target), dtype: root.dtype, location: root.location, record: root.record, bytes: viewOf(root, start, end) }))
     }
 
     const tensorsMember = yield* member("tensors")

@@ -6,14 +6,13 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
 import type * as Schema from "effect/Schema"
 import { attempt, CheckpointError, type TorchwireError } from "../../Errors.js"
 import type { PyValue } from "../../Value.js"
 import type { ZipArchive, ZipEntry } from "../../Zip.js"
 import { checkpointError, type LoadContext, pickleOptions } from "./loadContext.js"
 import { runUnpickle } from "./pickleAt.js"
-import type { BatchReader } from "../container/recordStream.js"
+import { zipEntryBytes } from "../container/recordBytes.js"
 import { ArchiveVersion, ByteOrder, DecimalRecord, decodeRecord, text } from "../torch/records.js"
 import { storagePersistentLoad } from "./storages.js"
 
@@ -102,22 +101,10 @@ export const loadArchivePickle = (
       return yield* checkpointError("BadRecord", pklEntry.localHeaderOffset, `${pickleName} is ${pklEntry.uncompressedSize} bytes, over the ${ctx.maxPickleBytes}-byte limit`, pklEntry.name)
     }
     const pickle = yield* archive.read(pklEntry)
-    const reader: BatchReader = { read: (entries) => archive.readMany(entries as ReadonlyArray<ZipEntry>) }
     const persistentLoad = storagePersistentLoad(
       (key) => {
         const entry = records.get(`${storageDir}${key}`)
-        return entry === undefined ? undefined : {
-          name: entry.name,
-          size: entry.uncompressedSize,
-          offset: entry.localHeaderOffset,
-          read: () => archive.read(entry),
-          // Built when first pulled: an eager zip stream is about 2 KB, and a checkpoint may hold 100k storages.
-          stream: Stream.suspend(() => archive.stream(entry)),
-          crc32: entry.crc32,
-          batch: { reader, key: entry },
-          // Ranges skip the CRC-32 check a whole entry's stream makes when asked to.
-          ...(entry.method === 0 && !ctx.checkCrc ? { readRange: (offset: number, length: number) => archive.readRange(entry, offset, length) } : {})
-        }
+        return entry === undefined ? undefined : { name: entry.name, offset: entry.localHeaderOffset, bytes: zipEntryBytes(archive, entry) }
       },
       { pickleRecord: pklEntry.name, missingName: (key) => `${info.prefix}/${storageDir}${key}`, byteOrder: info.byteOrder }
     )

@@ -5,9 +5,9 @@
  *
  * @internal
  */
-import * as Effect from "effect/Effect"
 import * as flatbuffers from "flatbuffers"
 import type { Bytecode } from "../../Bytecode.js"
+import { RecordBytes } from "../container/recordBytes.js"
 import { OPCODES } from "../../Bytecode.js"
 import { CheckpointError } from "../../Errors.js"
 import { contiguousStrides } from "../torch/shape.js"
@@ -73,7 +73,7 @@ export const decodeFlatbuffer = (bytes: Uint8Array): FlatbufferContents => {
     if (data === undefined) throw bad(`tensor storage ${index} does not exist (${storages.length} storages)`)
     const shape = Array.from(t.sizesArray() ?? [])
     const stride = t.stridesLength() === shape.length ? Array.from(t.stridesArray() ?? []) : contiguousStrides(shape)
-    const storage = new Storage(String(index), u8, "cpu", data.byteLength, `storage_data[${index}]`, Effect.succeed(data))
+    const storage = new Storage({ key: String(index), dtype: u8, record: `storage_data[${index}]`, bytes: RecordBytes.Memory({ bytes: data }) })
     const q = t.quantizedSchema()
     let quantization: Quantization | undefined
     if (q !== null) {

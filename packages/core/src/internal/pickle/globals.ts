@@ -18,7 +18,7 @@ import {
   type PyValue
 } from "../../Value.js"
 import { setTokens, tokensOf } from "./identity.js"
-import { CallableGlobal, type CallSite } from "./unpickler.js"
+import { CallableGlobal, type CallSite } from "./hooks.js"
 
 /** Python 2 module names that Python 3 renamed (what `pickle` applies with fix_imports). @internal */
 const IMPORT_MAPPING: Record<string, string> = {

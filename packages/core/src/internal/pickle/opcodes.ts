@@ -140,6 +140,9 @@ def(0x98, "READONLY_BUFFER", "none", 5)
 /** Opcode descriptions indexed by byte value (undefined: not an opcode). @internal */
 export const OPCODES: ReadonlyArray<OpInfo | undefined> = table
 
+/** `1` for the opcodes without an argument: the VM steps over them without `decodeOp`. @internal */
+export const NO_ARGUMENT = Uint8Array.from(OPCODES, (info) => (info?.arg === "none" ? 1 : 0))
+
 /** Opcode byte values by name, for readable switch statements. @internal */
 export const Op = Object.fromEntries(
   table.filter((i): i is OpInfo => i !== undefined).map((i) => [i.name, i.code])

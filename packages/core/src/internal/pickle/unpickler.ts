@@ -4,102 +4,21 @@
  * anything. Globals are resolved through a hook, which may return a
  * `CallableGlobal` (a modelled constructor such as `collections.OrderedDict`
  * or `torch._utils._rebuild_tensor_v2`) or a plain `PyGlobal`, in which case
- * REDUCE/NEWOBJ/INST produce an opaque `PyObject`.
+ * REDUCE/NEWOBJ/INST produce an opaque `PyObject`. Its options and hooks
+ * are in `hooks.ts`, what its object opcodes do to values in `objects.ts`.
  *
  * @internal
  */
 import { PickleError } from "../../Errors.js"
-import {
-  OrderedDict,
-  PyByteArray,
-  PyFloat,
-  PyFrozenSet,
-  PyGlobal,
-  PyObject,
-  PySet,
-  PyTuple,
-  type PyValue
-} from "../../Value.js"
-import { appendTokens, setTokens, StringHashLog, type Tokens, tokensOf } from "./identity.js"
-import { decodeLatin1, decodeOp, decodeUtf8At, makeCursor, Op, OPCODES, type OpCursor } from "./opcodes.js"
+import { PyByteArray, PyFloat, PyFrozenSet, type PyObject, PySet, PyTuple, type PyValue } from "../../Value.js"
+import type { CallSite, UnpickleOptions, UnpickleResult } from "./hooks.js"
+import { appendTokens, setTokens, StringHashLog, type Tokens } from "./identity.js"
+import { buildOn, callGlobal, describe, listOf, opName, py2Decoder, setItems, tupleItems } from "./objects.js"
+import { decodeOp, decodeUtf8At, makeCursor, NO_ARGUMENT, type OpCursor } from "./opcodes.js"
 import { type PrePass, PRESIZE_MIN, scanPrePass } from "./prePass.js"
-
-/** Where in the pickle an operation happens, for the hooks' error messages. @internal */
-export interface CallSite {
-  readonly offset: number
-  readonly record: string | undefined
-}
-
-/**
- * A global that torchwire models: `call` implements REDUCE (and NEWOBJ
- * unless `newobj` is given) without executing anything from the file.
- *
- * @internal
- */
-export class CallableGlobal extends PyGlobal {
-  constructor(
-    module: string,
-    name: string,
-    readonly call: (args: ReadonlyArray<PyValue>, site: CallSite) => PyValue,
-    readonly newobj?: (args: ReadonlyArray<PyValue>, site: CallSite) => PyValue
-  ) {
-    super(module, name)
-  }
-}
-
-/** How the VM resolves globals and persistent ids. @internal */
-export interface UnpickleHooks {
-  /** GLOBAL, STACK_GLOBAL, INST, EXT*: module and name as written in the pickle. */
-  readonly findClass: (module: string, name: string, site: CallSite) => PyValue
-  /** PERSID / BINPERSID. Without it, persistent ids are an error. */
-  readonly persistentLoad?: (pid: PyValue, site: CallSite) => PyValue
-  /**
-   * BUILD on a value of a layer above (a torch tensor takes Python state):
-   * sets `state` on `obj` and says true, or says false when `obj` takes
-   * none. Without it, BUILD applies to opaque objects and OrderedDicts only.
-   */
-  readonly build?: (obj: PyValue, state: PyValue) => boolean
-}
-
-/** Options of one unpickling run. @internal */
-export interface UnpickleOptions extends UnpickleHooks {
-  /** Record name for error messages. */
-  readonly record?: string
-  /** How Python 2 `str` (STRING, BINSTRING, SHORT_BINSTRING) decodes; torch.load uses utf-8. */
-  readonly encoding?: "utf-8" | "latin1" | "ascii" | "bytes"
-  /** The copyreg extension registry for EXT1/EXT2/EXT4. */
-  readonly extensions?: ReadonlyMap<number, readonly [string, string]>
-  /** Out-of-band buffers for NEXT_BUFFER (protocol 5). */
-  readonly buffers?: Iterator<Uint8Array>
-  /** Offset of `buf[0]` in the file, so error offsets are file offsets. */
-  readonly base?: number
-  /** Most memo entries (default 5,000,000): a memo bomb would otherwise take gigabytes. */
-  readonly maxMemo?: number
-  /** Deepest stack (default 10,000,000 values): a run of DUPs would otherwise take gigabytes. */
-  readonly maxStack?: number
-}
-
-/** The outcome of one run: the value and where its STOP ended. @internal */
-export interface UnpickleResult {
-  readonly value: PyValue
-  /** Offset just past STOP (in `buf`, not counting `base`). */
-  readonly end: number
-  /** The PROTO argument, or 0 if none. */
-  readonly protocol: number
-}
 
 /** The longest array V8 makes with fast elements at once (`new Array(n)`); longer lists grow as they fill. */
 const MAX_PRESIZE = 2 ** 25
-
-/** `1` for the opcodes without an argument: the VM steps over them without `decodeOp`. */
-const NO_ARGUMENT = Uint8Array.from(OPCODES, (info) => (info?.arg === "none" ? 1 : 0))
-
-const py2Decoder = (encoding: UnpickleOptions["encoding"]) => {
-  if (encoding === "bytes") return (b: Uint8Array): PyValue => b.slice()
-  if (encoding === "latin1") return (b: Uint8Array): PyValue => decodeLatin1(b)
-  const utf8 = new TextDecoder("utf-8", { fatal: true })
-  return (b: Uint8Array): PyValue => utf8.decode(b)
-}
 
 /**
  * Unpickles one pickle starting at `start` in `buf`. Throws `PickleError`
@@ -149,11 +68,11 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
   const memo: Array<PyValue | undefined> = []
   const memoTok: Array<number | undefined> = []
   let memoCount = 0
-  const decodePy2 = py2Decoder(options.encoding)
   let protocol = 0
 
   const error = (reason: PickleError["reason"], detail: string): PickleError =>
     new PickleError({ reason, offset: c.base + c.start, detail, ...(options.record === undefined ? {} : { record: options.record }) })
+  const decodePy2 = py2Decoder(options.encoding, error)
   const site = (): CallSite => ({ offset: c.base + c.start, record: options.record })
   const floor = (): number => (marks.length === 0 ? 0 : marks[marks.length - 1]!)
   const maxMemo = options.maxMemo ?? 5_000_000
@@ -271,53 +190,7 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
   const findClass = (module: string, name: string): PyValue => options.findClass(module, name, site())
   const instantiate = (cls: PyValue, args: ReadonlyArray<PyValue>, how: PyObject["how"], kwargs?: PyValue): PyValue => {
     if (presized.size !== 0) settleLists()
-    if (cls instanceof CallableGlobal) {
-      return how === "reduce" || how === "inst" || cls.newobj === undefined ? cls.call(args, site()) : cls.newobj(args, site())
-    }
-    if (cls instanceof PyGlobal) return new PyObject(cls, args, how, kwargs)
-    throw error("BadValue", `cannot call a ${describe(cls)}`)
-  }
-  const tupleItems = (v: PyValue, what: string): ReadonlyArray<PyValue> => {
-    if (v instanceof PyTuple) return v.items
-    throw error("BadValue", `${what} must be a tuple, got ${describe(v)}`)
-  }
-  const build = (obj: PyValue, state: PyValue) => {
-    if (obj instanceof PyObject) {
-      obj.state = state
-    } else if (obj instanceof OrderedDict) {
-      setAttrs(obj, state)
-    } else if (!options.build?.(obj, state)) {
-      throw error("BadValue", `BUILD on a ${describe(obj)}`)
-    }
-  }
-  const setAttrs = (obj: OrderedDict, state: PyValue) => {
-    const [dictState, slots] = state instanceof PyTuple && state.items.length === 2 ? state.items : [state, null]
-    for (const part of [dictState, slots]) {
-      if (part === null || part === undefined) continue
-      if (!(part instanceof Map)) throw error("BadValue", `BUILD state must be a dict, got ${describe(part)}`)
-      for (const [k, v] of part) {
-        if (typeof k !== "string") throw error("BadValue", "attribute names must be strings")
-        obj.attrs.set(k, v)
-      }
-      if (track && obj.attrs.size === part.size) setTokens(obj.attrs, tokensOf(part) ?? [])
-    }
-  }
-  /** Sets the key/value pairs `items[from, to)` (their tokens from `tokens[0]`) on a dict or object. */
-  const setItems = (target: PyValue, items: ReadonlyArray<PyValue>, from: number, to: number, tokens: Tokens) => {
-    if ((to - from) % 2 !== 0) throw error("BadValue", "SETITEMS needs key/value pairs")
-    const map = target instanceof Map ? target : target instanceof PyObject ? target.dictItems : undefined
-    if (map === undefined) throw error("BadValue", `cannot set items on a ${describe(target)}`)
-    for (let i = from; i < to; i += 2) {
-      const before = map.size
-      map.set(items[i]!, items[i + 1]!)
-      // A repeated key keeps its slot; only new slots get tokens.
-      if (track && map.size > before) appendTokens(map, 2 * before, [tokens[i - from], tokens[i - from + 1]])
-    }
-  }
-  const listOf = (target: PyValue): Array<PyValue> => {
-    const list = Array.isArray(target) ? target : target instanceof PyObject ? target.listItems : undefined
-    if (list === undefined) throw error("BadValue", `cannot append to a ${describe(target)}`)
-    return list
+    return callGlobal(cls, args, how, kwargs, site(), error)
   }
   const persistent = (pid: PyValue): PyValue => {
     if (options.persistentLoad === undefined) throw error("BadValue", "pickle has a persistent id but no persistent_load is defined")
@@ -446,12 +319,7 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
         break
       case 0x54: // BINSTRING
       case 0x55: { // SHORT_BINSTRING
-        let v: PyValue
-        try {
-          v = decodePy2(arg as Uint8Array)
-        } catch {
-          throw error("BadValue", `Python 2 string is not valid ${options.encoding ?? "utf-8"}`)
-        }
+        const v = decodePy2(arg as Uint8Array)
         if (typeof v === "string") pushString(v)
         else push(v)
         break
@@ -508,7 +376,7 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
       case 0x64: { // DICT
         const d = new Map<PyValue, PyValue>()
         const at = popMarkInPlace()
-        setItems(d, stack, at, markEnd, markTokens)
+        setItems(d, stack, at, markEnd, markTokens, track, error)
         push(d)
         break
       }
@@ -528,7 +396,7 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
       }
       case 0x61: { // APPEND
         pop()
-        const list = listOf(top())
+        const list = listOf(top(), error)
         if (track) appendTokens(list, list.length, [poppedToken])
         // `pop` left the value in its slot, `stack[sp]`.
         appendTo(list, stack, sp, sp + 1)
@@ -536,7 +404,7 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
       }
       case 0x65: { // APPENDS
         const at = popMarkInPlace()
-        const list = listOf(top())
+        const list = listOf(top(), error)
         if (track) appendTokens(list, list.length, markTokens)
         appendTo(list, stack, at, markEnd)
         break
@@ -545,12 +413,12 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
         const v = pop()
         const tv = poppedToken
         const k = pop()
-        setItems(top(), [k, v], 0, 2, [poppedToken, tv])
+        setItems(top(), [k, v], 0, 2, [poppedToken, tv], track, error)
         break
       }
       case 0x75: { // SETITEMS
         const at = popMarkInPlace()
-        setItems(top(), stack, at, markEnd, markTokens)
+        setItems(top(), stack, at, markEnd, markTokens, track, error)
         break
       }
       case 0x67: // GET
@@ -584,20 +452,20 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
         break
       }
       case 0x52: { // REDUCE
-        const args = tupleItems(pop(), "REDUCE arguments")
+        const args = tupleItems(pop(), "REDUCE arguments", error)
         const fn = pop()
         push(instantiate(fn, args, "reduce"))
         break
       }
       case 0x81: { // NEWOBJ
-        const args = tupleItems(pop(), "NEWOBJ arguments")
+        const args = tupleItems(pop(), "NEWOBJ arguments", error)
         const cls = pop()
         push(instantiate(cls, args, "newobj"))
         break
       }
       case 0x92: { // NEWOBJ_EX
         const kwargs = pop()
-        const args = tupleItems(pop(), "NEWOBJ_EX arguments")
+        const args = tupleItems(pop(), "NEWOBJ_EX arguments", error)
         const cls = pop()
         push(instantiate(cls, args, "newobj_ex", kwargs))
         break
@@ -616,7 +484,7 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
       }
       case 0x62: { // BUILD
         const state = pop()
-        build(top(), state)
+        buildOn(top(), state, options.build, track, error)
         break
       }
       case 0x50: // PERSID
@@ -629,16 +497,4 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
         throw error("UnknownOpcode", `opcode ${opName(c.code)} is not handled`)
     }
   }
-}
-
-const opName = (code: number): string => Object.keys(Op).find((k) => Op[k] === code) ?? `0x${code.toString(16)}`
-
-/** A short description of a value for error messages. @internal */
-export const describe = (v: PyValue): string => {
-  if (v === null) return "None"
-  if (Array.isArray(v)) return "list"
-  if (v instanceof PyGlobal) return `global ${v.qualifiedName}`
-  if (v instanceof PyObject) return `${v.cls.qualifiedName} object`
-  if (typeof v === "object") return (v.constructor as { name: string }).name
-  return typeof v
 }

@@ -11,7 +11,8 @@ import { dtypeByName, dtypes, DType, legacyStorageDtypes } from "./dtypes.js"
 import { requiredBytes } from "./shape.js"
 import type { PyValue } from "../../Value.js"
 import { badValue, iterableItems, pythonGlobals, toNumber, translateGlobal } from "../pickle/globals.js"
-import { CallableGlobal, type CallSite, describe } from "../pickle/unpickler.js"
+import { CallableGlobal, type CallSite } from "../pickle/hooks.js"
+import { describe } from "../pickle/objects.js"
 
 const QSCHEMES = [
   "per_tensor_affine",

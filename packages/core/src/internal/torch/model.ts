@@ -6,9 +6,9 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
 import type { TorchwireError } from "../../Errors.js"
 import type { PyValue } from "../../Value.js"
+import { readAll, RecordBytes, sizeOf } from "../container/recordBytes.js"
 import type { DType } from "./dtypes.js"
 import { numel } from "./shape.js"
 
@@ -72,61 +72,112 @@ export class QScheme {
   constructor(readonly name: string) {}
 }
 
-/** Chunk size of in-memory storages' streams: small enough that writers overlap CRC-32 with writes. */
-const MEMORY_CHUNK = 4 << 20
+/**
+ * The read `read` makes, returning the bytes it last read for as long as
+ * something else holds them: tensors over one storage (tied weights) read it
+ * once and share it, as torch's do, and nothing is kept alive for them.
+ * `remember` hands it bytes read some other way (in a batch with other
+ * storages). Nothing but one effect is made until the storage is read.
+ */
+const sharedWhileAlive = <E>(read: () => Effect.Effect<Uint8Array, E>): {
+  readonly read: Effect.Effect<Uint8Array, E>
+  readonly remember: (bytes: Uint8Array) => void
+} => {
+  // The buffer, not the Uint8Array: callers keep views of it (typed arrays), not this object.
+  let last: { readonly buffer: WeakRef<ArrayBufferLike>; readonly offset: number; readonly length: number } | undefined
+  const remember = (b: Uint8Array) => void (last = { buffer: new WeakRef(b.buffer), offset: b.byteOffset, length: b.byteLength })
+  return {
+    read: Effect.suspend(() => {
+      const alive = last?.buffer.deref()
+      if (alive !== undefined) return Effect.succeed(new Uint8Array(alive, last!.offset, last!.length))
+      return Effect.map(read(), (b) => {
+        remember(b)
+        return b
+      })
+    }),
+    remember
+  }
+}
 
-/** Zero-copy views of `bytes`, `size` bytes each. */
-const chunksOf = (bytes: Uint8Array, size: number): Stream.Stream<Uint8Array> =>
-  Stream.fromIterable({
-    *[Symbol.iterator]() {
-      for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, Math.min(at + size, bytes.length))
-    }
-  })
+/**
+ * What a `Storage` is made of.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface StorageOptions {
+  /** The key of the storage in its checkpoint (`"0"`, or an old heap address). */
+  readonly key: string
+  readonly dtype: DType
+  /** The location tag it was saved from: `cpu`, `cuda:0`, ... (default `cpu`). */
+  readonly location?: string
+  /** The record holding the bytes (zip entry name, or a description; default `memory`). */
+  readonly record?: string
+  /** Where its bytes live: exactly its size in bytes, in the file's byte order. */
+  readonly bytes: RecordBytes
+  /** The byte order the file declares (default little); tensors swap big-endian data when read. */
+  readonly byteOrder?: "little" | "big"
+}
 
 /**
  * One storage of a checkpoint: a contiguous block of bytes that tensors view.
- * `read` loads the raw bytes; `bytes(tensor)` applies the byte order.
+ * `bytes` says where they live (in memory, a range of the source, a zip
+ * entry, ...); `read` loads them, raw, sharing one buffer among the tensors
+ * that read it while any holds it; `Torch.bytes(tensor)` applies the byte
+ * order.
  *
  * @since 0.1.0
  * @category models
  */
 export class Storage {
   readonly pyType = "torch.storage.TypedStorage"
-  constructor(
-    /** The key of the storage in its checkpoint (`"0"`, or an old heap address). */
-    readonly key: string,
-    readonly dtype: DType,
-    /** The location tag it was saved from: `cpu`, `cuda:0`, ... */
-    readonly location: string,
-    /** Size in bytes, as the pickle declares it. */
-    readonly nbytes: number,
-    /** The record holding the bytes (zip entry name, or a description). */
-    readonly record: string,
-    /** Reads the storage's bytes, in the file's byte order. */
-    readonly read: Effect.Effect<Uint8Array, TorchwireError>,
-    /** The byte order the file declares; tensors swap big-endian data when read. */
-    readonly byteOrder: "little" | "big" = "little",
-    /** The bytes as a stream of chunks (defaults to one chunk from `read`). */
-    readonly stream: Stream.Stream<Uint8Array, TorchwireError> = Stream.suspend(() => Stream.fromEffect(read)),
-    /**
-     * The CRC-32 of those bytes, when the file recorded it (a zip record holding exactly this storage):
-     * re-saving copies it instead of computing it again.
-     */
-    readonly crc32?: number,
-    /** The bytes, when they are in memory (writers then take them without a stream). */
-    readonly memory?: Uint8Array,
-    /**
-     * Reads `length` bytes from `offset`, when the source can seek (a STORED zip entry): writers then read
-     * the storage a chunk at a time, with no stream of its own.
-     */
-    readonly readRange?: (offset: number, length: number) => Effect.Effect<Uint8Array, TorchwireError>
-  ) {}
+  readonly key: string
+  readonly dtype: DType
+  readonly location: string
+  readonly record: string
+  readonly bytes: RecordBytes
+  readonly byteOrder: "little" | "big"
+  /** Reads the storage's bytes, in the file's byte order. */
+  readonly read: Effect.Effect<Uint8Array, TorchwireError>
+  /** Hands the storage bytes read some other way (with its neighbours): its reads return them while they are alive. */
+  readonly remember: (bytes: Uint8Array) => void
+  constructor(options: StorageOptions) {
+    this.key = options.key
+    this.dtype = options.dtype
+    this.location = options.location ?? "cpu"
+    this.record = options.record ?? "memory"
+    this.bytes = options.bytes
+    this.byteOrder = options.byteOrder ?? "little"
+    const { bytes } = options
+    if (bytes._tag === "Memory") {
+      this.read = Effect.succeed(bytes.bytes)
+      this.remember = () => {}
+    } else {
+      const shared = sharedWhileAlive(() => readAll(bytes))
+      this.read = shared.read
+      this.remember = shared.remember
+    }
+  }
 
-  /** A CPU storage over bytes in memory (little-endian), streamed as zero-copy 4 MiB views. */
+  /** Size in bytes. */
+  get nbytes(): number {
+    return sizeOf(this.bytes)
+  }
+
+  /** A CPU storage over bytes in memory (little-endian). */
   static fromBytes(bytes: Uint8Array, dtype: DType): Storage {
-    return new Storage("", dtype, "cpu", bytes.byteLength, "memory", Effect.succeed(bytes), "little", chunksOf(bytes, MEMORY_CHUNK), undefined, bytes)
+    return new Storage({ key: "", dtype, bytes: RecordBytes.Memory({ bytes }) })
   }
 }
+
+/**
+ * The bytes `[start, end)` of a storage, read through it (its read shared
+ * while alive): what a view storage of the legacy and tar formats holds.
+ *
+ * @internal
+ */
+export const viewOf = (root: Storage, start: number, end: number): RecordBytes =>
+  RecordBytes.Computed({ read: Effect.map(root.read, (b) => b.subarray(start, end)), size: end - start })
 
 /**
  * Quantization parameters of a quantized tensor.
