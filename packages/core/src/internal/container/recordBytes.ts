@@ -13,7 +13,8 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { ByteSource } from "../../ByteSource.js"
 import type { TorchwireError } from "../../Errors.js"
-import type { ZipArchive, ZipEntry } from "../../Zip.js"
+import type { ZipArchive } from "./zipArchive.js"
+import type { CentralEntry as ZipEntry } from "./zipFormat.js"
 import { concatBytes } from "../bytes.js"
 
 /**

@@ -19,7 +19,8 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { isTorchwireError, type TorchwireError } from "../../Errors.js"
-import type { ZipArchive, ZipEntry } from "../../Zip.js"
+import type { ZipArchive } from "./zipArchive.js"
+import type { CentralEntry as ZipEntry } from "./zipFormat.js"
 import { readAll, rangeReader, type RecordBytes, sizeOf, SMALL_RECORD, streamOf } from "./recordBytes.js"
 
 /**

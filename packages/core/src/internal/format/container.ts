@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import type { ByteSource } from "../../ByteSource.js"
 import { CheckpointError, type TorchwireError } from "../../Errors.js"
 import { PyGlobal } from "../../Value.js"
-import * as Zip from "../../Zip.js"
+import { openArchive, type ZipArchive } from "../container/zipArchive.js"
 import { isTarHeader, listTar, type TarMember } from "../container/tar.js"
 import { decodeOp, makeCursor, Op, OPCODES } from "../pickle/opcodes.js"
 import { unpickle } from "../pickle/unpickler.js"
@@ -39,7 +39,7 @@ export type Format = "zip" | "legacy" | "tar" | "pickle" | "torchscript" | "mobi
  * @internal
  */
 export type Container = Data.TaggedEnum<{
-  Zip: { readonly source: ByteSource; readonly format: "zip" | "torchscript" | "mobile"; readonly archive: Zip.ZipArchive }
+  Zip: { readonly source: ByteSource; readonly format: "zip" | "torchscript" | "mobile"; readonly archive: ZipArchive }
   Tar: { readonly source: ByteSource; readonly format: "tar"; readonly members: ReadonlyArray<TarMember> }
   Stream: { readonly source: ByteSource; readonly format: "stream" }
   Legacy: { readonly source: ByteSource; readonly format: "legacy" }
@@ -59,11 +59,11 @@ export interface RecognizeOptions {
 const ascii = (bytes: Uint8Array): string => String.fromCharCode(...bytes)
 
 /** Whether an archive has the record `name` right under its folder (a scan: a checkpoint may hold 100k records). */
-const hasRecord = (archive: Zip.ZipArchive, name: string): boolean =>
+const hasRecord = (archive: ZipArchive, name: string): boolean =>
   archive.entries.some((e) => e.name.endsWith(name) && e.name.indexOf("/") === e.name.length - name.length - 1)
 
 /** The kind of zip archive, by the records torch's loaders look for. */
-const zipFormat = (archive: Zip.ZipArchive): "zip" | "torchscript" | "mobile" =>
+const zipFormat = (archive: ZipArchive): "zip" | "torchscript" | "mobile" =>
   hasRecord(archive, "bytecode.pkl") ? "mobile" : hasRecord(archive, "constants.pkl") ? "torchscript" : "zip"
 
 /**
@@ -114,7 +114,7 @@ export const recognize = (source: ByteSource, options: RecognizeOptions = {}): E
       return yield* new CheckpointError({ reason: "UnsupportedFormat", offset: 0, detail: "File is an unsupported archive format from the preview release." })
     }
     if (head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) {
-      const archive = yield* Zip.open(source, { checkCrc: options.checkCrc ?? false })
+      const archive = yield* openArchive(source, { checkCrc: options.checkCrc ?? false })
       return Container.Zip({ source, format: zipFormat(archive), archive })
     }
     if (isTarHeader(head)) return Container.Tar({ source, format: "tar", members: yield* listTar(source) })

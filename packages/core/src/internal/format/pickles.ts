@@ -9,7 +9,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { ByteSource } from "../../ByteSource.js"
 import { CheckpointError, type TorchwireError } from "../../Errors.js"
-import * as Zip from "../../Zip.js"
+import { openArchive, type ZipArchive } from "../container/zipArchive.js"
+import type { CentralEntry } from "../container/zipFormat.js"
 import type { TarMember } from "../container/tar.js"
 import { scanPickles } from "../pickle/scanPickle.js"
 import { readGrowing } from "../readWindow.js"
@@ -33,9 +34,9 @@ export interface PickleBytes {
 const MAX_PICKLE_BYTES = 1 << 30
 
 /** A zip record read as a pickle when its name ends in `pkl` and it is within the limit. */
-const isPickleEntry = (e: Zip.ZipEntry): boolean => /pkl$/.test(e.name) && e.uncompressedSize <= MAX_PICKLE_BYTES
+const isPickleEntry = (e: CentralEntry): boolean => /pkl$/.test(e.name) && e.uncompressedSize <= MAX_PICKLE_BYTES
 
-const zipPickles = (archive: Zip.ZipArchive): Effect.Effect<Array<PickleBytes>, TorchwireError> =>
+const zipPickles = (archive: ZipArchive): Effect.Effect<Array<PickleBytes>, TorchwireError> =>
   Effect.forEach(archive.entries.filter(isPickleEntry), (e) => Effect.map(archive.read(e), (bytes) => ({ record: e.name, bytes, count: Infinity })))
 
 const memberBytes = (source: ByteSource, m: TarMember): Effect.Effect<Uint8Array, TorchwireError> =>
@@ -43,7 +44,7 @@ const memberBytes = (source: ByteSource, m: TarMember): Effect.Effect<Uint8Array
 
 /** A zip archive behind a pickle (a polyglot file), whose pickles are vetted too; none when there is none. */
 const hiddenZipPickles = (source: ByteSource): Effect.Effect<Array<PickleBytes>, TorchwireError> =>
-  Zip.open(source).pipe(Effect.flatMap(zipPickles), Effect.orElseSucceed(() => []))
+  openArchive(source).pipe(Effect.flatMap(zipPickles), Effect.orElseSucceed(() => []))
 
 /** The five pickles before a legacy file's storages, read through a window that grows until they fit. */
 const legacyPickles = (source: ByteSource): Effect.Effect<Uint8Array, TorchwireError> =>

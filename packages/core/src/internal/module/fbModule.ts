@@ -6,9 +6,9 @@
  * @internal
  */
 import * as flatbuffers from "flatbuffers"
-import type { Bytecode } from "../../Bytecode.js"
+import type { Bytecode } from "./bytecode.js"
 import { RecordBytes } from "../container/recordBytes.js"
-import { OPCODES } from "../../Bytecode.js"
+import { OPCODES } from "./bytecode.js"
 import { CheckpointError } from "../../Errors.js"
 import { contiguousStrides } from "../torch/shape.js"
 import { Device, type Quantization, Storage, type Tensor } from "../torch/model.js"

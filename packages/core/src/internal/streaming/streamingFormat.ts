@@ -11,7 +11,7 @@
  */
 import * as Schema from "effect/Schema"
 import { CheckpointError, PickleError } from "../../Errors.js"
-import * as Pickle from "../../Pickle.js"
+import { makeOpcodeDecoder } from "../pickle/opcodeStream.js"
 import { PyGlobal, PyObject, type PyValue } from "../../Value.js"
 import { concatBytes } from "../bytes.js"
 import { pickle } from "../pickle/pickler.js"
@@ -126,7 +126,7 @@ export type StreamPiece =
  * @internal
  */
 export const makePieceDecoder = (limits: StreamLimits = defaultLimits): PushDecoder<StreamPiece> => {
-  const scanner = Pickle.makeOpcodeDecoder({ record: HEADER, untilStop: true })
+  const scanner = makeOpcodeDecoder({ record: HEADER, untilStop: true })
   let headerChunks: Array<Uint8Array> = []
   let headerBytes = 0
   let entries: Array<StreamEntry> | undefined
