@@ -14,6 +14,7 @@ import type { ByteSource } from "./ByteSource.js"
 import type { TorchwireError } from "./Errors.js"
 import * as internal from "./internal/format/container.js"
 import * as internalPickles from "./internal/format/pickles.js"
+import type * as internalScriptCalls from "./internal/format/scriptCalls.js"
 
 /**
  * The file formats torchwire recognizes.
@@ -90,14 +91,58 @@ export type PickleBytes = internalPickles.PickleBytes
 
 /**
  * Every pickle a loader of the container's format would unpickle (a zip
- * archive's `pkl` records, a tar file's `pickle` and `sys_info`, a stream's
- * header and `pkl` records, a legacy file's five leading pickles, a bare
- * pickle, and the pickles of a zip archive hidden behind a pickle).
+ * archive's `pkl` records in any case, a tar file's `pickle` and `sys_info`,
+ * a stream's header and `pkl` records, a legacy file's five leading
+ * pickles, a bare pickle, the pickles of a zip archive hidden behind a
+ * pickle, and a flatbuffer module's bytes, best effort, as torch.load would
+ * unpickle them). The pickles inside a tar file's `storages` and `tensors`
+ * members are found by walking them (`Scan` does).
  *
  * @since 0.2.0
  * @category getters
  */
 export const pickles: (container: Container) => Effect.Effect<Array<PickleBytes>, TorchwireError> = internalPickles.picklesOf
+
+/**
+ * Why a file reads differently in different readers, or what of it could
+ * not be vetted: a record, an offset and a detail.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Problem = internalPickles.Problem
+
+/**
+ * What makes a container read differently in different readers, or keeps
+ * part of it from being vetted: a zip archive's names that repeat once case
+ * is folded (torch's reader ignores case), records outside the archive
+ * folder and pickles over 256 MiB; a tar file's repeated member names.
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const problems: (container: Container) => Array<Problem> = internalPickles.problemsOf
+
+/**
+ * A call in a module's code that reaches outside the model: a file-reading
+ * operator (`dangerous`: `torch.from_file`, `aten::from_file`) or an
+ * operator or class of a namespace torch does not define (`unknown`: a
+ * custom library's), with the record and byte offset where it is written.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type ScriptCall = internalScriptCalls.ScriptCall & { readonly record: string }
+
+/**
+ * The calls of a TorchScript or mobile archive's printed code (`code/`)
+ * that reach outside the model: code runs at `torch.jit.load`
+ * (`__setstate__`), so `Scan` vets it too. None for other formats.
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const sourceCalls: (container: Container) => Effect.Effect<Array<ScriptCall>, TorchwireError> = internalPickles.sourceCallsOf
 
 /**
  * The pickle of one record (default: `data.pkl` of a zip archive, `pickle`

@@ -109,7 +109,8 @@ export class PickleError extends Data.TaggedError("PickleError")<{
 /**
  * The file is not a checkpoint torchwire can read, or its records disagree
  * with each other (a storage shorter than its tensor, a missing record, an
- * invalid persistent id, ...).
+ * invalid persistent id, ...), or it reads two ways (`Ambiguous`: names that
+ * repeat once case is folded, which readers resolve differently).
  *
  * @since 0.1.0
  * @category errors
@@ -127,6 +128,7 @@ export class CheckpointError extends Data.TaggedError("CheckpointError")<{
     | "Truncated"
     | "TrailingBytes"
     | "LimitExceeded"
+    | "Ambiguous"
 } & Location> {
   override get message(): string {
     return describe("CheckpointError", this.reason, this.detail, this.record, this.offset)

@@ -195,7 +195,8 @@ export const open = (input: ByteSource | Container.Container, options: { readonl
 /** A TorchScript or mobile zip archive. */
 const openZip = (source: ByteSource, archive: Zip.ZipArchive): Effect.Effect<ScriptArchive, TorchwireError> =>
   Effect.gen(function*() {
-    const { records, prefix, byteOrder, version, kind } = yield* readZipInfo(archive)
+    const { index, prefix, byteOrder, version, kind } = yield* readZipInfo(archive)
+    const { records } = index
     if (kind === "checkpoint") {
       return yield* new CheckpointError({ reason: "UnsupportedFormat", offset: 0, record: `${prefix}/constants.pkl`, detail: "not a TorchScript archive (no constants.pkl); open it with Checkpoint.open" })
     }
@@ -209,13 +210,13 @@ const openZip = (source: ByteSource, archive: Zip.ZipArchive): Effect.Effect<Scr
     // TorchScript pickles name __torch__ classes, which no Python code backs: opaque objects, never executed.
     const ctx: LoadContext = { source, ...policyOf({ weightsOnly: false }), maxPickleBytes: 1 << 30 }
     const info = { prefix, byteOrder }
-    const constants = yield* loadArchivePickle(ctx, archive, records, info, "constants.pkl", "constants/")
-    const root = yield* loadArchivePickle(ctx, archive, records, info, "data.pkl", "data/")
+    const constants = yield* loadArchivePickle(ctx, archive, index, info, "constants.pkl", "constants/")
+    const root = yield* loadArchivePickle(ctx, archive, index, info, "data.pkl", "data/")
     if (!(root instanceof PyObject)) {
       return yield* new CheckpointError({ reason: "BadRecord", offset: 0, record: `${prefix}/data.pkl`, detail: "data.pkl does not hold a module object" })
     }
     const bytecode = kind !== "mobile" ? undefined : yield* Effect.flatMap(
-      loadArchivePickle(ctx, archive, records, info, "bytecode.pkl", "constants/"),
+      loadArchivePickle(ctx, archive, index, info, "bytecode.pkl", "constants/"),
       (v) => attempt(() => Bytecode.decode(v), CheckpointError)
     )
     return { format: kind, module: fromObject(root, classes), constants, code, extra, classes, version, prefix, zip: archive, records, bytecode }

@@ -9,10 +9,14 @@
 import * as Effect from "effect/Effect"
 import type { ByteSource } from "./ByteSource.js"
 import * as Container from "./Container.js"
-import type { TorchwireError } from "./Errors.js"
+import type { CheckpointError, TorchwireError } from "./Errors.js"
+import { OPCODES } from "./internal/pickle/opcodes.js"
 import { translateGlobal } from "./internal/pickle/globals.js"
 import { scanPickles } from "./internal/pickle/scanPickle.js"
 import { WEIGHTS_ONLY_ALLOWLIST } from "./internal/torch/globals.js"
+import { tarPickleSpans } from "./internal/load/tarCheckpoint.js"
+import { operatorCall } from "./internal/format/scriptCalls.js"
+import * as Module from "./Module.js"
 
 /**
  * How a global is classed.
@@ -23,7 +27,8 @@ import { WEIGHTS_ONLY_ALLOWLIST } from "./internal/torch/globals.js"
 export type Class = "allowed" | "unknown" | "dangerous"
 
 /**
- * One global found in the file.
+ * One global found in the file, or a call of a module's code that reaches
+ * outside the model (`module` then `torch.ops.<namespace>` or `torch`).
  *
  * @since 0.1.0
  * @category models
@@ -33,9 +38,9 @@ export interface Finding {
   readonly module: string
   readonly name: string
   readonly class: Class
-  /** The record (zip entry, tar member, "pickle", ...) it was found in. */
+  /** The record (zip entry, tar member, "pickle", a `code/` file, ...) it was found in. */
   readonly record: string
-  /** Byte offset of the opcode naming it, in that record. */
+  /** Byte offset of the opcode (or the call's text) naming it, in that record. */
   readonly offset: number
 }
 
@@ -50,6 +55,11 @@ export interface Report {
   readonly globals: ReadonlyArray<Finding>
   /** Pickles that stopped decoding (their globals up to that point are reported). */
   readonly unreadable: ReadonlyArray<string>
+  /**
+   * Why the file reads differently in different readers, or what of it
+   * could not be vetted (`Container.problems`): each makes it suspicious.
+   */
+  readonly problems: ReadonlyArray<Container.Problem>
 }
 
 /** Modules whose every member is dangerous to call from a pickle. */
@@ -98,31 +108,105 @@ export const classify = (module: string, name: string): Class => {
 }
 
 /**
+ * The container of `input`. A source in no format torchwire recognizes
+ * whose first byte is an opcode is vetted as a pickle: torch.load would
+ * unpickle it, running what it reaches before the bytes stop decoding.
+ */
+const containerOf = (input: ByteSource | Container.Container): Effect.Effect<Container.Container, TorchwireError> =>
+  Container.isContainer(input)
+    ? Effect.succeed(input)
+    : Container.open(input).pipe(
+      Effect.catchIf(
+        (e): e is CheckpointError => e._tag === "CheckpointError" && e.reason === "UnknownFormat",
+        (e) =>
+          Effect.flatMap(input.read(0, Math.min(1, input.size)), (head) =>
+            head.length === 1 && OPCODES[head[0]!] !== undefined ? Effect.succeed(Container.Container.Pickle({ source: input, format: "pickle" })) : Effect.fail(e))
+      )
+    )
+
+/**
+ * The pickles of a tar file's `storages` and `tensors` members, found by
+ * walking them as torch's loader does; a repeated member (which the walk
+ * refuses as ambiguous) gives at least its first pickle.
+ */
+const tarMemberPickles = (container: Container.Container & { readonly _tag: "Tar" }) =>
+  Effect.flatMap(tarPickleSpans(container.source, container.members), ({ spans, failure }) => {
+    const walked = spans.map((span) => ({ record: span.record, offset: span.start, size: span.end - span.start }))
+    const repeated = container.members.filter((m, i) =>
+      (m.name === "storages" || m.name === "tensors") && container.members.findIndex((x) => x.name === m.name) !== i)
+    const regions = [...walked, ...repeated.map((m) => ({ record: m.name, offset: m.offset, size: m.size }))]
+    return Effect.map(
+      Effect.forEach(regions, (r) => Effect.map(container.source.read(r.offset, r.size), (bytes) => ({ record: r.record, bytes, count: 1 }))),
+      (pickles) => ({ pickles, failure: failure?.message })
+    )
+  })
+
+/**
+ * The operators of a mobile or flatbuffer module that reach outside the
+ * model, from its decoded bytecode; a module that does not decode is noted
+ * in `unreadable`.
+ */
+const operatorCallsOf = (container: Container.Container, unreadable: Array<string>) =>
+  container.format !== "mobile" && container.format !== "flatbuffer"
+    ? Effect.succeed([])
+    : Module.open(container).pipe(
+      Effect.map((archive) =>
+        (archive.bytecode?.methods ?? []).flatMap((method) =>
+          method.operators.flatMap((o) => {
+            const call = operatorCall(o.name)
+            return call === undefined ? [] : [{ ...call, record: `operators of ${method.name}` }]
+          })
+        )
+      ),
+      Effect.catchAll((e) => Effect.sync(() => (unreadable.push(e.message), [])))
+    )
+
+/**
  * Scans a file (a source, or a container `Container.open` recognized): the
- * globals of every pickle in it (`Container.pickles`). Fails only when the
- * file cannot be read at all (not a format torchwire recognizes, or an I/O
- * error).
+ * globals of every pickle torch would unpickle from it (`Container.pickles`,
+ * and for tar files the pickles inside `storages` and `tensors`), the calls
+ * of a module's code that reach outside the model (`Container.sourceCalls`
+ * and a mobile module's operators: TorchScript runs at load), and the
+ * container's problems
+ * (`Container.problems`). A file in no format
+ * torchwire recognizes is vetted as a pickle. Fails only when the file
+ * cannot be read at all (an I/O error, a zip archive whose directory does
+ * not parse).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const scan = (input: ByteSource | Container.Container): Effect.Effect<Report, TorchwireError> =>
   Effect.gen(function*() {
-    const container = yield* Container.fromInput(input)
+    const container = yield* containerOf(input)
     const globals: Array<Finding> = []
     const unreadable: Array<string> = []
-    for (const { record, bytes, count } of yield* Container.pickles(container)) {
+    const pickles: Array<Container.PickleBytes> = yield* Container.pickles(container)
+    if (container._tag === "Tar") {
+      const walked = yield* tarMemberPickles(container)
+      pickles.push(...walked.pickles)
+      if (walked.failure !== undefined) unreadable.push(walked.failure)
+    }
+    for (const { record, bytes, count, bestEffort, error } of pickles) {
+      if (error !== undefined) {
+        unreadable.push(error)
+        continue
+      }
       const result = scanPickles(bytes, record, count)
       for (const g of result.globals) {
         // Reported as Python would import it (its 2 -> 3 renames applied: `commands` is `subprocess`).
         const [module, name] = g.module === "?" || g.name === "?" ? [g.module, g.name] : translateGlobal(g.module, g.name)
         globals.push({ module, name, class: classify(g.module, g.name), record, offset: g.offset })
       }
-      if (result.error !== undefined) unreadable.push(result.error)
+      if (result.error !== undefined && !bestEffort) unreadable.push(result.error)
     }
-    // A pickle that stops decoding may hide more: never call that safe.
+    for (const call of [...yield* Container.sourceCalls(container), ...yield* operatorCallsOf(container, unreadable)]) {
+      globals.push({ module: call.module, name: call.name, class: call.class, record: call.record, offset: call.offset })
+    }
+    const problems = Container.problems(container)
+    // A pickle that stops decoding may hide more, and an ambiguous file may hide a payload: never call either safe.
     const verdict = globals.some((g) => g.class === "dangerous") ? "dangerous" as const
-      : globals.some((g) => g.class === "unknown") || unreadable.length > 0 ? "suspicious" as const
+      : globals.some((g) => g.class === "unknown") || unreadable.length > 0 || problems.length > 0 ? "suspicious" as const
       : "safe" as const
-    return { verdict, globals, unreadable } satisfies Report
+    return { verdict, globals, unreadable, problems } satisfies Report
   })

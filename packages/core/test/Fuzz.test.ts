@@ -11,6 +11,7 @@ import * as Streaming from "@torchwire/core/Streaming"
 import * as Save from "@torchwire/core/Save"
 import * as Summary from "@torchwire/core/Summary"
 import * as Module from "@torchwire/core/Module"
+import * as Scan from "@torchwire/core/Scan"
 import { fixtureBytes, fixtures, isModuleFixture } from "@torchwire/test-utils"
 import { concatBytes } from "../src/internal/bytes.js"
 
@@ -95,6 +96,27 @@ describe("fuzz", () => {
           for (const [at, value] of flips) bytes[at % Math.min(bytes.length, 4096)] = value
           for (const exit of await outcomes(bytes, true)) {
             if (Exit.isFailure(exit)) assert.isFalse(Cause.isDie(exit.cause), `${modules[which]!.file}: defect ${Cause.pretty(exit.cause)}`)
+          }
+        }
+      ),
+      { numRuns: runs }
+    )
+  }, timeout)
+
+  it("mutated end records, directories and names of zip fixtures: a value or a typed error, opened and scanned", async () => {
+    const zips = small.filter((f) => f.format === "zip" || f.format === "torchscript")
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: zips.length - 1 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+        async (which, flips) => {
+          const bytes = fixtureBytes(zips[which]!.file).slice()
+          // The central directory and the end records: the last kilobyte (names, offsets, counts, comment lengths).
+          for (const [at, value] of flips) bytes[bytes.length - 1 - (at % Math.min(bytes.length, 1024))] = value
+          const scanned = await Effect.runPromiseExit(Scan.scan(ByteSource.fromUint8Array(bytes, "fuzz")))
+          if (Exit.isFailure(scanned)) assert.isFalse(Cause.isDie(scanned.cause), `${zips[which]!.file}: scan defect ${Cause.pretty(scanned.cause)}`)
+          for (const exit of await outcomes(bytes, isModuleFixture(zips[which]!))) {
+            if (Exit.isFailure(exit)) assert.isFalse(Cause.isDie(exit.cause), `${zips[which]!.file}: defect ${Cause.pretty(exit.cause)}`)
           }
         }
       ),

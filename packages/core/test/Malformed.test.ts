@@ -12,12 +12,32 @@ import * as Summary from "@torchwire/core/Summary"
 import * as Torch from "@torchwire/core/Torch"
 import * as Zip from "@torchwire/core/Zip"
 import { fixtureBytes } from "@torchwire/test-utils"
+import { crc32 } from "node:zlib"
+
+/**
+ * The bytes with the CRC-32 of every STORED pickle record rewritten to match its (edited) data, where the bytes
+ * are a zip archive: pickles' CRCs are always checked, and these tests edit pickles to reach what lies past them.
+ */
+const withPickleCrcs = (bytes: Uint8Array) =>
+  Zip.open(ByteSource.fromUint8Array(bytes)).pipe(
+    Effect.flatMap((archive) =>
+      Effect.forEach(archive.entries.filter((e) => e.name.endsWith(".pkl") && e.method === 0), (e) =>
+        Effect.map(archive.dataOffset(e), (at) => {
+          const crc = crc32(bytes.subarray(at, at + e.compressedSize)) >>> 0
+          const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+          view.setUint32(e.localHeaderOffset + 14, crc, true)
+          view.setUint32(e.centralOffset + 16, crc, true)
+        }))),
+    Effect.as(bytes),
+    Effect.orElseSucceed(() => bytes)
+  )
 
 /** Opens and fully summarizes bytes (reading every tensor), returning the typed failure. */
 const failure = (bytes: Uint8Array) =>
   Effect.gen(function*() {
+    const fixed = yield* withPickleCrcs(bytes.slice())
     const exit = yield* Effect.exit(
-      Effect.flatMap(Checkpoint.open(ByteSource.fromUint8Array(bytes, "bad.pt"), { weightsOnly: false }), (c) => Summary.ofCheckpoint(c))
+      Effect.flatMap(Checkpoint.open(ByteSource.fromUint8Array(fixed, "bad.pt"), { weightsOnly: false }), (c) => Summary.ofCheckpoint(c))
     )
     assert.isTrue(Exit.isFailure(exit), "expected a failure")
     const cause = (exit as Exit.Failure<unknown, TorchwireError>).cause
@@ -54,6 +74,16 @@ const replaceAll = (bytes: Uint8Array, from: string, to: string): Uint8Array => 
 }
 
 describe("malformed input", () => {
+  it.effect("a corrupt data.pkl fails CrcMismatch (its CRC is always checked), not with what its garbage seems to say", () =>
+    Effect.gen(function*() {
+      const bytes = fixtureBytes("linear.pt").slice()
+      const { at } = yield* recordOf(bytes, "data.pkl")
+      bytes[at + 2] ^= 0xff
+      const e = yield* Effect.flip(Checkpoint.open(ByteSource.fromUint8Array(bytes, "bad.pt"), { weightsOnly: false }))
+      assert.strictEqual(e._tag === "ZipError" && e.reason, "CrcMismatch")
+      assert.strictEqual(e._tag === "ZipError" && e.record, "linear/data.pkl")
+    }))
+
   it.effect("a truncated zip: ZipError naming the end record", () =>
     Effect.gen(function*() {
       const bytes = fixtureBytes("linear.pt")

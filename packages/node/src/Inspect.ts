@@ -393,6 +393,7 @@ export const scanReport = (file: string, report: Scan.Report): string => {
   const mark = { allowed: "  ok", unknown: "   ?", dangerous: "!!!!" } as const
   const lines = report.globals.map((g) => `${mark[g.class]} ${g.class.padEnd(9)} ${g.module}.${g.name}  (${g.record}, byte ${g.offset})`)
   for (const u of report.unreadable) lines.push(`   ? unreadable  ${u}`)
+  for (const p of report.problems) lines.push(`   ? ambiguous   ${p.detail}  (${p.record}, byte ${p.offset})`)
   const counts = (["dangerous", "unknown", "allowed"] as const).map((c) => `${report.globals.filter((g) => g.class === c).length} ${c}`).join(", ")
   return [`${file}: ${report.verdict.toUpperCase()} (${counts})`, ...lines].join("\n") + "\n"
 }

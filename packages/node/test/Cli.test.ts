@@ -175,7 +175,8 @@ describe("CLI", () => {
         file: fixturePath("malicious/reduce_posix_system_p0.pkl"),
         verdict: "dangerous",
         globals: [{ module: "posix", name: "system", class: "dangerous", record: "pickle", offset: 0 }],
-        unreadable: []
+        unreadable: [],
+        problems: []
       }])
       assert.strictEqual((yield* run("scan", fixturePath("objects.pt"))).code, 1)
       const dir = mkdtempSync(join(tmpdir(), "torchwire-scan-"))

@@ -15,6 +15,7 @@ import { isTorchwireError } from "@torchwire/core/Errors"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { format } from "node:util"
+import * as NodeChecksum from "../NodeChecksum.js"
 import { torchwire, usageByName } from "./commands.js"
 import { CliExit, CliIo, ExitCode, UsageError } from "./io.js"
 
@@ -37,7 +38,9 @@ export const run = (args: ReadonlyArray<string>): Effect.Effect<number, never, C
       Effect.catchAllDefect((d) =>
         Effect.sync(() => (io.err(`torchwire: ${isTorchwireError(d) ? d.message : `internal error: ${String(d)}`}\n`), ExitCode.failure))
       ),
-      Effect.withConsole(consoleTo(io))
+      Effect.withConsole(consoleTo(io)),
+      // zlib's CRC-32 for everything a command verifies or writes.
+      Effect.provide(NodeChecksum.layer)
     ))
 
 /** Prints a failure as its kind asks; returns the exit status. */

@@ -70,7 +70,8 @@ export const scanJson = (scans: ReadonlyArray<FileScan>, verdict: Verdict) => ({
         file: s.file,
         verdict: s.report.verdict,
         globals: s.report.globals.map(({ module, name, class: c, record, offset }) => ({ module, name, class: c, record, offset })),
-        unreadable: s.report.unreadable
+        unreadable: s.report.unreadable,
+        problems: s.report.problems.map(({ record, offset, detail }) => ({ record, offset, detail }))
       }
       : { file: s.file, verdict: "unreadable", error: s.error }
   )

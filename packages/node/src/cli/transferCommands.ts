@@ -47,7 +47,9 @@ const progressOf = (value: PyValue, progress: ((text: string) => void) | undefin
 
 /**
  * `convert IN OUT`: loads any checkpoint torchwire reads (describing, not
- * policing, its globals) and writes OUT as its extension names.
+ * policing, its globals) and writes OUT as its extension names. A zip
+ * input's records are CRC-checked as they are copied, so OUT never carries a
+ * CRC that disagrees with its data.
  *
  * @internal
  */
@@ -61,7 +63,7 @@ export const convert = (args: {
   Effect.gen(function*() {
     const io = yield* CliIo
     const format = yield* outputFormat(args.output)
-    const checkpoint = yield* Checkpoint.open(yield* NodeSource.open(args.input), { weightsOnly: false })
+    const checkpoint = yield* Checkpoint.open(yield* NodeSource.open(args.input), { weightsOnly: false, checkCrc: true })
     const options = { protocol: args.protocol, computeCrc32: args.computeCrc32, ...progressOf(checkpoint.value, io.progress, "writing") }
     const bytes = format === "stream"
       ? yield* NodeSave.writeAtomically(Streaming.encode(checkpoint.value, options), args.output, options)
@@ -103,7 +105,7 @@ export class ConnectionFailed extends Data.TaggedError("ConnectionFailed")<{ rea
 export const send = (args: { readonly file: string; readonly to: NodeStreaming.Address; readonly protocol: number; readonly json: boolean }) =>
   Effect.gen(function*() {
     const io = yield* CliIo
-    const checkpoint = yield* Checkpoint.open(yield* NodeSource.open(args.file), { weightsOnly: false })
+    const checkpoint = yield* Checkpoint.open(yield* NodeSource.open(args.file), { weightsOnly: false, checkCrc: true })
     let sent = 0
     const report = progressOf(checkpoint.value, io.progress, "sending").onProgress
     yield* NodeStreaming.send(checkpoint.value, args.to, { protocol: args.protocol, onProgress: (n) => (sent = n, report?.(n)) }).pipe(

@@ -35,8 +35,29 @@ const number = (b: Uint8Array, at: number, length: number, where: number): numbe
   return parseInt(s, 8)
 }
 
-/** True when a 512-byte block looks like a ustar header (magic at 257). @internal */
-export const isTarHeader = (head: Uint8Array): boolean => head.length >= 262 && decoder.decode(head.subarray(257, 262)) === "ustar"
+/**
+ * True when a 512-byte block is a tar header as Python's `tarfile` (which
+ * torch.load uses) takes one: not all zeros, and its checksum (octal at 148,
+ * up to a NUL) equal to the sum of its bytes with the checksum field as
+ * spaces, unsigned or signed. The `ustar` magic is not required (v7 headers
+ * have none); a block with the magic and a bad checksum is not a header.
+ *
+ * @internal
+ */
+export const isTarHeader = (head: Uint8Array): boolean => {
+  if (head.length < 512 || head.subarray(0, 512).every((x) => x === 0)) return false
+  const field = cstring(head, 148, 8).trim()
+  if (!/^[0-7]+$/.test(field)) return false
+  let unsigned = 256
+  let signed = 256
+  for (let i = 0; i < 512; i++) {
+    if (i >= 148 && i < 156) continue
+    unsigned += head[i]!
+    signed += head[i]! < 128 ? head[i]! : head[i]! - 256
+  }
+  const declared = parseInt(field, 8)
+  return declared === unsigned || declared === signed
+}
 
 const parsePax = (b: Uint8Array): Map<string, string> => {
   const out = new Map<string, string>()

@@ -16,7 +16,7 @@ import { attempt, type SourceError, ZipError } from "../../Errors.js"
 import { isRangeWithin } from "../bytes.js"
 import { checkRatio, checkSizes, contentOf, dataStart, guessedDataStart, ONE_READ_MAXIMUM, planSpans, type Span, verifyCrc } from "./zipEntryData.js"
 import { type CentralEntry, parseCentralDirectory } from "./zipFormat.js"
-import { chunkReader, END, inflater, readEndRecord, zipError } from "./zipRead.js"
+import { type Ambiguity, chunkReader, END, inflater, readEndRecord, zipError } from "./zipRead.js"
 
 /** Options of `openArchive` (`Zip.ZipOptions`). @internal */
 export interface ZipOptions {
@@ -29,6 +29,14 @@ export interface ZipOptions {
 /** An open zip archive over a byte source (`Zip.ZipArchive`). @internal */
 export interface ZipArchive {
   readonly source: ByteSource
+  /**
+   * How far the archive lies from where its end record puts it: 0 when a
+   * central directory is at the stored offset (torch reads it there), else
+   * the length of a prefix the archive was moved by.
+   */
+  readonly shift: number
+  /** What other zip readers could read differently: a second end record, a directory away from its stored offset. */
+  readonly ambiguities: ReadonlyArray<Ambiguity>
   /** Whether reads check each entry's CRC-32 (`ZipOptions.checkCrc`); ranges of entries are then not read. */
   readonly checkCrc: boolean
   /** Entries in central-directory order. */
@@ -238,6 +246,12 @@ const readRange = (state: ArchiveState, entry: CentralEntry, offset: number, len
     return Effect.flatMap(dataOffset(state, entry), (at) => Effect.flatMap(chunkReader(state.source), (read) => read(at + offset, length)))
   })
 
+/** Whether a central directory (its first header's signature) starts at `offset` of the source. */
+const directoryAt = (source: ByteSource, offset: number, entries: number): Effect.Effect<boolean, SourceError> =>
+  entries === 0 || offset + 4 > source.size
+    ? Effect.succeed(entries === 0)
+    : Effect.map(source.read(offset, 4), (b) => b[0] === 0x50 && b[1] === 0x4b && b[2] === 0x01 && b[3] === 0x02)
+
 /** Entries by name (the first of each), made when first looked up: a checkpoint may hold 100k entries. */
 const nameIndex = (entries: ReadonlyArray<CentralEntry>) => {
   let byName: Map<string, CentralEntry> | undefined
@@ -264,19 +278,23 @@ export const openArchive = (source: ByteSource, options: ZipOptions = {}): Effec
     if (end.shift < 0) {
       return yield* zipError("BadEndRecord", end.eocdOffset, `central directory (offset ${end.cdOffset}, size ${end.cdSize}) overlaps the end records`, END)
     }
+    // Where torch reads the directory, at its stored offset, when a directory is there; else after a prefix.
+    const shift = end.shift === 0 || (yield* directoryAt(source, end.cdOffset, end.entries)) ? 0 : end.shift
     if (end.entries > maxEntries) {
       return yield* zipError("LimitExceeded", end.eocdOffset, `${end.entries} entries exceed the limit of ${maxEntries}`, END)
     }
     if (end.entries * 46 > end.cdSize) {
       return yield* zipError("BadEndRecord", end.eocdOffset, `${end.entries} entries cannot fit in a ${end.cdSize}-byte central directory`, END)
     }
-    const cdAt = end.cdOffset + end.shift
+    const cdAt = end.cdOffset + shift
     const cd = yield* source.read(cdAt, end.cdSize)
-    const entries = yield* attempt(() => parseCentralDirectory(cd, cdAt, end.entries, end.shift), ZipError)
+    const entries = yield* attempt(() => parseCentralDirectory(cd, cdAt, end.entries, shift), ZipError)
     const checkCrc = options.checkCrc ?? false
-    const state: ArchiveState = { source, shift: end.shift, crc32: checkCrc ? (yield* Crc32).update : undefined, offsets: new Map() }
+    const state: ArchiveState = { source, shift, crc32: checkCrc ? (yield* Crc32).update : undefined, offsets: new Map() }
     return {
       source,
+      shift,
+      ambiguities: end.ambiguities,
       checkCrc,
       entries,
       entry: nameIndex(entries),

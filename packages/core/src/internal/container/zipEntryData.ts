@@ -6,9 +6,7 @@
  *
  * @internal
  */
-import { ZipError } from "../../Errors.js"
-import { Inflate } from "fflate"
-import { zipError } from "./zipRead.js"
+import { boundedInflate, zipError } from "./zipRead.js"
 import { type CentralEntry, parseLocalHeader } from "./zipFormat.js"
 
 /** Largest expansion DEFLATE can achieve; a larger claimed size is a lie. */
@@ -81,16 +79,10 @@ export const verifyCrc = (entry: CentralEntry, crc: number, at: number): void =>
 const inflateAll = (entry: CentralEntry, compressed: Uint8Array, at: number): Uint8Array => {
   const out = new Uint8Array(entry.uncompressedSize)
   let n = 0
-  const inflater = new Inflate((chunk) => {
-    if (n + chunk.length > out.length) throw zipError("InflateFailed", at, "entry inflates to more than its declared size", entry.name)
+  boundedInflate(entry, at, (chunk) => {
     out.set(chunk, n)
     n += chunk.length
-  })
-  try {
-    inflater.push(compressed, true)
-  } catch (e) {
-    throw e instanceof ZipError ? e : zipError("InflateFailed", at, `corrupt DEFLATE data: ${String(e)}`, entry.name)
-  }
+  })(compressed, true)
   if (n !== out.length) throw zipError("InflateFailed", at, `entry inflates to ${n} bytes, declared ${out.length}`, entry.name)
   return out
 }

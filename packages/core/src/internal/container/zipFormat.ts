@@ -53,28 +53,18 @@ const u64 = (view: DataView, p: number, what: string, at: number): number => {
 const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength)
 
 /**
- * Finds the end of central directory record in the last bytes of a file
- * (`tail` starts at `tailOffset`). Prefers a record whose comment length
- * reaches exactly the end of the file. Returns the record's offset in `tail`.
+ * Every end of central directory signature in the last bytes of a file
+ * (`tail`), each with its 22 bytes within `tail`, the last first: torch's
+ * reader (miniz) takes the last one in the file, whatever its comment
+ * length says. Returns their offsets in `tail`.
  *
  * @internal
  */
-export const findEocd = (tail: Uint8Array, tailOffset: number, fileSize: number): number => {
+export const findEocds = (tail: Uint8Array): Array<number> => {
   const view = viewOf(tail)
-  let fallback = -1
-  for (let p = tail.length - 22; p >= 0; p--) {
-    if (view.getUint32(p, true) !== SIG.end) continue
-    const commentLength = view.getUint16(p + 20, true)
-    if (tailOffset + p + 22 + commentLength === fileSize) return p
-    if (fallback < 0 && tailOffset + p + 22 + commentLength <= fileSize) fallback = p
-  }
-  if (fallback >= 0) return fallback
-  throw new ZipError({
-    reason: "NotAZip",
-    record: "end of central directory",
-    offset: Math.max(0, fileSize - 22),
-    detail: "no end of central directory record found (not a zip archive, or truncated)"
-  })
+  const found: Array<number> = []
+  for (let p = tail.length - 22; p >= 0; p--) if (view.getUint32(p, true) === SIG.end) found.push(p)
+  return found
 }
 
 /** Fields of the classic end record at `p` in `b`. @internal */

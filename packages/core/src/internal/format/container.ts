@@ -4,7 +4,9 @@
  * file's members), which every reader after it consumes instead of opening
  * the file again. The order of the checks is torch's where torch decides
  * (`torch.load`: zip first, then tar, then the legacy magic number) and the
- * most specific signature first elsewhere.
+ * most specific signature first elsewhere: zip, flatbuffer, tar (a header
+ * whose checksum holds, as Python's `tarfile` checks), legacy magic number,
+ * stream header, pickle.
  *
  * @internal
  */
@@ -19,6 +21,7 @@ import { decodeOp, makeCursor, Op, OPCODES } from "../pickle/opcodes.js"
 import { unpickle } from "../pickle/unpickler.js"
 import { looksLikeStream } from "../streaming/streamingFormat.js"
 import { LEGACY_MAGIC } from "../torch/records.js"
+import { hasTorchRecord } from "./torchArchive.js"
 
 /**
  * The file formats torchwire recognizes.
@@ -58,19 +61,16 @@ export interface RecognizeOptions {
 
 const ascii = (bytes: Uint8Array): string => String.fromCharCode(...bytes)
 
-/** Whether an archive has the record `name` right under its folder (a scan: a checkpoint may hold 100k records). */
-const hasRecord = (archive: ZipArchive, name: string): boolean =>
-  archive.entries.some((e) => e.name.endsWith(name) && e.name.indexOf("/") === e.name.length - name.length - 1)
-
-/** The kind of zip archive, by the records torch's loaders look for. */
+/** The kind of zip archive, by the records torch's loaders look for (as torch finds them: case folded). */
 const zipFormat = (archive: ZipArchive): "zip" | "torchscript" | "mobile" =>
-  hasRecord(archive, "bytecode.pkl") ? "mobile" : hasRecord(archive, "constants.pkl") ? "torchscript" : "zip"
+  hasTorchRecord(archive, "bytecode.pkl") ? "mobile" : hasTorchRecord(archive, "constants.pkl") ? "torchscript" : "zip"
 
 /**
- * Whether a file's first bytes read as the start of a pickle: PROTO (protocol
- * 2 and up), or protocol 0 and 1 opcodes up to a STOP or to the end of `head`,
- * or, more loosely, a first byte below 0x80 and a STOP byte somewhere (the
- * loader then reports where the pickle goes wrong).
+ * Whether a file's first bytes read as the start of a pickle, as torch.load
+ * would unpickle any file that is neither a zip nor a tar archive: PROTO, or
+ * opcodes of any protocol (a protocol 4 pickle needs no PROTO) up to a STOP
+ * or to the end of `head`, or, more loosely, a first byte below 0x80 and a
+ * STOP byte somewhere (the loader then reports where the pickle goes wrong).
  */
 const looksLikePickle = (head: Uint8Array): boolean => {
   if (head.length === 0) return false
@@ -79,10 +79,9 @@ const looksLikePickle = (head: Uint8Array): boolean => {
   const c = makeCursor(head)
   try {
     while (c.pos < c.end) {
-      const info = OPCODES[head[c.pos]!]
-      if (info === undefined || info.proto > 1) return false
+      if (OPCODES[head[c.pos]!] === undefined) return false
       // Cut short inside an argument: the head is too short to say more.
-      if (!decodeOp(c)) return true
+      if (!decodeOp(c) || c.code === Op.STOP) return true
     }
     return true
   } catch {
@@ -109,17 +108,19 @@ const startsWithLegacyMagic = (source: ByteSource): Effect.Effect<boolean, Torch
 export const recognize = (source: ByteSource, options: RecognizeOptions = {}): Effect.Effect<Container, TorchwireError> =>
   Effect.gen(function*() {
     const head = yield* source.read(0, Math.min(source.size, 512))
-    if (head.length >= 8 && ascii(head.subarray(4, 8)) === "PTMF") return Container.Flatbuffer({ source, format: "flatbuffer" })
-    if (head.length >= 8 && ascii(head.subarray(0, 8)) === "PYTORCH1") {
-      return yield* new CheckpointError({ reason: "UnsupportedFormat", offset: 0, detail: "File is an unsupported archive format from the preview release." })
-    }
     if (head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) {
       const archive = yield* openArchive(source, { checkCrc: options.checkCrc ?? false })
       return Container.Zip({ source, format: zipFormat(archive), archive })
     }
+    // torch.load would unpickle a flatbuffer module (it knows zip and tar only): Scan vets its bytes as a pickle too.
+    if (head.length >= 8 && ascii(head.subarray(4, 8)) === "PTMF") return Container.Flatbuffer({ source, format: "flatbuffer" })
+    if (head.length >= 8 && ascii(head.subarray(0, 8)) === "PYTORCH1") {
+      return yield* new CheckpointError({ reason: "UnsupportedFormat", offset: 0, detail: "File is an unsupported archive format from the preview release." })
+    }
     if (isTarHeader(head)) return Container.Tar({ source, format: "tar", members: yield* listTar(source) })
-    if (looksLikeStream(head)) return Container.Stream({ source, format: "stream" })
+    // The magic number before the stream marker: a legacy file whose first pickle names _Entry is still legacy to torch.
     if (yield* startsWithLegacyMagic(source)) return Container.Legacy({ source, format: "legacy" })
+    if (looksLikeStream(head)) return Container.Stream({ source, format: "stream" })
     if (looksLikePickle(head)) return Container.Pickle({ source, format: "pickle" })
     return yield* new CheckpointError({ reason: "UnknownFormat", offset: 0, record: source.name, detail: "not a torch checkpoint: no zip, tar, legacy or pickle signature" })
   })

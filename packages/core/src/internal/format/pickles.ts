@@ -16,6 +16,8 @@ import { scanPickles } from "../pickle/scanPickle.js"
 import { readGrowing } from "../readWindow.js"
 import { defaultLimits, parseHeader } from "../streaming/streamingFormat.js"
 import type { Container } from "./container.js"
+import { type ScriptCall, sourceCalls } from "./scriptCalls.js"
+import { archiveProblems, foldCase } from "./torchArchive.js"
 
 /**
  * Bytes that hold pickles: the record they come from, and how many pickles
@@ -28,16 +30,46 @@ export interface PickleBytes {
   readonly record: string
   readonly bytes: Uint8Array
   readonly count: number
+  /**
+   * The bytes may be no pickle at all (a flatbuffer module, which torch.load
+   * would still unpickle): what they reference before they stop decoding
+   * counts, their not decoding does not.
+   */
+  readonly bestEffort?: boolean
+  /** The record could not be read (a zip entry that does not inflate, say): why; `bytes` is then empty. */
+  readonly error?: string
 }
 
-/** The most bytes read as one pickle: torch's loaders hold whole pickles in memory too. */
-const MAX_PICKLE_BYTES = 1 << 30
+/**
+ * Why a file reads differently in different readers (names that repeat once
+ * case is folded, records outside the archive folder), or what of it could
+ * not be vetted (a pickle over the size limit): each makes a scan
+ * suspicious.
+ *
+ * @internal
+ */
+export interface Problem {
+  readonly record: string
+  readonly offset: number
+  readonly detail: string
+}
 
-/** A zip record read as a pickle when its name ends in `pkl` and it is within the limit. */
-const isPickleEntry = (e: CentralEntry): boolean => /pkl$/.test(e.name) && e.uncompressedSize <= MAX_PICKLE_BYTES
+/** The most bytes read as one pickle to vet it (a larger one is a `Problem`, never skipped in silence). */
+const MAX_PICKLE_BYTES = 256 << 20
 
+/** A zip record read as a pickle: its name ends in `pkl`, in any case (torch's reader folds case). */
+const isPickleEntry = (e: CentralEntry): boolean => /pkl$/i.test(e.name)
+
+/** A zip archive's pickles; one that cannot be read (it does not inflate, say) is given with its error. */
 const zipPickles = (archive: ZipArchive): Effect.Effect<Array<PickleBytes>, TorchwireError> =>
-  Effect.forEach(archive.entries.filter(isPickleEntry), (e) => Effect.map(archive.read(e), (bytes) => ({ record: e.name, bytes, count: Infinity })))
+  Effect.forEach(
+    archive.entries.filter((e) => isPickleEntry(e) && e.uncompressedSize <= MAX_PICKLE_BYTES),
+    (e) =>
+      archive.read(e).pipe(
+        Effect.map((bytes): PickleBytes => ({ record: e.name, bytes, count: Infinity })),
+        Effect.catchIf((err) => err._tag === "ZipError", (err) => Effect.succeed<PickleBytes>({ record: e.name, bytes: new Uint8Array(0), count: 1, error: err.message }))
+      )
+  )
 
 const memberBytes = (source: ByteSource, m: TarMember): Effect.Effect<Uint8Array, TorchwireError> =>
   source.read(m.offset, Math.min(m.size, MAX_PICKLE_BYTES))
@@ -74,7 +106,8 @@ const streamPickles = (source: ByteSource): Effect.Effect<Array<PickleBytes>, To
  * archive's `pkl` records; a tar file's `pickle` and `sys_info`; a stream's
  * header and `pkl` records; a legacy file's five leading pickles; a bare
  * pickle. A legacy file or bare pickle that is also a zip archive (a
- * polyglot) gives that archive's pickles too. Flatbuffer modules hold none.
+ * polyglot) gives that archive's pickles too. A flatbuffer module is given
+ * as a best-effort pickle: torch.load would unpickle it.
  *
  * @internal
  */
@@ -95,7 +128,40 @@ export const picklesOf = (container: Container): Effect.Effect<Array<PickleBytes
     case "Pickle":
       return Effect.zipWith(source.read(0, Math.min(source.size, MAX_PICKLE_BYTES)), hiddenZipPickles(source), (bytes, hidden) => [{ record: "pickle", bytes, count: Infinity }, ...hidden])
     case "Flatbuffer":
-      return Effect.succeed([])
+      return Effect.map(source.read(0, Math.min(source.size, MAX_PICKLE_BYTES)), (bytes) => [{ record: "file read as a pickle (as torch.load would)", bytes, count: 1, bestEffort: true }])
+  }
+}
+
+/**
+ * What makes a container read differently in different readers, or keeps
+ * part of it from being vetted: for a zip archive, names that repeat once
+ * case is folded, records outside the archive folder and pickles over 256 MiB;
+ * for a tar file, member names that repeat (`tarfile` takes the last, a
+ * first-match reader the first).
+ *
+ * @internal
+ */
+export const problemsOf = (container: Container): Array<Problem> => {
+  switch (container._tag) {
+    case "Zip": {
+      const { problems } = archiveProblems(container.archive)
+      const named = problems.map((p) => ({ record: p.record ?? container.source.name, offset: p.offset, detail: p.detail }))
+      const large = container.archive.entries.filter((e) => isPickleEntry(e) && e.uncompressedSize > MAX_PICKLE_BYTES).map((e) => ({
+        record: e.name,
+        offset: e.localHeaderOffset,
+        detail: `a pickle of ${e.uncompressedSize} bytes, over the ${MAX_PICKLE_BYTES}-byte limit of what is vetted`
+      }))
+      return [...named, ...large]
+    }
+    case "Tar": {
+      const seen = new Set<string>()
+      return container.members.flatMap((m) => {
+        if (!seen.has(m.name)) return (seen.add(m.name), [])
+        return [{ record: m.name, offset: m.offset, detail: "the member name repeats an earlier member's (tarfile reads the last, others the first)" }]
+      })
+    }
+    default:
+      return []
   }
 }
 
@@ -133,4 +199,27 @@ export const recordPickle = (container: Container, record?: string): Effect.Effe
     default:
       return Effect.map(source.read(0, Math.min(source.size, MAX_PICKLE_BYTES)), (bytes) => ({ record: "pickle", bytes, count: 1 }))
   }
+}
+
+/**
+ * What a module's printed code calls (`scriptCalls.ts`): the `code/`
+ * sources of a TorchScript or mobile zip archive, each with its record.
+ * (A mobile module's operators are decoded with it: `Scan` asks `Module`.)
+ * Other containers hold no code.
+ *
+ * @internal
+ */
+export const sourceCallsOf = (container: Container): Effect.Effect<Array<ScriptCall & { readonly record: string }>, TorchwireError> => {
+  if (container._tag !== "Zip" || container.format === "zip") return Effect.succeed([])
+  const { archive } = container
+  const under = (e: CentralEntry) => foldCase(e.name.slice(e.name.indexOf("/") + 1))
+  const sources = archive.entries.filter((e) => under(e).startsWith("code/") && under(e).endsWith(".py"))
+  return Effect.map(
+    Effect.forEach(sources, (e) =>
+      archive.read(e).pipe(
+        Effect.map((bytes) => sourceCalls(bytes).map((c) => ({ ...c, record: e.name }))),
+        Effect.catchIf((err) => err._tag === "ZipError", () => Effect.succeed([]))
+      )),
+    (all) => all.flat()
+  )
 }

@@ -9,11 +9,12 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import { attempt, CheckpointError, type TorchwireError } from "../../Errors.js"
+import type { ByteSource } from "../../ByteSource.js"
+import { attempt, CheckpointError, type SourceError, type TorchwireError } from "../../Errors.js"
 import { RecordBytes } from "../container/recordBytes.js"
 import { Storage, StorageType, type Tensor, viewOf } from "../torch/model.js"
 import { PyTuple, type PyValue } from "../../Value.js"
-import { checkpointError, type LoadContext, pickleOptions } from "./loadContext.js"
+import { checkpointError, type LoadContext, pickleOptions, policyOf } from "./loadContext.js"
 import { unpickleAt } from "./pickleAt.js"
 import type { TarMember } from "../container/tar.js"
 import { makeTensor } from "../torch/globals.js"
@@ -25,20 +26,43 @@ const intOf = (v: PyValue | undefined): number | undefined => (typeof v === "num
 const tupleOf = (v: PyValue, arity: number): ReadonlyArray<PyValue> | undefined =>
   v instanceof PyTuple && v.items.length === arity ? v.items : Array.isArray(v) && v.length === arity ? v : undefined
 
+/** Where a pickle the loader reads lies: its member, its start, and its end (the member's end until it has been read). @internal */
+export interface PickleSpan {
+  readonly record: string
+  readonly start: number
+  end: number
+}
+
 /**
- * Loads a tar checkpoint from its listed members.
+ * Loads a tar checkpoint from its listed members. `spans`, when given,
+ * receives where each pickle the loader reads lies, as torch reads them
+ * (`Scan` vets each).
  *
  * @internal
  */
-export const loadTarCheckpoint = (ctx: LoadContext, members: ReadonlyArray<TarMember>): Effect.Effect<{ readonly value: PyValue; readonly members: ReadonlyArray<string> }, TorchwireError> =>
+export const loadTarCheckpoint = (
+  ctx: LoadContext,
+  members: ReadonlyArray<TarMember>,
+  spans?: Array<PickleSpan>
+): Effect.Effect<{ readonly value: PyValue; readonly members: ReadonlyArray<string> }, TorchwireError> =>
   Effect.gen(function*() {
     const { source } = ctx
     const member = (name: string): Effect.Effect<TarMember, CheckpointError> => {
-      const m = members.find((x) => x.name === name)
-      return m === undefined ? Effect.fail(checkpointError("MissingRecord", 0, `tar archive has no ${name} member`, name)) : Effect.succeed(m)
+      const named = members.filter((x) => x.name === name)
+      if (named.length > 1) {
+        // tarfile (torch) reads the last of them, a first-match reader the first.
+        return Effect.fail(checkpointError("Ambiguous", named[1]!.offset, `tar archive has ${named.length} ${name} members`, name))
+      }
+      return named.length === 0 ? Effect.fail(checkpointError("MissingRecord", 0, `tar archive has no ${name} member`, name)) : Effect.succeed(named[0]!)
     }
-    const pickleIn = (m: TarMember, at: number, persistentLoad?: (pid: PyValue, site: CallSite) => PyValue) =>
-      unpickleAt(source, at, pickleOptions(ctx, m.name, persistentLoad), Math.min(ctx.maxPickleBytes, m.offset + m.size - at))
+    const pickleIn = (m: TarMember, at: number, persistentLoad?: (pid: PyValue, site: CallSite) => PyValue) => {
+      const span: PickleSpan = { record: m.name, start: at, end: m.offset + m.size }
+      spans?.push(span)
+      return Effect.tap(
+        unpickleAt(source, at, pickleOptions(ctx, m.name, persistentLoad), Math.min(ctx.maxPickleBytes, m.offset + m.size - at)),
+        (r) => void (span.end = r.end)
+      )
+    }
     const int64s = (m: TarMember, at: number, count: number) =>
       at + 8 * count > m.offset + m.size
         ? Effect.fail(checkpointError("BadRecord", at, `${count} int64 values run past the end of the member`, m.name))
@@ -111,3 +135,25 @@ export const loadTarCheckpoint = (ctx: LoadContext, members: ReadonlyArray<TarMe
     const main = yield* pickleIn(pickleMember, pickleMember.offset, persistentLoad)
     return { value: main.value, members: members.map((m) => m.name) }
   })
+
+/**
+ * Where the pickles of a tar checkpoint's `storages` and `tensors` members
+ * lie (interleaved with binary data, so found by walking them as torch's
+ * loader does, nothing executed: unknown globals stay opaque). A pickle the
+ * walk cannot read spans the rest of its member; the walk's failure, if
+ * any, is returned too.
+ *
+ * @internal
+ */
+export const tarPickleSpans = (
+  source: ByteSource,
+  members: ReadonlyArray<TarMember>
+): Effect.Effect<{ readonly spans: ReadonlyArray<PickleSpan>; readonly failure: TorchwireError | undefined }, SourceError> => {
+  const spans: Array<PickleSpan> = []
+  const ctx: LoadContext = { source, ...policyOf({ weightsOnly: false }), maxPickleBytes: 1 << 30 }
+  return loadTarCheckpoint(ctx, members, spans).pipe(
+    Effect.map(() => undefined),
+    Effect.catchIf((e): e is Exclude<TorchwireError, SourceError> => e._tag !== "SourceError", (e) => Effect.succeed(e)),
+    Effect.map((failure) => ({ spans: spans.filter((s) => s.record === "storages" || s.record === "tensors"), failure }))
+  )
+}

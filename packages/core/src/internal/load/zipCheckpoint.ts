@@ -7,7 +7,8 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Schema from "effect/Schema"
-import { attempt, CheckpointError, type TorchwireError } from "../../Errors.js"
+import { Crc32 } from "../../Checksum.js"
+import { attempt, CheckpointError, type TorchwireError, ZipError } from "../../Errors.js"
 import type { PyValue } from "../../Value.js"
 import type { ZipArchive } from "../container/zipArchive.js"
 import type { CentralEntry as ZipEntry } from "../container/zipFormat.js"
@@ -16,6 +17,7 @@ import { runUnpickle } from "./pickleAt.js"
 import { zipEntryBytes } from "../container/recordBytes.js"
 import { ArchiveVersion, ByteOrder, DecimalRecord, decodeRecord, text } from "../torch/records.js"
 import { storagePersistentLoad } from "./storages.js"
+import { type TorchRecords, torchRecords } from "../format/torchArchive.js"
 
 /** What a torch zip archive holds besides its value. @internal */
 export interface ZipCheckpointInfo {
@@ -30,30 +32,6 @@ export interface ZipCheckpointInfo {
 }
 
 
-/**
- * Maps an archive's entries to record names, checking the prefix rules torch
- * applies (every name under the folder of entry 0).
- *
- * @internal
- */
-export const torchRecords = (archive: ZipArchive): Effect.Effect<{ readonly prefix: string; readonly records: Map<string, ZipEntry> }, CheckpointError> =>
-  Effect.suspend(() => {
-    const first = archive.entries[0]
-    if (first === undefined) return Effect.fail(checkpointError("BadRecord", 0, "archive does not contain any files"))
-    const slash = first.name.indexOf("/")
-    if (slash < 0) return Effect.fail(checkpointError("BadRecord", first.centralOffset, "file in archive is not in a subdirectory", first.name))
-    const prefix = first.name.slice(0, slash)
-    const records = new Map<string, ZipEntry>()
-    for (const e of archive.entries) {
-      if (!e.name.startsWith(prefix + "/")) {
-        return Effect.fail(checkpointError("BadRecord", e.centralOffset, `record is not under the archive folder ${JSON.stringify(prefix)}`, e.name))
-      }
-      const name = e.name.slice(prefix.length + 1)
-      if (!records.has(name)) records.set(name, e)
-    }
-    return Effect.succeed({ prefix, records })
-  })
-
 const readText = (archive: ZipArchive, entry: ZipEntry | undefined): Effect.Effect<string | undefined, TorchwireError> =>
   entry === undefined
     ? Effect.succeed(undefined)
@@ -64,20 +42,21 @@ const readText = (archive: ZipArchive, entry: ZipEntry | undefined): Effect.Effe
 /** Reads the small metadata records and validates them. @internal */
 export const readZipInfo = (archive: ZipArchive) =>
   Effect.gen(function*() {
-    const { prefix, records } = yield* torchRecords(archive)
-    const kind = records.has("bytecode.pkl") ? "mobile" as const : records.has("constants.pkl") ? "torchscript" as const : "checkpoint" as const
-    const versionEntry = records.get(".data/version") ?? records.get("version")
+    const index = yield* torchRecords(archive)
+    const { prefix, find } = index
+    const kind = find("bytecode.pkl") ? "mobile" as const : find("constants.pkl") ? "torchscript" as const : "checkpoint" as const
+    const versionEntry = find(".data/version") ?? find("version")
     if (versionEntry === undefined) return yield* checkpointError("MissingRecord", 0, "archive has neither a version nor a .data/version record", `${prefix}/version`)
     const decode = <A, I>(schema: Schema.Schema<A, I>, entry: ZipEntry, value: string) =>
       attempt(() => decodeRecord(schema, value, { record: entry.name, offset: entry.localHeaderOffset }), CheckpointError)
     const version = yield* decode(ArchiveVersion, versionEntry, (yield* readText(archive, versionEntry))!)
-    const orderEntry = records.get("byteorder")
+    const orderEntry = find("byteorder")
     const byteOrder = orderEntry === undefined ? "little" as const : yield* decode(ByteOrder, orderEntry, (yield* readText(archive, orderEntry))!)
     const optionalNumber = (name: string): Effect.Effect<number | undefined, TorchwireError> =>
-      Effect.flatMap(readText(archive, records.get(name)), (t) => t === undefined ? Effect.succeed(undefined) : decode(DecimalRecord, records.get(name)!, t))
+      Effect.flatMap(readText(archive, find(name)), (t) => t === undefined ? Effect.succeed(undefined) : decode(DecimalRecord, find(name)!, t))
     const formatVersion = yield* optionalNumber(".format_version")
     const storageAlignment = yield* optionalNumber(".storage_alignment")
-    return { prefix, records, version, byteOrder, formatVersion, storageAlignment, kind }
+    return { prefix, index, version, byteOrder, formatVersion, storageAlignment, kind }
   })
 
 /**
@@ -90,21 +69,29 @@ export const readZipInfo = (archive: ZipArchive) =>
 export const loadArchivePickle = (
   ctx: LoadContext,
   archive: ZipArchive,
-  records: ReadonlyMap<string, ZipEntry>,
+  records: TorchRecords,
   info: { readonly prefix: string; readonly byteOrder: "little" | "big" },
   pickleName: string,
   storageDir: string
 ): Effect.Effect<PyValue, TorchwireError> =>
   Effect.gen(function*() {
-    const pklEntry = records.get(pickleName)
+    const pklEntry = records.find(pickleName)
     if (pklEntry === undefined) return yield* checkpointError("MissingRecord", 0, `archive has no ${pickleName}`, `${info.prefix}/${pickleName}`)
     if (pklEntry.uncompressedSize > ctx.maxPickleBytes) {
       return yield* checkpointError("BadRecord", pklEntry.localHeaderOffset, `${pickleName} is ${pklEntry.uncompressedSize} bytes, over the ${ctx.maxPickleBytes}-byte limit`, pklEntry.name)
     }
     const pickle = yield* archive.read(pklEntry)
+    // A pickle's CRC-32 is always checked (it is small): corrupt bytes fail as CrcMismatch, not as a misleading
+    // error about what they seem to say. A CRC of 0 is none (torch's compute_crc32=False writes 0s).
+    if (!archive.checkCrc && pklEntry.crc32 !== 0) {
+      const crc = (yield* Crc32).update(pickle, 0)
+      if (crc !== pklEntry.crc32) {
+        return yield* new ZipError({ reason: "CrcMismatch", offset: pklEntry.localHeaderOffset, record: pklEntry.name, detail: `CRC-32 is ${crc.toString(16)}, central directory says ${pklEntry.crc32.toString(16)}` })
+      }
+    }
     const persistentLoad = storagePersistentLoad(
       (key) => {
-        const entry = records.get(`${storageDir}${key}`)
+        const entry = records.find(`${storageDir}${key}`)
         return entry === undefined ? undefined : { name: entry.name, offset: entry.localHeaderOffset, bytes: zipEntryBytes(archive, entry) }
       },
       { pickleRecord: pklEntry.name, missingName: (key) => `${info.prefix}/${storageDir}${key}`, byteOrder: info.byteOrder }
@@ -121,7 +108,7 @@ export const loadArchivePickle = (
  */
 export const loadZipCheckpoint = (ctx: LoadContext, archive: ZipArchive): Effect.Effect<{ readonly value: PyValue; readonly info: ZipCheckpointInfo }, TorchwireError> =>
   Effect.gen(function*() {
-    const { records, ...info } = yield* readZipInfo(archive)
-    const value = yield* loadArchivePickle(ctx, archive, records, info, "data.pkl", "data/")
-    return { value, info: { ...info, records: [...records.keys()] } }
+    const { index, ...info } = yield* readZipInfo(archive)
+    const value = yield* loadArchivePickle(ctx, archive, index, info, "data.pkl", "data/")
+    return { value, info: { ...info, records: [...index.records.keys()] } }
   })

@@ -21,7 +21,6 @@ export interface FoundGlobal {
 }
 
 const UNKNOWN = Symbol("unknown")
-const MARK = Symbol("mark")
 type Slot = string | typeof UNKNOWN
 
 /**
@@ -34,20 +33,17 @@ export const scanPickles = (bytes: Uint8Array, record: string, maxPickles = Infi
   let pickles = 0
   const globals: Array<FoundGlobal> = []
   const c = makeCursor(bytes, 0, bytes.length, record)
-  let stack: Array<Slot | typeof MARK> = []
+  // The stack's slots, and the heights its MARKs were pushed at: every opcode costs O(1) (amortized), whatever
+  // the sequence (a copy of the stack per MARK popped made `(` x n then `l` x n quadratic).
+  const stack: Array<Slot> = []
+  const marks: Array<number> = []
   let memo = new Map<number, Slot>()
-  const pop = (): Slot => {
-    const v = stack.pop()
-    return v === undefined || v === MARK ? UNKNOWN : v
-  }
+  const floor = () => (marks.length === 0 ? 0 : marks[marks.length - 1]!)
+  const pop = (): Slot => (stack.length > floor() ? stack.pop()! : UNKNOWN)
   const popMark = () => {
-    const at = stack.lastIndexOf(MARK)
-    stack = at < 0 ? [] : stack.slice(0, at)
+    stack.length = Math.min(stack.length, marks.pop() ?? 0)
   }
-  const top = (): Slot => {
-    const v = stack[stack.length - 1]
-    return v === undefined || v === MARK ? UNKNOWN : v
-  }
+  const top = (): Slot => (stack.length > floor() ? stack[stack.length - 1]! : UNKNOWN)
   const found = (module: string, name: string, via: string) => globals.push({ module, name, offset: c.start, via })
   try {
     while (c.pos < c.end) {
@@ -55,7 +51,7 @@ export const scanPickles = (bytes: Uint8Array, record: string, maxPickles = Infi
       const arg = c.arg
       switch (c.code) {
         case Op.MARK:
-          stack.push(MARK)
+          marks.push(stack.length)
           break
         case Op.GLOBAL: {
           const [module, n] = arg as readonly [string, string]
@@ -120,7 +116,8 @@ export const scanPickles = (bytes: Uint8Array, record: string, maxPickles = Infi
           if (c.code === Op.STOP) {
             if (++pickles >= maxPickles) return { globals, error: undefined, end: c.pos }
             // Another pickle may follow in the same record.
-            stack = []
+            stack.length = 0
+            marks.length = 0
             memo = new Map()
           }
         }

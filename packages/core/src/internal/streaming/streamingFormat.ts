@@ -50,6 +50,17 @@ const EntryState = Schema.Struct({
 
 const HEADER = "stream header"
 
+/**
+ * Whether a key names a record as torch writes them (`data.pkl`, `byteorder`,
+ * `.format_version`, `data/0`): relative, `/`-separated, no empty, `.` or
+ * `..` segment, no backslash or NUL. Anything else could name a path
+ * outside the archive folder once written into a zip.
+ *
+ * @internal
+ */
+export const isRecordName = (key: string): boolean =>
+  key.length > 0 && key.length <= 4096 && !/[\\\0]/.test(key) && key.split("/").every((segment) => segment !== "" && segment !== "." && segment !== "..")
+
 /** True when the first bytes are a stream header (a pickle naming `_Entry`). @internal */
 export const looksLikeStream = (head: Uint8Array): boolean =>
   head[0] === 0x80 && new TextDecoder("latin1").decode(head.subarray(0, 256)).includes("torch.distributed._serialization")
@@ -92,6 +103,9 @@ export const parseHeader = (bytes: Uint8Array, limits: StreamLimits): { readonly
     const state = decodeRecord(EntryState, Object.fromEntries(item.state as Map<string, PyValue>), where)
     if (state.length > limits.maxRecordBytes) {
       throw new CheckpointError({ ...where, reason: "LimitExceeded", detail: `record ${state.key} of ${state.length} bytes exceeds the limit of ${limits.maxRecordBytes}` })
+    }
+    if (!isRecordName(state.key)) {
+      throw new CheckpointError({ ...where, reason: "BadRecord", detail: `record name ${JSON.stringify(state.key)} is not a relative path inside the archive` })
     }
     if (seen.has(state.key)) throw new CheckpointError({ ...where, reason: "BadRecord", detail: `record ${state.key} appears twice` })
     seen.add(state.key)
