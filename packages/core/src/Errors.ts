@@ -39,13 +39,13 @@ export interface Location {
 
 /**
  * Reading or writing bytes failed: a source is shorter than a read
- * requires, or the underlying I/O failed.
+ * requires, the underlying I/O failed, or a peer went silent (`TimedOut`).
  *
  * @since 0.1.0
  * @category errors
  */
 export class SourceError extends Data.TaggedError("SourceError")<{
-  readonly reason: "Truncated" | "ReadFailed" | "WriteFailed" | "OpenFailed" | "Closed"
+  readonly reason: "Truncated" | "ReadFailed" | "WriteFailed" | "OpenFailed" | "Closed" | "TimedOut"
   readonly source: string
   readonly offset: number
   readonly detail?: string

@@ -14,6 +14,7 @@
  *                                           (one read ahead of the socket), written with node:net alone
  */
 import * as Checkpoint from "@torchwire/core/Checkpoint"
+import type { SourceError } from "@torchwire/core/Errors"
 import * as Streaming from "@torchwire/core/Streaming"
 import * as NodeSource from "@torchwire/node/NodeSource"
 import * as NodeStreaming from "@torchwire/node/NodeStreaming"
@@ -29,7 +30,7 @@ const [mode, port, file] = process.argv.slice(2)
  * Listens, prints the port, hands the first connection's bytes to `consume`
  * and times it from the first byte. `consume` returns the bytes it counts.
  */
-const receiveWith = (consume: (bytes: Stream.Stream<Uint8Array, Socket.SocketError>) => Effect.Effect<number, unknown>) =>
+const receiveWith = (consume: (bytes: Stream.Stream<Uint8Array, Socket.SocketError | SourceError>) => Effect.Effect<number, unknown>) =>
   Effect.scoped(Effect.gen(function*() {
     const listener = yield* NodeStreaming.listen({ host: "127.0.0.1", port: 0 })
     console.log(JSON.stringify({ port: listener.address.port }))

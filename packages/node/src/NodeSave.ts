@@ -14,6 +14,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { open as openFile, rename, rm } from "node:fs/promises"
+import { randomBytes } from "node:crypto"
 import { basename, dirname, join } from "node:path"
 import { acquireWriterThread, WRITE_SIZE, type WriterLease } from "./internal/writerThread.js"
 import * as NodeChecksum from "./NodeChecksum.js"
@@ -132,7 +133,8 @@ export const writeAtomically = <E>(
   options: WriteOptions = {}
 ): Effect.Effect<number, E | SourceError> =>
   Effect.gen(function*() {
-    const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`)
+    // Unique per write, not per process and millisecond: two writes to one path at once each get their own.
+    const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(8).toString("hex")}.tmp`)
     const handle = yield* Effect.tryPromise({ try: () => openFile(temp, "wx"), catch: (e) => writeError(temp, e) })
     const threadAfter = options.threadAfter ?? THREAD_AFTER
     const writerThread = options.writerThread ?? "auto"

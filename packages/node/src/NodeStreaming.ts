@@ -20,7 +20,7 @@ import * as Socket from "@effect/platform/Socket"
 import type * as SocketServer from "@effect/platform/SocketServer"
 import { bufferRing, StreamBufferRing } from "@torchwire/core/ByteSource"
 import type { OpenOptions } from "@torchwire/core/Checkpoint"
-import type { TorchwireError } from "@torchwire/core/Errors"
+import { SourceError, type TorchwireError } from "@torchwire/core/Errors"
 import * as Save from "@torchwire/core/Save"
 import * as Streaming from "@torchwire/core/Streaming"
 import type { PyValue } from "@torchwire/core/Value"
@@ -55,19 +55,39 @@ export type Address = address.Address
 export const parseAddress: (text: string) => Address | undefined = address.parseAddress
 
 /**
+ * Options of `receiveBytes`.
+ *
+ * @since 0.2.0
+ * @category options
+ */
+export interface ReceiveOptions {
+  /** Pause the connection while more than this many bytes wait unread (default 4 MiB). */
+  readonly highWaterMark?: number
+  /** Fail when the peer sends nothing for this long while the consumer waits (default 60 s). */
+  readonly idleTimeoutMillis?: number
+}
+
+/** How long a receiver waits for a silent peer, by default. */
+const IDLE_TIMEOUT_MILLIS = 60_000
+
+/**
  * The bytes a socket receives, as a Stream with backpressure: the
  * connection is paused while more than `highWaterMark` bytes wait unread.
  * The stream ends when the peer ends the connection, and fails with a
- * `SocketError` if it breaks.
+ * `SocketError` if it breaks, or if the peer sends nothing for
+ * `idleTimeoutMillis` while the consumer waits (a stalled sender cannot
+ * hold a receiver, and its half-written file, forever).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const receiveBytes = (socket: Socket.Socket, options: { readonly highWaterMark?: number } = {}): Stream.Stream<Uint8Array, Socket.SocketError> =>
+export const receiveBytes = (socket: Socket.Socket, options: ReceiveOptions = {}): Stream.Stream<Uint8Array, Socket.SocketError | SourceError> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const high = options.highWaterMark ?? 4 << 20
+    const idle = options.idleTimeoutMillis ?? IDLE_TIMEOUT_MILLIS
     let received: Array<Uint8Array> = [] // arrived, not yet pulled
     let buffered = 0
+    let total = 0 // bytes received, for the offset of an error
     let ended: Exit.Exit<void, Socket.SocketError> | undefined
     let wake: (() => void) | undefined // the pull waiting for data
     let wakeScheduled = false
@@ -82,6 +102,7 @@ export const receiveBytes = (socket: Socket.Socket, options: { readonly highWate
     const accept = (chunk: Uint8Array) => {
       received.push(chunk)
       buffered += chunk.length
+      total += chunk.length
       if (buffered > high && !paused && conn !== undefined) {
         paused = true
         conn.pause()
@@ -104,7 +125,7 @@ export const receiveBytes = (socket: Socket.Socket, options: { readonly highWate
       ended = Exit.asVoid(exit)
       wakeNow()
     })))
-    const pull: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<Socket.SocketError>> = Effect.suspend(() => {
+    const pull: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<Socket.SocketError | SourceError>> = Effect.suspend(() => {
       if (received.length > 0) {
         const batch = received
         received = []
@@ -116,7 +137,17 @@ export const receiveBytes = (socket: Socket.Socket, options: { readonly highWate
         return Effect.succeed(Chunk.unsafeFromArray(batch))
       }
       if (ended !== undefined) return Exit.isSuccess(ended) ? Effect.fail(Option.none()) : Effect.failCause(Cause.map(ended.cause, Option.some))
-      return Effect.zipRight(Effect.async<void>((resume) => void (wake = () => resume(Effect.void))), pull)
+      const arrival = Effect.async<void>((resume) => {
+        wake = () => resume(Effect.void)
+        return Effect.sync(() => void (wake = undefined))
+      })
+      return arrival.pipe(
+        Effect.timeoutFail({
+          duration: idle,
+          onTimeout: () => Option.some(new SourceError({ reason: "TimedOut", source: "connection", offset: total, detail: `the peer sent nothing for ${idle / 1000} s` }))
+        }),
+        Effect.zipRight(pull)
+      )
     })
     return Stream.repeatEffectChunkOption(pull)
   }))
@@ -188,10 +219,14 @@ export const send = (value: PyValue, to: Address, options: SendOptions = {}): Ef
 export interface Listener {
   /** The address it is bound to (port 0 resolved). */
   readonly address: Address
-  /** Hands the next connection's bytes (backpressured) to `handle`, and returns its result. */
+  /**
+   * Hands the next connection's bytes (backpressured) to `handle`, and
+   * returns its result. One connection is taken; others that arrive while
+   * it runs are closed at once, so they cannot end or slow it.
+   */
   readonly accept: <A, E>(
-    handle: (bytes: Stream.Stream<Uint8Array, Socket.SocketError>) => Effect.Effect<A, E>,
-    options?: { readonly highWaterMark?: number }
+    handle: (bytes: Stream.Stream<Uint8Array, Socket.SocketError | SourceError>) => Effect.Effect<A, E>,
+    options?: ReceiveOptions
   ) => Effect.Effect<A, E | Socket.SocketError>
   /**
    * Receives one checkpoint: loads the next connection's stream (held in
@@ -208,8 +243,15 @@ export interface Listener {
    * file.
    */
   readonly receiveFile: (path: string, options?: ReceiveFileOptions) => Effect.Effect<number, TorchwireError | Socket.SocketError>
-  /** Hands every received checkpoint to `handler`, one connection at a time each. */
-  readonly serve: <E, R>(handler: (value: PyValue) => Effect.Effect<void, E, R>, options?: OpenOptions) => Effect.Effect<never, SocketServer.SocketServerError, R>
+  /**
+   * Hands every received checkpoint to `handler`: up to `maxConnections`
+   * (default 4) at once, each held in memory; a connection beyond them is
+   * closed at once, and a failing one ends only itself.
+   */
+  readonly serve: <E, R>(
+    handler: (value: PyValue) => Effect.Effect<void, E, R>,
+    options?: OpenOptions & ReceiveOptions & { readonly maxConnections?: number }
+  ) => Effect.Effect<never, SocketServer.SocketServerError, R>
 }
 
 /**
@@ -218,7 +260,7 @@ export interface Listener {
  * @since 0.1.0
  * @category options
  */
-export interface ReceiveFileOptions {
+export interface ReceiveFileOptions extends ReceiveOptions {
   /** "zip" (a torch.save archive) or "stream" (verbatim); default by extension: `.stream` is "stream". */
   readonly format?: "zip" | "stream"
   /** Called with the bytes written so far. */
@@ -252,6 +294,14 @@ export const writeReceived = <E>(bytes: Stream.Stream<Uint8Array, E>, path: stri
   return NodeSave.writeAtomically(file, path, options).pipe(Effect.provide(NodeChecksum.layer))
 }
 
+/** Closes a connection at once (destroyed: a half-open one would otherwise keep the server from closing). */
+const refuse = (socket: Socket.Socket): Effect.Effect<void> =>
+  Effect.scoped(Effect.gen(function*() {
+    const write = yield* socket.writer
+    yield* Effect.forkScoped(socket.run(() => Effect.void))
+    yield* write(new Socket.CloseEvent(1000))
+  })).pipe(Effect.ignore)
+
 /**
  * Listens on `host:port` (port 0 picks a free one). Closed with the Scope.
  *
@@ -263,27 +313,40 @@ export const listen = (at: Address): Effect.Effect<Listener, SocketServer.Socket
     const server = yield* NodeSocketServer.make({ host: at.host, port: at.port })
     const bound = server.address
     const address = bound._tag === "TcpAddress" ? { host: bound.hostname, port: bound.port } : at
-    const loadFrom = (socket: Socket.Socket, options?: OpenOptions) => Streaming.load(receiveBytes(socket), options)
     const accept: Listener["accept"] = <A, E>(
-      handle: (bytes: Stream.Stream<Uint8Array, Socket.SocketError>) => Effect.Effect<A, E>,
-      options?: { readonly highWaterMark?: number }
+      handle: (bytes: Stream.Stream<Uint8Array, Socket.SocketError | SourceError>) => Effect.Effect<A, E>,
+      options: ReceiveOptions = {}
     ) =>
       Effect.gen(function*() {
         const result = yield* Deferred.make<A, E | Socket.SocketError>()
-        const running = yield* Effect.fork(server.run((socket) =>
-          Deferred.isDone(result).pipe(
-            // One connection only: later ones are closed at once.
-            Effect.flatMap((done) => done ? Effect.void : Effect.flatMap(Effect.exit(handle(receiveBytes(socket, options ?? {}))), (exit) => Deferred.done(result, exit)))
-          )
-        ))
+        let taken = false
+        const running = yield* Effect.fork(server.run((socket) => {
+          // One connection only: one that arrives while it runs, or after, is closed at once.
+          if (taken) return refuse(socket)
+          taken = true
+          return Effect.flatMap(Effect.exit(handle(receiveBytes(socket, options))), (exit) => Deferred.done(result, exit))
+        }))
         return yield* Deferred.await(result).pipe(Effect.ensuring(running.interruptAsFork(running.id())))
       })
+    const serve: Listener["serve"] = (handler, options = {}) => {
+      let open = 0
+      const most = options.maxConnections ?? 4
+      return server.run((socket) => {
+        if (open >= most) return refuse(socket)
+        open++
+        return Streaming.load(receiveBytes(socket, options), options).pipe(
+          Effect.flatMap((r) => handler(r.value)),
+          Effect.ignore,
+          Effect.ensuring(Effect.sync(() => void open--))
+        )
+      })
+    }
     return {
       address,
       accept,
       receive: (options) => accept((bytes) => Streaming.load(bytes, options)),
-      receiveFile: (path, options) => accept((bytes) => writeReceived(bytes, path, options)),
-      serve: (handler, options) => server.run((socket) => Effect.flatMap(loadFrom(socket, options), (r) => handler(r.value)))
+      receiveFile: (path, options) => accept((bytes) => writeReceived(bytes, path, options), options),
+      serve
     }
   })
 

@@ -97,6 +97,43 @@ describe("NodeStreaming", () => {
       assert.isAtMost(fds(), before, "the failed connections' sockets were released")
     })))
 
+  it.live("a second client's bad stream, while a transfer runs, ends only itself; a stalled client times out and leaves no file", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-hostile-"))
+      const listener = yield* NodeStreaming.listen(loopback)
+      const all = Buffer.concat(Chunk.toReadonlyArray(yield* Stream.runCollect(Streaming.encode(yield* fixtureValue("linear.pt")))))
+      /** A client that sends `bytes` in two halves, `pause` apart, then ends (or stalls, never ending). */
+      const client = (bytes: Buffer, pause: number, stall = false) =>
+        Effect.sync(() => {
+          const socket = connect(listener.address.port, listener.address.host, () => {
+            socket.write(bytes.subarray(0, bytes.length >> 1))
+            setTimeout(() => {
+              if (stall) return
+              socket.write(bytes.subarray(bytes.length >> 1), () => socket.end())
+            }, pause)
+          })
+          socket.on("error", () => {})
+          return socket
+        })
+      // The good transfer starts first and takes 300 ms; three clients sending garbage arrive meanwhile.
+      const good = yield* Effect.fork(listener.receiveFile(join(dir, "good.pt")))
+      yield* Effect.sleep("50 millis")
+      yield* client(all, 300)
+      yield* Effect.sleep("50 millis")
+      for (let i = 0; i < 3; i++) yield* client(Buffer.from("garbage, not a stream at all"), 0)
+      const written = yield* good.await.pipe(Effect.flatten)
+      assert.strictEqual(written, statSync(join(dir, "good.pt")).size)
+      // A client that sends half a stream and then nothing: the receive fails once it has been idle, no .tmp is left.
+      const stalled = yield* Effect.fork(Effect.either(listener.receiveFile(join(dir, "stalled.pt"), { idleTimeoutMillis: 200 })))
+      yield* Effect.sleep("50 millis")
+      const socket = yield* client(all, 0, true)
+      const result = yield* stalled.await.pipe(Effect.flatten)
+      socket.destroy()
+      assert.strictEqual(result._tag === "Left" && result.left._tag, "SourceError")
+      assert.include(result._tag === "Left" ? result.left.message : "", "TimedOut): the peer sent nothing for 0.2 s")
+      assert.deepStrictEqual(readdirSync(dir), ["good.pt"])
+    })))
+
   it.live("a slow consumer slows the sender: the receiver buffers a bounded amount", () =>
     Effect.scoped(Effect.gen(function*() {
       const listener = yield* NodeStreaming.listen(loopback)
