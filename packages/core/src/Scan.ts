@@ -143,22 +143,21 @@ const tarMemberPickles = (container: Container.Container & { readonly _tag: "Tar
 
 /**
  * The operators of a mobile or flatbuffer module that reach outside the
- * model, from its decoded bytecode; a module that does not decode is noted
- * in `unreadable`.
+ * model, from its decoded bytecode; or why the module does not decode.
  */
-const operatorCallsOf = (container: Container.Container, unreadable: Array<string>) =>
+const operatorCallsOf = (container: Container.Container): Effect.Effect<{ readonly calls: Array<Container.ScriptCall>; readonly error?: string }> =>
   container.format !== "mobile" && container.format !== "flatbuffer"
-    ? Effect.succeed([])
+    ? Effect.succeed({ calls: [] })
     : Module.open(container).pipe(
-      Effect.map((archive) =>
-        (archive.bytecode?.methods ?? []).flatMap((method) =>
+      Effect.map((archive) => ({
+        calls: (archive.bytecode?.methods ?? []).flatMap((method) =>
           method.operators.flatMap((o) => {
             const call = operatorCall(o.name)
             return call === undefined ? [] : [{ ...call, record: `operators of ${method.name}` }]
           })
         )
-      ),
-      Effect.catchAll((e) => Effect.sync(() => (unreadable.push(e.message), [])))
+      })),
+      Effect.catchAll((e) => Effect.succeed({ calls: [], error: e.message }))
     )
 
 /**
@@ -167,11 +166,10 @@ const operatorCallsOf = (container: Container.Container, unreadable: Array<strin
  * and for tar files the pickles inside `storages` and `tensors`), the calls
  * of a module's code that reach outside the model (`Container.sourceCalls`
  * and a mobile module's operators: TorchScript runs at load), and the
- * container's problems
- * (`Container.problems`). A file in no format
- * torchwire recognizes is vetted as a pickle. Fails only when the file
- * cannot be read at all (an I/O error, a zip archive whose directory does
- * not parse).
+ * container's problems (`Container.problems`). A file in no format
+ * torchwire recognizes that starts with an opcode is vetted as a pickle.
+ * Fails only when the file cannot be read at all (an I/O error, a zip
+ * archive whose directory does not parse, a file in no format at all).
  *
  * @since 0.1.0
  * @category constructors
@@ -200,7 +198,9 @@ export const scan = (input: ByteSource | Container.Container): Effect.Effect<Rep
       }
       if (result.error !== undefined && !bestEffort) unreadable.push(result.error)
     }
-    for (const call of [...yield* Container.sourceCalls(container), ...yield* operatorCallsOf(container, unreadable)]) {
+    const operators = yield* operatorCallsOf(container)
+    if (operators.error !== undefined) unreadable.push(operators.error)
+    for (const call of [...yield* Container.sourceCalls(container), ...operators.calls]) {
       globals.push({ module: call.module, name: call.name, class: call.class, record: call.record, offset: call.offset })
     }
     const problems = Container.problems(container)

@@ -268,7 +268,19 @@ export const fromParts = <E, R>(self: Stream.Stream<Part, E, R>): Stream.Stream<
  * @since 0.2.0
  * @category options
  */
-export type LoadOptions = OpenOptions & { readonly limits?: Partial<Limits> }
+export type LoadOptions = OpenOptions & {
+  readonly limits?: Partial<Limits>
+  /**
+   * Most bytes of records a stream may declare to be held in memory (default
+   * 8 GiB): a larger one fails `LimitExceeded` as soon as its header
+   * arrives, before anything is received. Receive it to a file instead
+   * (`NodeStreaming` `receiveFile`).
+   */
+  readonly maxLoadBytes?: number
+}
+
+/** Most bytes of records `load` holds in memory, by default. */
+const MAX_LOAD_BYTES = 8 * 2 ** 30
 
 /**
  * What `load` gives: the value (storages in memory) and the record names.
@@ -296,10 +308,19 @@ export const load: {
 } = dual(isDataFirst, <E, R>(self: Stream.Stream<Uint8Array, E, R>, options: LoadOptions = {}): Effect.Effect<Loaded, E | TorchwireError, R> =>
   Effect.gen(function*() {
     const records = new Map<string, Uint8Array>()
-    yield* Stream.runForEach(self.pipe(parts(options.limits)), (part) =>
-      Effect.sync(() => {
-        if (part._tag === "Record") records.set(part.entry.key, part.bytes)
-      }))
+    const most = options.maxLoadBytes ?? MAX_LOAD_BYTES
+    yield* Stream.runForEach(self.pipe(parts(options.limits)), (part) => {
+      if (part._tag === "Record") return Effect.sync(() => void records.set(part.entry.key, part.bytes))
+      const declared = part.entries.reduce((n, e) => n + e.length, 0)
+      return declared <= most ? Effect.void : Effect.fail(
+        new CheckpointError({
+          reason: "LimitExceeded",
+          offset: 0,
+          record: "stream header",
+          detail: `the stream declares ${declared} bytes of records, over the ${most}-byte limit of what is held in memory (receive it to a file, or raise maxLoadBytes)`
+        })
+      )
+    })
     return yield* loadRecords(records, options)
   }))
 

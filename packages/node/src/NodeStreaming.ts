@@ -13,13 +13,13 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as Socket from "@effect/platform/Socket"
 import type * as SocketServer from "@effect/platform/SocketServer"
 import { bufferRing, StreamBufferRing } from "@torchwire/core/ByteSource"
-import type { OpenOptions } from "@torchwire/core/Checkpoint"
 import { SourceError, type TorchwireError } from "@torchwire/core/Errors"
 import * as Save from "@torchwire/core/Save"
 import * as Streaming from "@torchwire/core/Streaming"
@@ -233,7 +233,7 @@ export interface Listener {
    * memory) and returns its value. A connection cut mid-stream fails with
    * a typed error and yields no value.
    */
-  readonly receive: (options?: OpenOptions) => Effect.Effect<{ readonly value: PyValue; readonly records: ReadonlyArray<string> }, TorchwireError | Socket.SocketError>
+  readonly receive: (options?: Streaming.LoadOptions & ReceiveOptions) => Effect.Effect<Streaming.Loaded, TorchwireError | Socket.SocketError>
   /**
    * Receives one checkpoint straight to a file, atomically, in constant
    * memory: as a torch.save zip archive (records written through as they
@@ -250,7 +250,7 @@ export interface Listener {
    */
   readonly serve: <E, R>(
     handler: (value: PyValue) => Effect.Effect<void, E, R>,
-    options?: OpenOptions & ReceiveOptions & { readonly maxConnections?: number }
+    options?: Streaming.LoadOptions & ReceiveOptions & { readonly maxConnections?: number }
   ) => Effect.Effect<never, SocketServer.SocketServerError, R>
 }
 
@@ -344,7 +344,7 @@ export const listen = (at: Address): Effect.Effect<Listener, SocketServer.Socket
     return {
       address,
       accept,
-      receive: (options) => accept((bytes) => Streaming.load(bytes, options)),
+      receive: (options) => accept((bytes) => Streaming.load(bytes, options), options),
       receiveFile: (path, options) => accept((bytes) => writeReceived(bytes, path, options), options),
       serve
     }
@@ -353,20 +353,38 @@ export const listen = (at: Address): Effect.Effect<Listener, SocketServer.Socket
 /**
  * Serves a value in the streaming format over HTTP: every GET receives the
  * stream as an `application/octet-stream` body, encoded as it is sent
- * (storages read from their sources chunk by chunk). Runs until the Scope
- * closes; returns the bound address (port 0 picks a free one).
+ * (storages read from their sources chunk by chunk), up to
+ * `maxConnections` (default 16) at once; more are answered 503, and a
+ * connection idle for `idleTimeoutMillis` (default 60 s: a reader that
+ * stopped reading) is closed. Runs until the Scope closes; returns the
+ * bound address (port 0 picks a free one).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const serveHttp = (value: PyValue, at: Address, options: { readonly protocol?: number } = {}): Effect.Effect<Address, HttpServerError.ServeError, Scope.Scope> =>
+export const serveHttp = (
+  value: PyValue,
+  at: Address,
+  options: { readonly protocol?: number; readonly maxConnections?: number; readonly idleTimeoutMillis?: number } = {}
+): Effect.Effect<Address, HttpServerError.ServeError, Scope.Scope> =>
   Effect.gen(function*() {
     // Loaded on first use: the HTTP server stack is large, and nothing else here needs it.
     const NodeHttpServer = yield* Effect.promise(() => import("@effect/platform-node/NodeHttpServer"))
-    const server = yield* NodeHttpServer.make(() => createServer(), { host: at.host, port: at.port })
-    yield* server.serve(Effect.sync(() =>
-      HttpServerResponse.stream(Streaming.encode(value, options), { contentType: "application/octet-stream" })
-    ))
+    // A connection idle that long (a reader that stopped reading) is destroyed, and gives its place back.
+    const idle = options.idleTimeoutMillis ?? 60_000
+    const server = yield* NodeHttpServer.make(() => createServer().setTimeout(idle), { host: at.host, port: at.port })
+    // Each response holds at most a chunk of the stream in flight; a cap on responses bounds what stalled readers hold.
+    const most = options.maxConnections ?? 16
+    let open = 0
+    yield* server.serve(Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
+      // Only a GET streams (and counts): a HEAD has no body to end, so it could never give its place back.
+      if (request.method === "HEAD") return HttpServerResponse.empty({ status: 200, headers: { "content-type": "application/octet-stream" } })
+      if (request.method !== "GET") return HttpServerResponse.text("only GET\n", { status: 405, headers: { allow: "GET, HEAD" } })
+      if (open >= most) return HttpServerResponse.text("busy: too many transfers at once\n", { status: 503 })
+      open++
+      const body = Streaming.encode(value, options).pipe(Stream.ensuring(Effect.sync(() => void open--)))
+      return HttpServerResponse.stream(body, { contentType: "application/octet-stream" })
+    }))
     const bound = server.address
     return bound._tag === "TcpAddress" ? { host: bound.hostname, port: bound.port } : at
   })
@@ -379,7 +397,7 @@ export const serveHttp = (value: PyValue, at: Address, options: { readonly proto
  * @since 0.1.0
  * @category constructors
  */
-export const fetchHttp = (url: string, options: OpenOptions = {}): Effect.Effect<{ readonly value: PyValue; readonly records: ReadonlyArray<string> }, TorchwireError | HttpClientError.HttpClientError> =>
+export const fetchHttp = (url: string, options: Streaming.LoadOptions = {}): Effect.Effect<Streaming.Loaded, TorchwireError | HttpClientError.HttpClientError> =>
   Effect.gen(function*() {
     const client = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatusOk)
     const response = yield* client.get(url)

@@ -3,7 +3,7 @@
  * transfers, cut connections, and backpressure.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Effect, Queue, Stream } from "effect"
+import { Chunk, Effect, Queue, Schedule, Stream } from "effect"
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -200,6 +200,31 @@ describe("NodeStreaming", () => {
       const { value } = yield* NodeStreaming.fetchHttp(`http://127.0.0.1:${address.port}/checkpoint`, { weightsOnly: false })
       const summary = yield* Summary.summarize(value)
       assert.strictEqual(firstDifference({ format: "zip", value: summary }, truthOf("training_checkpoint.pt")), undefined)
+    })))
+
+  it.live("HTTP serving caps the transfers at once (a stalled reader holds its place, the next is answered 503); fetching caps what it holds in memory", () =>
+    Effect.scoped(Effect.gen(function*() {
+      // 64 MiB: more than the socket buffers hold, so a reader that stops reading keeps its transfer open.
+      const value = new OrderedDict([["w", Torch.tensor(new Float32Array(16 << 20))]])
+      const address = yield* NodeStreaming.serveHttp(value, loopback, { maxConnections: 1, idleTimeoutMillis: 500 })
+      const url = `http://127.0.0.1:${address.port}/`
+      // A reader that takes the headers and then reads nothing.
+      const abort = new AbortController()
+      const stalled = yield* Effect.promise(() => fetch(url, { signal: abort.signal }))
+      assert.strictEqual(stalled.status, 200)
+      const busy = yield* Effect.promise(() => fetch(url))
+      assert.strictEqual(busy.status, 503)
+      // Once it hangs up, or has been idle for the timeout, its place is free again.
+      abort.abort()
+      const refused = yield* Effect.flip(NodeStreaming.fetchHttp(url, { weightsOnly: false, maxLoadBytes: 1000 }).pipe(
+        Effect.retry({ while: (e) => e._tag === "ResponseError", schedule: Schedule.spaced("100 millis"), times: 30 })
+      ))
+      assert.strictEqual(refused._tag === "CheckpointError" && refused.reason, "LimitExceeded")
+      assert.include(refused.message, "raise maxLoadBytes")
+      const { value: fetched } = yield* NodeStreaming.fetchHttp(url).pipe(
+        Effect.retry({ while: (e) => e._tag === "ResponseError", schedule: Schedule.spaced("100 millis"), times: 30 })
+      )
+      assert.isTrue(fetched instanceof Map)
     })))
 
   it.live("an HTTP body cut short, or an error status, is a typed failure", () =>
