@@ -104,8 +104,8 @@ export type PickleBytes = internalPickles.PickleBytes
 export const pickles: (container: Container) => Effect.Effect<Array<PickleBytes>, TorchwireError> = internalPickles.picklesOf
 
 /**
- * Why a file reads differently in different readers, or what of it could
- * not be vetted: a record, an offset and a detail.
+ * Why a file reads differently in different readers: a record, an offset
+ * and a detail.
  *
  * @since 0.2.0
  * @category models
@@ -113,10 +113,10 @@ export const pickles: (container: Container) => Effect.Effect<Array<PickleBytes>
 export type Problem = internalPickles.Problem
 
 /**
- * What makes a container read differently in different readers, or keeps
- * part of it from being vetted: a zip archive's names that repeat once case
- * is folded (torch's reader ignores case), records outside the archive
- * folder and pickles over 256 MiB; a tar file's repeated member names.
+ * What makes a container read differently in different readers: a zip
+ * archive's second end record or directory, names that repeat once case is
+ * folded (torch's reader ignores case) and records outside the archive
+ * folder; a tar file's repeated member names.
  *
  * @since 0.2.0
  * @category getters

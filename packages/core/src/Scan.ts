@@ -7,12 +7,13 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import type { ByteSource } from "./ByteSource.js"
 import * as Container from "./Container.js"
 import type { CheckpointError, TorchwireError } from "./Errors.js"
 import { OPCODES } from "./internal/pickle/opcodes.js"
 import { translateGlobal } from "./internal/pickle/globals.js"
-import { scanPickles } from "./internal/pickle/scanPickle.js"
+import { makeStreamScanner, scanPickles } from "./internal/pickle/scanPickle.js"
 import { WEIGHTS_ONLY_ALLOWLIST } from "./internal/torch/globals.js"
 import { tarPickleSpans } from "./internal/load/tarCheckpoint.js"
 import { operatorCall } from "./internal/format/scriptCalls.js"
@@ -55,10 +56,7 @@ export interface Report {
   readonly globals: ReadonlyArray<Finding>
   /** Pickles that stopped decoding (their globals up to that point are reported). */
   readonly unreadable: ReadonlyArray<string>
-  /**
-   * Why the file reads differently in different readers, or what of it
-   * could not be vetted (`Container.problems`): each makes it suspicious.
-   */
+  /** Why the file reads differently in different readers (`Container.problems`): each makes it suspicious. */
   readonly problems: ReadonlyArray<Container.Problem>
 }
 
@@ -141,6 +139,18 @@ const tarMemberPickles = (container: Container.Container & { readonly _tag: "Tar
     )
   })
 
+/** Scans a pickle too large to hold as its chunks arrive, stopping the stream once the scan is over. */
+const scanChunks = (chunks: Stream.Stream<Uint8Array, TorchwireError>, record: string, count: number) =>
+  Effect.suspend(() => {
+    const scanner = makeStreamScanner(record, count)
+    return chunks.pipe(
+      Stream.takeWhile((chunk) => scanner.push(chunk)),
+      Stream.runDrain,
+      Effect.map(() => scanner.end()),
+      Effect.catchAll((e) => Effect.succeed({ ...scanner.end(), error: e.message }))
+    )
+  })
+
 /**
  * The operators of a mobile or flatbuffer module that reach outside the
  * model, from its decoded bytecode; or why the module does not decode.
@@ -185,12 +195,12 @@ export const scan = (input: ByteSource | Container.Container): Effect.Effect<Rep
       pickles.push(...walked.pickles)
       if (walked.failure !== undefined) unreadable.push(walked.failure)
     }
-    for (const { record, bytes, count, bestEffort, error } of pickles) {
+    for (const { record, bytes, count, bestEffort, error, chunks } of pickles) {
       if (error !== undefined) {
         unreadable.push(error)
         continue
       }
-      const result = scanPickles(bytes, record, count)
+      const result = chunks === undefined ? scanPickles(bytes, record, count) : yield* scanChunks(chunks, record, count)
       for (const g of result.globals) {
         // Reported as Python would import it (its 2 -> 3 renames applied: `commands` is `subprocess`).
         const [module, name] = g.module === "?" || g.name === "?" ? [g.module, g.name] : translateGlobal(g.module, g.name)

@@ -16,6 +16,9 @@ import * as Scan from "@torchwire/core/Scan"
 import * as Streaming from "@torchwire/core/Streaming"
 import { encodeHeader } from "../src/internal/streaming/streamingFormat.js"
 import { differentials, emptyDict, payload, tarOf, zipOf } from "@torchwire/test-utils/differentials"
+import { fixtureBytes, maliciousSamples } from "@torchwire/test-utils"
+import fc from "fast-check"
+import { makeStreamScanner, scanPickles } from "../src/internal/pickle/scanPickle.js"
 
 const source = (bytes: Uint8Array, name = "file") => ByteSource.fromUint8Array(bytes, name)
 const byName = new Map(differentials().map((d) => [d.file, d]))
@@ -129,6 +132,32 @@ describe("differentials", () => {
         assert.include(converted.message, "not a relative path inside the archive", key)
       }
     }))
+
+  it("the streaming scanner finds what the whole-buffer scanner finds, at any chunk boundaries (property)", () => {
+    const samples = [...maliciousSamples.map((m) => fixtureBytes(`malicious/${m.file}`)), ...differentials().filter((d) => d.file.endsWith(".pkl")).map((d) => d.bytes)]
+    fc.assert(fc.property(fc.integer({ min: 0, max: samples.length - 1 }), fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 8 }), (which, sizes) => {
+      const bytes = samples[which]!
+      const whole = scanPickles(bytes, "r")
+      const scanner = makeStreamScanner("r")
+      for (let at = 0, i = 0; at < bytes.length; at += sizes[i++ % sizes.length]!) scanner.push(bytes.subarray(at, at + sizes[i % sizes.length]!))
+      const streamed = scanner.end()
+      assert.deepStrictEqual(streamed.globals, whole.globals)
+      assert.strictEqual(streamed.error === undefined, whole.error === undefined)
+    }), { numRuns: 200 })
+  })
+
+  it.effect("a pickle too large to hold (300 MiB) is scanned as it streams, and never called safe", () =>
+    Effect.gen(function*() {
+      // A 300 MiB bytes argument, then the payload: the scan refuses an opcode that long, so the file is suspicious.
+      const big = 300 << 20
+      const bytes = new Uint8Array(12 + big + 1 + payload.length)
+      bytes.set([0x80, 0x04, 0x8e, big & 0xff, (big >>> 8) & 0xff, (big >>> 16) & 0xff, (big >>> 24) & 0xff, 0, 0, 0, 0], 0)
+      bytes[11 + big] = 0x30
+      bytes.set(payload, 12 + big)
+      const report = yield* Scan.scan(source(bytes, "big.pkl"))
+      assert.strictEqual(report.verdict, "suspicious")
+      assert.include(report.unreadable[0], "past what is scanned")
+    }), 60_000)
 
   it.effect("scanning is linear: 2 MB of ( then l, and of l alone", () =>
     Effect.gen(function*() {

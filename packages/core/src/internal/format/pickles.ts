@@ -7,11 +7,12 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import type * as Stream from "effect/Stream"
 import type { ByteSource } from "../../ByteSource.js"
 import { CheckpointError, type TorchwireError } from "../../Errors.js"
 import { openArchive, type ZipArchive } from "../container/zipArchive.js"
 import type { CentralEntry } from "../container/zipFormat.js"
-import type { TarMember } from "../container/tar.js"
+import { RecordBytes, streamOf } from "../container/recordBytes.js"
 import { scanPickles } from "../pickle/scanPickle.js"
 import { readGrowing } from "../readWindow.js"
 import { defaultLimits, parseHeader } from "../streaming/streamingFormat.js"
@@ -38,13 +39,14 @@ export interface PickleBytes {
   readonly bestEffort?: boolean
   /** The record could not be read (a zip entry that does not inflate, say): why; `bytes` is then empty. */
   readonly error?: string
+  /** A pickle too large to hold: its bytes as a stream of chunks (`bytes` is then empty), scanned as they arrive. */
+  readonly chunks?: Stream.Stream<Uint8Array, TorchwireError>
 }
 
 /**
- * Why a file reads differently in different readers (names that repeat once
- * case is folded, records outside the archive folder), or what of it could
- * not be vetted (a pickle over the size limit): each makes a scan
- * suspicious.
+ * Why a file reads differently in different readers (a second end record or
+ * directory, names that repeat once case is folded, records outside the
+ * archive folder, repeated tar members): each makes a scan suspicious.
  *
  * @internal
  */
@@ -54,8 +56,14 @@ export interface Problem {
   readonly detail: string
 }
 
-/** The most bytes read as one pickle to vet it (a larger one is a `Problem`, never skipped in silence). */
+/** The most bytes read whole as one pickle to vet it; a larger one is streamed. */
 const MAX_PICKLE_BYTES = 256 << 20
+
+/** `size` bytes at `offset` of a source, as one pickle: read whole when small enough, else streamed. */
+const sourcePickle = (source: ByteSource, offset: number, size: number, pickle: Omit<PickleBytes, "bytes" | "chunks">): Effect.Effect<PickleBytes, TorchwireError> =>
+  size <= MAX_PICKLE_BYTES
+    ? Effect.map(source.read(offset, size), (bytes) => ({ ...pickle, bytes }))
+    : Effect.succeed({ ...pickle, bytes: new Uint8Array(0), chunks: streamOf(RecordBytes.SourceRange({ source, offset, size })) })
 
 /** A zip record read as a pickle: its name ends in `pkl`, in any case (torch's reader folds case). */
 const isPickleEntry = (e: CentralEntry): boolean => /pkl$/i.test(e.name)
@@ -63,16 +71,16 @@ const isPickleEntry = (e: CentralEntry): boolean => /pkl$/i.test(e.name)
 /** A zip archive's pickles; one that cannot be read (it does not inflate, say) is given with its error. */
 const zipPickles = (archive: ZipArchive): Effect.Effect<Array<PickleBytes>, TorchwireError> =>
   Effect.forEach(
-    archive.entries.filter((e) => isPickleEntry(e) && e.uncompressedSize <= MAX_PICKLE_BYTES),
+    archive.entries.filter(isPickleEntry),
     (e) =>
-      archive.read(e).pipe(
+      e.uncompressedSize > MAX_PICKLE_BYTES
+        ? Effect.succeed<PickleBytes>({ record: e.name, bytes: new Uint8Array(0), count: Infinity, chunks: archive.stream(e) })
+        : archive.read(e).pipe(
         Effect.map((bytes): PickleBytes => ({ record: e.name, bytes, count: Infinity })),
         Effect.catchIf((err) => err._tag === "ZipError", (err) => Effect.succeed<PickleBytes>({ record: e.name, bytes: new Uint8Array(0), count: 1, error: err.message }))
       )
   )
 
-const memberBytes = (source: ByteSource, m: TarMember): Effect.Effect<Uint8Array, TorchwireError> =>
-  source.read(m.offset, Math.min(m.size, MAX_PICKLE_BYTES))
 
 /** A zip archive behind a pickle (a polyglot file), whose pickles are vetted too; none when there is none. */
 const hiddenZipPickles = (source: ByteSource): Effect.Effect<Array<PickleBytes>, TorchwireError> =>
@@ -119,24 +127,24 @@ export const picklesOf = (container: Container): Effect.Effect<Array<PickleBytes
     case "Tar":
       return Effect.forEach(
         container.members.filter((m) => m.name === "pickle" || m.name === "sys_info"),
-        (m) => Effect.map(memberBytes(source, m), (bytes) => ({ record: m.name, bytes, count: Infinity }))
+        (m) => sourcePickle(source, m.offset, m.size, { record: m.name, count: Infinity })
       )
     case "Stream":
       return streamPickles(source)
     case "Legacy":
       return Effect.zipWith(legacyPickles(source), hiddenZipPickles(source), (bytes, hidden) => [{ record: "pickle", bytes, count: 5 }, ...hidden])
     case "Pickle":
-      return Effect.zipWith(source.read(0, Math.min(source.size, MAX_PICKLE_BYTES)), hiddenZipPickles(source), (bytes, hidden) => [{ record: "pickle", bytes, count: Infinity }, ...hidden])
+      return Effect.zipWith(sourcePickle(source, 0, source.size, { record: "pickle", count: Infinity }), hiddenZipPickles(source), (pickle, hidden) => [pickle, ...hidden])
     case "Flatbuffer":
-      return Effect.map(source.read(0, Math.min(source.size, MAX_PICKLE_BYTES)), (bytes) => [{ record: "file read as a pickle (as torch.load would)", bytes, count: 1, bestEffort: true }])
+      return Effect.map(sourcePickle(source, 0, source.size, { record: "file read as a pickle (as torch.load would)", count: 1, bestEffort: true }), (p) => [p])
   }
 }
 
 /**
- * What makes a container read differently in different readers, or keeps
- * part of it from being vetted: for a zip archive, names that repeat once
- * case is folded, records outside the archive folder and pickles over 256 MiB;
- * for a tar file, member names that repeat (`tarfile` takes the last, a
+ * What makes a container read differently in different readers: for a zip
+ * archive, a second end record or directory, names that repeat once case
+ * is folded and records outside the archive folder; for a tar file, member
+ * names that repeat (`tarfile` takes the last, a
  * first-match reader the first).
  *
  * @internal
@@ -145,13 +153,7 @@ export const problemsOf = (container: Container): Array<Problem> => {
   switch (container._tag) {
     case "Zip": {
       const { problems } = archiveProblems(container.archive)
-      const named = problems.map((p) => ({ record: p.record ?? container.source.name, offset: p.offset, detail: p.detail }))
-      const large = container.archive.entries.filter((e) => isPickleEntry(e) && e.uncompressedSize > MAX_PICKLE_BYTES).map((e) => ({
-        record: e.name,
-        offset: e.localHeaderOffset,
-        detail: `a pickle of ${e.uncompressedSize} bytes, over the ${MAX_PICKLE_BYTES}-byte limit of what is vetted`
-      }))
-      return [...named, ...large]
+      return problems.map((p) => ({ record: p.record ?? container.source.name, offset: p.offset, detail: p.detail }))
     }
     case "Tar": {
       const seen = new Set<string>()
@@ -190,7 +192,7 @@ export const recordPickle = (container: Container, record?: string): Effect.Effe
       const wanted = record ?? "pickle"
       const member = container.members.find((m) => m.name === wanted)
       if (member === undefined) return Effect.fail(missing(wanted, container.members.map((m) => m.name)))
-      return Effect.map(memberBytes(source, member), (bytes) => ({ record: member.name, bytes, count: 1 }))
+      return Effect.map(source.read(member.offset, Math.min(member.size, MAX_PICKLE_BYTES)), (bytes) => ({ record: member.name, bytes, count: 1 }))
     }
     case "Legacy":
       return Effect.map(legacyPickles(source), (bytes) => ({ record: "pickle", bytes, count: 5 }))

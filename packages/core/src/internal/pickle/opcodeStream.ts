@@ -79,6 +79,13 @@ export const makeOpcodeDecoder = (options: {
   readonly initialCapacity?: number
   /** Stop at the first STOP: later bytes are not opcodes (they are ignored). */
   readonly untilStop?: boolean
+  /**
+   * Visit each opcode as it is decoded, instead of returning them from
+   * `push` (which then returns none): the opcodes before a malformed one in
+   * the same chunk are seen before `push` throws. Returning false stops the
+   * decoder (later bytes are ignored).
+   */
+  readonly onOp?: (op: PickleOp) => boolean
 } = {}): OpcodeDecoder => {
   let stopped = false
   let buf = new Uint8Array(options.initialCapacity ?? 64 * 1024)
@@ -109,15 +116,20 @@ export const makeOpcodeDecoder = (options: {
       append(chunk)
       const c = makeCursor(buf, start, end, options.record, consumed)
       const out: Array<PickleOp> = []
-      while (decodeOp(c)) {
-        out.push({ ...opAt(c), arg: copyArg(c.arg) })
-        sawStop = c.code === 0x2e
-        if (sawStop && options.untilStop) {
-          stopped = true
-          break
+      try {
+        while (decodeOp(c)) {
+          const op = { ...opAt(c), arg: copyArg(c.arg) }
+          sawStop = c.code === 0x2e
+          if (options.onOp === undefined) out.push(op)
+          else if (!options.onOp(op)) stopped = true
+          if ((sawStop && options.untilStop) || stopped) {
+            stopped = true
+            break
+          }
         }
+      } finally {
+        start = c.pos
       }
-      start = c.pos
       return out
     },
     end: () => {

@@ -8,6 +8,7 @@
  * @internal
  */
 import { isTorchwireError } from "../../Errors.js"
+import { makeOpcodeDecoder } from "./opcodeStream.js"
 import { decodeOp, makeCursor, Op, OPCODES } from "./opcodes.js"
 
 /** A global found in a pickle. @internal */
@@ -23,18 +24,25 @@ export interface FoundGlobal {
 const UNKNOWN = Symbol("unknown")
 type Slot = string | typeof UNKNOWN
 
+/** What a scan found: the globals, and the error where the bytes stopped decoding, if they did. @internal */
+export interface ScanResult {
+  readonly globals: Array<FoundGlobal>
+  readonly error: string | undefined
+  /** Offset just past the last pickle scanned (or where decoding stopped). */
+  readonly end: number
+}
+
 /**
- * Scans one record's bytes. Returns the globals found and, if the bytes
- * stop decoding, the error (the globals before it are still reported).
- *
- * @internal
+ * A scanner fed one opcode at a time (`step` returns false once
+ * `maxPickles` pickles have ended): only strings are tracked, through the
+ * stack and the memo, so STACK_GLOBAL is resolved from the strings it will
+ * really pop. Every opcode costs O(1) (amortized), whatever the sequence.
  */
-export const scanPickles = (bytes: Uint8Array, record: string, maxPickles = Infinity): { readonly globals: Array<FoundGlobal>; readonly error: string | undefined; readonly end: number } => {
+const makeScanner = (maxPickles: number) => {
   let pickles = 0
   const globals: Array<FoundGlobal> = []
-  const c = makeCursor(bytes, 0, bytes.length, record)
-  // The stack's slots, and the heights its MARKs were pushed at: every opcode costs O(1) (amortized), whatever
-  // the sequence (a copy of the stack per MARK popped made `(` x n then `l` x n quadratic).
+  // The stack's slots, and the heights its MARKs were pushed at (a copy of the stack per MARK popped made `(` x n
+  // then `l` x n quadratic).
   const stack: Array<Slot> = []
   const marks: Array<number> = []
   let memo = new Map<number, Slot>()
@@ -44,87 +52,158 @@ export const scanPickles = (bytes: Uint8Array, record: string, maxPickles = Infi
     stack.length = Math.min(stack.length, marks.pop() ?? 0)
   }
   const top = (): Slot => (stack.length > floor() ? stack[stack.length - 1]! : UNKNOWN)
-  const found = (module: string, name: string, via: string) => globals.push({ module, name, offset: c.start, via })
+  const step = (code: number, arg: unknown, offset: number): boolean => {
+    const found = (module: string, name: string, via: string) => globals.push({ module, name, offset, via })
+    switch (code) {
+      case Op.MARK:
+        marks.push(stack.length)
+        break
+      case Op.GLOBAL: {
+        const [module, n] = arg as readonly [string, string]
+        found(module, n, "GLOBAL")
+        stack.push(UNKNOWN)
+        break
+      }
+      case Op.INST: {
+        const [module, n] = arg as readonly [string, string]
+        found(module, n, "INST")
+        popMark()
+        stack.push(UNKNOWN)
+        break
+      }
+      case Op.STACK_GLOBAL: {
+        const n = pop()
+        const module = pop()
+        found(typeof module === "string" ? module : "?", typeof n === "string" ? n : "?", "STACK_GLOBAL")
+        stack.push(UNKNOWN)
+        break
+      }
+      case Op.EXT1:
+      case Op.EXT2:
+      case Op.EXT4:
+        found("copyreg extension", String(arg), "EXT")
+        stack.push(UNKNOWN)
+        break
+      case Op.BINUNICODE:
+      case Op.SHORT_BINUNICODE:
+      case Op.BINUNICODE8:
+      case Op.UNICODE:
+      case Op.STRING:
+        stack.push(arg as string)
+        break
+      case Op.BINSTRING:
+      case Op.SHORT_BINSTRING:
+        stack.push(latin1.decode(arg as Uint8Array))
+        break
+      case Op.PUT:
+      case Op.BINPUT:
+      case Op.LONG_BINPUT:
+        memo.set(Number(arg), top())
+        break
+      case Op.MEMOIZE:
+        memo.set(memo.size, top())
+        break
+      case Op.GET:
+      case Op.BINGET:
+      case Op.LONG_BINGET:
+        stack.push(memo.get(Number(arg)) ?? UNKNOWN)
+        break
+      case Op.PROTO:
+      case Op.FRAME:
+      case Op.READONLY_BUFFER:
+        break
+      default: {
+        const { pops, popsMark, pushes } = OPCODES[code]!
+        if (popsMark) popMark()
+        const kept = code === Op.DUP ? top() : UNKNOWN
+        for (let i = 0; i < pops; i++) pop()
+        for (let i = 0; i < pushes; i++) stack.push(kept)
+        if (code === Op.STOP) {
+          if (++pickles >= maxPickles) return false
+          // Another pickle may follow in the same record.
+          stack.length = 0
+          marks.length = 0
+          memo = new Map()
+        }
+      }
+    }
+    return true
+  }
+  return { step, globals }
+}
+
+const latin1 = new TextDecoder("latin1")
+
+/**
+ * Scans one record's bytes. Returns the globals found and, if the bytes
+ * stop decoding, the error (the globals before it are still reported).
+ *
+ * @internal
+ */
+export const scanPickles = (bytes: Uint8Array, record: string, maxPickles = Infinity): ScanResult => {
+  const { step, globals } = makeScanner(maxPickles)
+  const c = makeCursor(bytes, 0, bytes.length, record)
   try {
     while (c.pos < c.end) {
       if (!decodeOp(c)) return { globals, error: `${record}: pickle ends before STOP at byte ${c.pos}`, end: c.pos }
-      const arg = c.arg
-      switch (c.code) {
-        case Op.MARK:
-          marks.push(stack.length)
-          break
-        case Op.GLOBAL: {
-          const [module, n] = arg as readonly [string, string]
-          found(module, n, "GLOBAL")
-          stack.push(UNKNOWN)
-          break
-        }
-        case Op.INST: {
-          const [module, n] = arg as readonly [string, string]
-          found(module, n, "INST")
-          popMark()
-          stack.push(UNKNOWN)
-          break
-        }
-        case Op.STACK_GLOBAL: {
-          const n = pop()
-          const module = pop()
-          found(typeof module === "string" ? module : "?", typeof n === "string" ? n : "?", "STACK_GLOBAL")
-          stack.push(UNKNOWN)
-          break
-        }
-        case Op.EXT1:
-        case Op.EXT2:
-        case Op.EXT4:
-          found("copyreg extension", String(arg), "EXT")
-          stack.push(UNKNOWN)
-          break
-        case Op.BINUNICODE:
-        case Op.SHORT_BINUNICODE:
-        case Op.BINUNICODE8:
-        case Op.UNICODE:
-        case Op.STRING:
-          stack.push(arg as string)
-          break
-        case Op.BINSTRING:
-        case Op.SHORT_BINSTRING:
-          stack.push(new TextDecoder("latin1").decode(arg as Uint8Array))
-          break
-        case Op.PUT:
-        case Op.BINPUT:
-        case Op.LONG_BINPUT:
-          memo.set(Number(arg), top())
-          break
-        case Op.MEMOIZE:
-          memo.set(memo.size, top())
-          break
-        case Op.GET:
-        case Op.BINGET:
-        case Op.LONG_BINGET:
-          stack.push(memo.get(Number(arg)) ?? UNKNOWN)
-          break
-        case Op.PROTO:
-        case Op.FRAME:
-        case Op.READONLY_BUFFER:
-          break
-        default: {
-          const { pops, popsMark, pushes } = OPCODES[c.code]!
-          if (popsMark) popMark()
-          const kept = c.code === Op.DUP ? top() : UNKNOWN
-          for (let i = 0; i < pops; i++) pop()
-          for (let i = 0; i < pushes; i++) stack.push(kept)
-          if (c.code === Op.STOP) {
-            if (++pickles >= maxPickles) return { globals, error: undefined, end: c.pos }
-            // Another pickle may follow in the same record.
-            stack.length = 0
-            marks.length = 0
-            memo = new Map()
-          }
-        }
-      }
+      if (!step(c.code, c.arg, c.start)) return { globals, error: undefined, end: c.pos }
     }
     return { globals, error: undefined, end: c.pos }
   } catch (e) {
     return { globals, error: isTorchwireError(e) ? e.message : String(e), end: c.start }
+  }
+}
+
+/**
+ * A scanner of a record that arrives in chunks (a pickle too large to hold):
+ * `push` each chunk, then `end`; memory is the scanner's strings and the
+ * opcode being decoded, refused past `maxOpcodeBytes` (default 64 MiB: a
+ * string or bytes argument that long is data no global hides in).
+ *
+ * @internal
+ */
+export const makeStreamScanner = (record: string, maxPickles = Infinity, maxOpcodeBytes = 64 << 20) => {
+  const { step, globals } = makeScanner(maxPickles)
+  let end = 0
+  let error: string | undefined
+  let done = false
+  let seen = 0
+  const decoder = makeOpcodeDecoder({
+    record,
+    onOp: (op) => {
+      end = op.offset + 1
+      if (step(op.code, op.arg, op.offset)) return true
+      done = true // enough pickles
+      return false
+    }
+  })
+  return {
+    /** Scans what `chunk` completes; false once the scan is over (enough pickles, or an error). */
+    push: (chunk: Uint8Array): boolean => {
+      if (done) return false
+      seen += chunk.length
+      try {
+        decoder.push(chunk)
+        if (seen - end > maxOpcodeBytes) {
+          error = `${record}: an opcode at byte ${end} runs over ${maxOpcodeBytes} bytes, past what is scanned`
+          done = true
+        }
+      } catch (e) {
+        error = isTorchwireError(e) ? e.message : String(e)
+        done = true
+      }
+      return !done
+    },
+    /** The result, once the record has ended (or the scan stopped). */
+    end: (): ScanResult => {
+      if (!done) {
+        try {
+          decoder.end()
+        } catch (e) {
+          error = isTorchwireError(e) ? e.message : String(e)
+        }
+      }
+      return { globals, error, end }
+    }
   }
 }
