@@ -39,6 +39,17 @@ export type PickleOp = opcodeStream.PickleOp
 export const unsafeOpcodes: (bytes: Uint8Array, options?: { readonly record?: string; readonly start?: number }) => Array<PickleOp> = opcodeStream.unsafeOpcodes
 
 /**
+ * The opcodes of one pickle, up to and including STOP, one at a time, kept
+ * by no one (a hostile pickle may hold tens of millions). Iterating throws
+ * `PickleError` on malformed input or if the bytes end before STOP.
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const unsafeIterateOpcodes: (bytes: Uint8Array, options?: { readonly record?: string; readonly start?: number }) => Generator<PickleOp, void> =
+  opcodeStream.iterateOpcodes
+
+/**
  * The opcodes of one pickle held in memory, as a Stream.
  *
  * @since 0.1.0
@@ -89,13 +100,19 @@ export const decodeStream: {
 /**
  * Disassembles one pickle the way `python -m pickletools` prints it:
  * offsets, opcode bytes, mark-level indentation, Python reprs of the
- * arguments, `(MARK at N)` notes and the highest protocol. Throws
- * `PickleError` on malformed input.
+ * arguments, `(MARK at N)` notes and the highest protocol. Output stops at
+ * `maxOutputBytes` (64 MiB) with a line saying how many opcodes are left,
+ * and an argument over 1 MiB is shown cut (hostile nesting would make
+ * pickletools' indentation take terabytes). Throws `PickleError` on
+ * malformed input.
  *
  * @since 0.1.0
  * @category decoding
  */
-export const unsafeDisassemble: (bytes: Uint8Array, options?: { readonly record?: string; readonly start?: number }) => string = disassemble.unsafeDisassemble
+export const unsafeDisassemble: (
+  bytes: Uint8Array,
+  options?: { readonly record?: string; readonly start?: number; readonly maxOutputBytes?: number }
+) => string = disassemble.unsafeDisassemble
 
 /**
  * Options of `load`.

@@ -8,14 +8,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
-import { constants, deflateRawSync } from "node:zlib"
 import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
 import * as Container from "@torchwire/core/Container"
+import * as Pickle from "@torchwire/core/Pickle"
 import * as Scan from "@torchwire/core/Scan"
 import * as Streaming from "@torchwire/core/Streaming"
 import { encodeHeader } from "../src/internal/streaming/streamingFormat.js"
-import { differentials, emptyDict, payload, tarOf, zipOf } from "@torchwire/test-utils/differentials"
+import { differentials, emptyDict, payload, tarOf, zipBomb, zipOf } from "@torchwire/test-utils/differentials"
 import { fixtureBytes, maliciousSamples } from "@torchwire/test-utils"
 import fc from "fast-check"
 import { makeStreamScanner, scanPickles } from "../src/internal/pickle/scanPickle.js"
@@ -99,20 +99,7 @@ describe("differentials", () => {
 
   it.effect("a zip bomb (1 MiB declaring a 100-byte data.pkl that inflates to 1 GiB) fails InflateFailed without inflating it", () =>
     Effect.gen(function*() {
-      // 64 full-flushed blocks of 16 MiB of zeros, then an empty final block: a valid DEFLATE stream of 1 GiB.
-      const block = deflateRawSync(new Uint8Array(16 << 20), { finishFlush: constants.Z_FULL_FLUSH })
-      const stream = new Uint8Array(block.length * 64 + 2)
-      for (let i = 0; i < 64; i++) stream.set(block, i * block.length)
-      stream.set([0x03, 0x00], block.length * 64)
-      const archive = zipOf([["archive/data.pkl", stream], ["archive/version", new TextEncoder().encode("3\n")]])
-      // Mark data.pkl as deflated and declare 100 bytes (the local header and the central directory agree).
-      const view = new DataView(archive.buffer)
-      const central = archive.length - 22 - (46 + 16) - (46 + 15)
-      for (const header of [0, central]) {
-        const method = header === 0 ? 8 : 10
-        view.setUint16(header + method, 8, true)
-        view.setUint32(header + method + 14, 100, true)
-      }
+      const archive = zipBomb()
       const before = process.memoryUsage().rss
       const error = yield* Effect.flip(Checkpoint.open(source(archive), { weightsOnly: false }))
       assert.strictEqual(error._tag === "ZipError" && error.reason, "InflateFailed", error.message)
@@ -159,7 +146,7 @@ describe("differentials", () => {
       assert.include(report.unreadable[0], "past what is scanned")
     }), 60_000)
 
-  it.effect("scanning is linear: 2 MB of ( then l, and of l alone", () =>
+  it.effect("scanning is linear: 2 MB of ( then l, and of l alone; dis of them is bounded", () =>
     Effect.gen(function*() {
       const n = 1 << 20
       const marks = new Uint8Array(2 * n + 1).fill(0x28, 0, n).fill(0x6c, n, 2 * n)
@@ -169,5 +156,9 @@ describe("differentials", () => {
         const report = yield* Scan.scan(source(bytes))
         assert.deepStrictEqual(report.globals, [])
       }
+      // Disassembled, a million nested MARKs would take terabytes of pickletools' indentation: dis stops at its budget.
+      const text = Pickle.unsafeDisassemble(marks)
+      assert.isBelow(text.length, (64 << 20) + (1 << 20))
+      assert.match(text.slice(-200), /\n\.\.\. output stopped after \d+ bytes: \d+ more opcodes\nhighest protocol among opcodes = 0\n$/)
     }), 20_000)
 })

@@ -304,11 +304,18 @@ export const dis = (input: ByteSource | Container.Container, record?: string): E
 export const disJson = (input: ByteSource | Container.Container, record?: string): Effect.Effect<string, TorchwireError> =>
   Effect.flatMap(picklesToDisassemble(input, record), (pickles) =>
     Effect.forEach(pickles, (p) =>
-      Effect.map(opcodesOf(p), (ops) => ({
-        record: p.record,
-        offset: p.start,
-        opcodes: ops.map((op) => ({ offset: op.offset, name: op.name, arg: opArgJson(op.arg) }))
-      }))).pipe(Effect.map((out) => JSON.stringify({ pickles: out }, null, 2) + "\n")))
+      attempt(() => {
+        const opcodes: Array<{ readonly offset: number; readonly name: string; readonly arg: unknown }> = []
+        let more = 0
+        for (const op of Pickle.unsafeIterateOpcodes(p.bytes, { record: p.record, start: p.start })) {
+          if (opcodes.length < MAX_JSON_OPCODES) opcodes.push({ offset: op.offset, name: op.name, arg: opArgJson(op.arg) })
+          else more++
+        }
+        return { record: p.record, offset: p.start, opcodes, ...(more > 0 ? { more } : {}) }
+      })).pipe(Effect.map((out) => JSON.stringify({ pickles: out }, null, 2) + "\n")))
+
+/** Most opcodes `dis --json` lists per pickle; the rest are counted in `more`. */
+const MAX_JSON_OPCODES = 1_000_000
 
 const opArgJson = (arg: Pickle.PickleOp["arg"]): unknown => {
   if (typeof arg === "bigint") return { int: arg.toString() }

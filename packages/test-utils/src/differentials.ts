@@ -5,7 +5,7 @@
  * `python/executes.py` checks. The payload is harmless: `posix.mkdir("pwned")`
  * in the loader's working directory.
  */
-import { crc32 } from "node:zlib"
+import { constants, crc32, deflateRawSync } from "node:zlib"
 
 const latin1 = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0))
 
@@ -64,6 +64,26 @@ const twoArchives = (first: Entries, second: Entries) => {
   const a = localsOf(first, 0)
   const b = localsOf(second, a.bytes.length)
   return { locals: concat([a.bytes, b.bytes]), firstCd: centralOf(first, a.offsets), secondCd: centralOf(second, b.offsets) }
+}
+
+/**
+ * A zip bomb: 1 MiB whose `archive/data.pkl` declares 100 bytes (local
+ * header and central directory alike) and inflates to 1 GiB (64 full-flushed
+ * DEFLATE blocks of 16 MiB of zeros, then an empty final block).
+ */
+export const zipBomb = (): Uint8Array => {
+  const block = deflateRawSync(new Uint8Array(16 << 20), { finishFlush: constants.Z_FULL_FLUSH })
+  const stream = new Uint8Array(block.length * 64 + 2)
+  for (let i = 0; i < 64; i++) stream.set(block, i * block.length)
+  stream.set([0x03, 0x00], block.length * 64)
+  const archive = zipOf([["archive/data.pkl", stream], ["archive/version", latin1("3\n")]])
+  const view = new DataView(archive.buffer)
+  const central = archive.length - 22 - (46 + 16) - (46 + 15)
+  for (const [header, method] of [[0, 8], [central, 10]] as const) {
+    view.setUint16(header + method, 8, true)
+    view.setUint32(header + method + 14, 100, true)
+  }
+  return archive
 }
 
 /**

@@ -32,14 +32,14 @@ const opAt = (c: ReturnType<typeof makeCursor>): PickleOp => {
 }
 
 /**
- * Decodes the opcodes of one pickle, up to and including STOP. Throws
- * `PickleError` on malformed input or if the bytes end before STOP.
+ * The opcodes of one pickle, up to and including STOP, one at a time (a
+ * hostile pickle may hold tens of millions). Throws `PickleError` on
+ * malformed input or if the bytes end before STOP.
  *
  * @internal
  */
-export const unsafeOpcodes = (bytes: Uint8Array, options: { readonly record?: string; readonly start?: number } = {}): Array<PickleOp> => {
+export function* iterateOpcodes(bytes: Uint8Array, options: { readonly record?: string; readonly start?: number } = {}): Generator<PickleOp, void> {
   const c = makeCursor(bytes, options.start ?? 0, bytes.byteLength, options.record)
-  const ops: Array<PickleOp> = []
   for (;;) {
     if (!decodeOp(c)) {
       throw new PickleError({
@@ -49,10 +49,19 @@ export const unsafeOpcodes = (bytes: Uint8Array, options: { readonly record?: st
         ...(options.record === undefined ? {} : { record: options.record })
       })
     }
-    ops.push(opAt(c))
-    if (c.code === 0x2e) return ops
+    yield opAt(c)
+    if (c.code === 0x2e) return
   }
 }
+
+/**
+ * Decodes the opcodes of one pickle, up to and including STOP. Throws
+ * `PickleError` on malformed input or if the bytes end before STOP.
+ *
+ * @internal
+ */
+export const unsafeOpcodes = (bytes: Uint8Array, options: { readonly record?: string; readonly start?: number } = {}): Array<PickleOp> =>
+  [...iterateOpcodes(bytes, options)]
 
 /**
  * An incremental opcode decoder: push chunks as they arrive, get the opcodes
