@@ -46,6 +46,7 @@ describe("differentials", () => {
         "protocol4_no_proto.pkl": "pickle",
         "tar_storages_payload.pt": "tar",
         "tar_bad_checksum.pt": "pickle",
+        "tar_bad_later_header.pt": "tar",
         "two_directories.pt": "zip",
         "two_end_records.pt": "zip"
       })

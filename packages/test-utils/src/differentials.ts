@@ -205,6 +205,12 @@ export const differentials = (): ReadonlyArray<Differential> => {
       note: "ustar at byte 257 with a bad header checksum: not a tar file to tarfile, so torch unpickles it"
     },
     {
+      file: "tar_bad_later_header.pt",
+      bytes: concat([tarHeader("storages", payload.length), payload, new Uint8Array(512 - payload.length), tarHeader("tensors", 0, false), new Uint8Array(1024)]),
+      torchExecutes: true,
+      note: "a tar file whose second header is invalid: tarfile stops listing there and torch still unpickles the storages member"
+    },
+    {
       file: "two_directories.pt",
       bytes: twoDirectories([["archive/data.pkl", payload], ["archive/version", version]], [["archive/data.pkl", emptyDict], ["archive/version", version]]),
       torchExecutes: true,

@@ -77,11 +77,13 @@ const parsePax = (b: Uint8Array): Map<string, string> => {
 }
 
 /**
- * Lists the members of a tar archive, reading one header per member.
+ * Lists the members of a tar archive, reading one header per member, as
+ * Python's `tarfile` (torch's reader) does: an invalid header after the
+ * first ends the listing (`stoppedAt` says where) instead of failing.
  *
  * @internal
  */
-export const listTar = (source: ByteSource, maxMembers = 10_000): Effect.Effect<Array<TarMember>, CheckpointError | SourceError> =>
+export const listTarMembers = (source: ByteSource, maxMembers = 10_000): Effect.Effect<{ readonly members: Array<TarMember>; readonly stoppedAt?: number }, CheckpointError | SourceError> =>
   Effect.gen(function*() {
     const members: Array<TarMember> = []
     let at = 0
@@ -90,7 +92,10 @@ export const listTar = (source: ByteSource, maxMembers = 10_000): Effect.Effect<
     while (at + 512 <= source.size && members.length < maxMembers) {
       const h = yield* source.read(at, 512)
       if (h.every((x) => x === 0)) break
-      if (!isTarHeader(h)) return yield* new CheckpointError({ reason: "BadRecord", offset: at, record: "tar header", detail: "not a ustar header" })
+      if (!isTarHeader(h)) {
+        if (at === 0) return yield* new CheckpointError({ reason: "BadRecord", offset: at, record: "tar header", detail: "not a tar header (its checksum does not hold)" })
+        return { members, stoppedAt: at }
+      }
       const size = yield* attempt(() => number(h, 124, 12, at), CheckpointError)
       const type = String.fromCharCode(h[156]!)
       const dataAt = at + 512
@@ -113,5 +118,13 @@ export const listTar = (source: ByteSource, maxMembers = 10_000): Effect.Effect<
       }
       at = next
     }
-    return members
+    return { members }
   })
+
+/**
+ * Lists the members of a tar archive (`listTarMembers`' members).
+ *
+ * @internal
+ */
+export const listTar = (source: ByteSource, maxMembers = 10_000): Effect.Effect<Array<TarMember>, CheckpointError | SourceError> =>
+  Effect.map(listTarMembers(source, maxMembers), (l) => l.members)

@@ -16,7 +16,7 @@ import type { ByteSource } from "../../ByteSource.js"
 import { CheckpointError, type TorchwireError } from "../../Errors.js"
 import { PyGlobal } from "../../Value.js"
 import { openArchive, type ZipArchive } from "../container/zipArchive.js"
-import { isTarHeader, listTar, type TarMember } from "../container/tar.js"
+import { isTarHeader, listTarMembers, type TarMember } from "../container/tar.js"
 import { decodeOp, makeCursor, Op, OPCODES } from "../pickle/opcodes.js"
 import { unpickle } from "../pickle/unpickler.js"
 import { looksLikeStream } from "../streaming/streamingFormat.js"
@@ -36,14 +36,15 @@ export type Format = "zip" | "legacy" | "tar" | "pickle" | "torchscript" | "mobi
  * - `Zip`: a zip archive, its central directory read (`format`: a
  *   `torch.save` checkpoint, a TorchScript archive with `constants.pkl`, or
  *   a mobile one with `bytecode.pkl`).
- * - `Tar`: the 0.1.x tar format, its members listed.
+ * - `Tar`: the 0.1.x tar format, its members listed (`stoppedAt`: where an
+ *   invalid header ended the listing, as `tarfile` stops there).
  * - `Stream`, `Legacy`, `Pickle`, `Flatbuffer`: read by their loaders.
  *
  * @internal
  */
 export type Container = Data.TaggedEnum<{
   Zip: { readonly source: ByteSource; readonly format: "zip" | "torchscript" | "mobile"; readonly archive: ZipArchive }
-  Tar: { readonly source: ByteSource; readonly format: "tar"; readonly members: ReadonlyArray<TarMember> }
+  Tar: { readonly source: ByteSource; readonly format: "tar"; readonly members: ReadonlyArray<TarMember>; readonly stoppedAt: number | undefined }
   Stream: { readonly source: ByteSource; readonly format: "stream" }
   Legacy: { readonly source: ByteSource; readonly format: "legacy" }
   Pickle: { readonly source: ByteSource; readonly format: "pickle" }
@@ -117,7 +118,10 @@ export const recognize = (source: ByteSource, options: RecognizeOptions = {}): E
     if (head.length >= 8 && ascii(head.subarray(0, 8)) === "PYTORCH1") {
       return yield* new CheckpointError({ reason: "UnsupportedFormat", offset: 0, detail: "File is an unsupported archive format from the preview release." })
     }
-    if (isTarHeader(head)) return Container.Tar({ source, format: "tar", members: yield* listTar(source) })
+    if (isTarHeader(head)) {
+      const { members, stoppedAt } = yield* listTarMembers(source)
+      return Container.Tar({ source, format: "tar", members, stoppedAt })
+    }
     // The magic number before the stream marker: a legacy file whose first pickle names _Entry is still legacy to torch.
     if (yield* startsWithLegacyMagic(source)) return Container.Legacy({ source, format: "legacy" })
     if (looksLikeStream(head)) return Container.Stream({ source, format: "stream" })

@@ -157,10 +157,15 @@ export const problemsOf = (container: Container): Array<Problem> => {
     }
     case "Tar": {
       const seen = new Set<string>()
-      return container.members.flatMap((m) => {
+      const repeated = container.members.flatMap((m) => {
         if (!seen.has(m.name)) return (seen.add(m.name), [])
         return [{ record: m.name, offset: m.offset, detail: "the member name repeats an earlier member's (tarfile reads the last, others the first)" }]
       })
+      const { stoppedAt } = container
+      return stoppedAt === undefined ? repeated : [
+        ...repeated,
+        { record: "tar header", offset: stoppedAt, detail: "an invalid tar header: tarfile (torch) stops listing members there, other readers fail or skip it" }
+      ]
     }
     default:
       return []
