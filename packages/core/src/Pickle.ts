@@ -131,9 +131,10 @@ export interface LoadOptions {
   readonly extensions?: ReadonlyMap<number, readonly [string, string]>
   /** Resolves persistent ids; without it they are an error. */
   readonly persistentLoad?: (pid: PyValue) => PyValue
-  /** Most memo entries and stack values (defaults 5,000,000 and 10,000,000). */
+  /** Most memo entries, stack values and values pushed in all (defaults 5,000,000, 10,000,000 and 50,000,000). */
   readonly maxMemo?: number
   readonly maxStack?: number
+  readonly maxValues?: number
 }
 
 /**
@@ -155,7 +156,8 @@ export const load = (bytes: Uint8Array, options: LoadOptions = {}): Effect.Effec
         ...(options.encoding === undefined ? {} : { encoding: options.encoding }),
         ...(options.extensions === undefined ? {} : { extensions: options.extensions }),
         ...(options.maxMemo === undefined ? {} : { maxMemo: options.maxMemo }),
-        ...(options.maxStack === undefined ? {} : { maxStack: options.maxStack })
+        ...(options.maxStack === undefined ? {} : { maxStack: options.maxStack }),
+        ...(options.maxValues === undefined ? {} : { maxValues: options.maxValues })
       }).value,
     PickleError
   )

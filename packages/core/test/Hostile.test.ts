@@ -33,6 +33,17 @@ const laughs = (levels: number): Uint8Array => {
 }
 
 describe("hostile input", () => {
+  it.effect("a pickle that makes more values than maxValues (50,000,000 by default) fails LimitExceeded, however its stack stays", () =>
+    Effect.gen(function*() {
+      // EMPTY_LIST, then MARK, 600 x BININT1 0, APPENDS, ten times: 6,000 values, never more than 600 on the stack.
+      const batch = [0x28, ...Array.from({ length: 600 }, () => [0x4b, 0]).flat(), 0x65]
+      const bytes = Uint8Array.from([0x80, 2, 0x5d, ...Array.from({ length: 10 }, () => batch).flat(), 0x2e])
+      assert.lengthOf((yield* Pickle.load(bytes, { maxValues: 6002 })) as Array<number>, 6000)
+      const error = yield* Effect.flip(Pickle.load(bytes, { maxValues: 5000 }))
+      assert.strictEqual(error.reason, "LimitExceeded")
+      assert.include(error.message, "more than 5000 values")
+    }))
+
   it.effect("a million-deep nesting loads iteratively; summarizing and re-pickling it fail typed", () =>
     Effect.gen(function*() {
       const bytes = deepList(1_000_000)

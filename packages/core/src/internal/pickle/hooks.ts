@@ -61,6 +61,11 @@ export interface UnpickleOptions extends UnpickleHooks {
   readonly maxMemo?: number
   /** Deepest stack (default 10,000,000 values): a run of DUPs would otherwise take gigabytes. */
   readonly maxStack?: number
+  /**
+   * Most values pushed in all (default 50,000,000): a pickle of a billion
+   * one-byte opcodes would otherwise grow lists past the JavaScript heap.
+   */
+  readonly maxValues?: number
 }
 
 /** The outcome of one run: the value and where its STOP ended. @internal */

@@ -69,16 +69,16 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
   const memoTok: Array<number | undefined> = []
   let memoCount = 0
   let protocol = 0
-
+  let pushed = 0 // values pushed in all: the most a pickle may make is bounded (maxValues), not only its stack
   const error = (reason: PickleError["reason"], detail: string): PickleError =>
     new PickleError({ reason, offset: c.base + c.start, detail, ...(options.record === undefined ? {} : { record: options.record }) })
   const decodePy2 = py2Decoder(options.encoding, error)
   const site = (): CallSite => ({ offset: c.base + c.start, record: options.record })
   const floor = (): number => (marks.length === 0 ? 0 : marks[marks.length - 1]!)
-  const maxMemo = options.maxMemo ?? 5_000_000
-  const maxStack = options.maxStack ?? 10_000_000
+  const { maxMemo = 5_000_000, maxStack = 10_000_000, maxValues = 50_000_000 } = options
   const push = (v: PyValue, token?: number) => {
     if (sp >= maxStack) throw error("LimitExceeded", `the stack holds more than ${maxStack} values`)
+    if (++pushed > maxValues) throw error("LimitExceeded", `the pickle makes more than ${maxValues} values`)
     stack[sp++] = v
     if (track) toks.push(token)
   }
