@@ -29,6 +29,8 @@ export interface CentralEntry {
   readonly localHeaderOffset: number
   /** Offset of this entry's central-directory record in the source. */
   readonly centralOffset: number
+  /** Whether the entry is marked as a directory (a name ending in `/`, or the DOS directory attribute, 0x10). */
+  readonly isDirectory: boolean
 }
 
 /** What the end records say. @internal */
@@ -160,7 +162,8 @@ export const parseCentralDirectory = (cd: Uint8Array, cdAt: number, count: numbe
       compressedSize,
       uncompressedSize,
       localHeaderOffset: localHeaderOffset + shift,
-      centralOffset: at
+      centralOffset: at,
+      isDirectory: name.endsWith("/") || (view.getUint32(p + 38, true) & 0x10) !== 0
     })
     p = end
   }

@@ -189,7 +189,9 @@ export const recordPickle = (container: Container, record?: string): Effect.Effe
     case "Zip": {
       const wanted = record ?? "data.pkl"
       const { archive } = container
-      const entry = archive.entries.find((e) => e.name === wanted || e.name.slice(e.name.indexOf("/") + 1) === wanted)
+      // As torch's reader finds records: ASCII case folded.
+      const folded = foldCase(wanted)
+      const entry = archive.entries.find((e) => foldCase(e.name) === folded || foldCase(e.name.slice(e.name.indexOf("/") + 1)) === folded)
       if (entry === undefined) return Effect.fail(missing(wanted, archive.entries.map((e) => e.name)))
       return Effect.map(archive.read(entry), (bytes) => ({ record: entry.name, bytes, count: 1 }))
     }

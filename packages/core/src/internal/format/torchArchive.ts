@@ -38,7 +38,8 @@ export interface ArchiveProblem {
 /**
  * The archive folder and every problem of an archive: its end records read
  * two ways (`ZipArchive.ambiguities`), no entries, a first entry outside any
- * folder, entries outside the folder, names that repeat once case is folded.
+ * folder, entries outside the folder, entries marked as directories, names
+ * with a NUL byte, names that repeat once case is folded.
  *
  * @internal
  */
@@ -62,6 +63,12 @@ const nameProblems = (archive: ZipArchive): { readonly prefix: string | undefine
     const folded = foldCase(e.name)
     if (!folded.startsWith(folder)) {
       problems.push({ reason: "BadRecord", offset: e.centralOffset, record: e.name, detail: `record is not under the archive folder ${JSON.stringify(prefix)}` })
+    }
+    if (e.name.includes("\u0000")) {
+      problems.push({ reason: "Ambiguous", offset: e.centralOffset, record: e.name, detail: "the name holds a NUL byte: torch's reader takes names as C strings and reads it cut short" })
+    }
+    if (e.isDirectory) {
+      problems.push({ reason: "Ambiguous", offset: e.centralOffset, record: e.name, detail: "the entry is marked as a directory: torch's reader (miniz) reads no bytes of it and leaves its buffer as it was" })
     }
     const earlier = seen.get(folded)
     if (earlier === undefined) seen.set(folded, e)
