@@ -1,10 +1,11 @@
 /**
- * Differential fuzzing against torch's own zip reader (PyTorchStreamReader
- * over miniz, in torch 1.13 and 2.13): archives whose end records, central
- * directory and names are mutated are read by both. Wherever torch reads
- * one and torchwire reads it without a problem, both list the same records
- * and the same data.pkl bytes: torchwire never reads a different archive
- * than torch without saying so. Fails, never skips, when a torch cannot run.
+ * Differential fuzzing against the readers torch.load uses: its own zip
+ * reader (PyTorchStreamReader over miniz, in torch 1.13 and 2.13) and
+ * Python's tarfile. Archives whose end records, central directory, headers
+ * and names are mutated are read by both. Wherever torch's reader reads one
+ * and torchwire reads it without a problem, both list the same records (and
+ * the same data.pkl bytes): torchwire never reads a different archive than
+ * torch without saying so. Fails, never skips, when a torch cannot run.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as ByteSource from "@torchwire/core/ByteSource"
@@ -81,4 +82,55 @@ describe("zip archives read by torch's reader and by torchwire", () => {
         assert.isAtLeast(agreed, 50, `only ${agreed} files read by both`)
       }), 120_000)
   }
+})
+
+describe("tar files read by Python's tarfile and by torchwire", () => {
+  const dir = mkdtempSync(join(tmpdir(), "torchwire-tardiff-"))
+  const next = random(Number(process.env.TORCHWIRE_ZIPDIFF_SEED ?? 20261205))
+  const base = fixtureBytes("tar_format.pt")
+  const files: Array<readonly [string, Uint8Array]> = differentials().filter((d) => d.file.startsWith("tar_")).map((d) => [d.file, d.bytes] as const)
+  for (let i = 0; i < Number(process.env.TORCHWIRE_ZIPDIFF_RUNS ?? 1000); i++) {
+    const bytes = base.slice()
+    // One to four bytes of the headers (names, sizes, types, magic), each header's checksum then made right again:
+    // a header whose checksum fails is the end of the listing for both, which says little.
+    const headers = [0, 1024, 2048, 3072]
+    for (let k = 1 + Math.floor(next() * 4); k > 0; k--) {
+      const header = headers[Math.floor(next() * headers.length)]!
+      const at = Math.floor(next() * 512)
+      if (at >= 148 && at < 156) continue
+      bytes[header + at] = Math.floor(next() * 256)
+      const block = bytes.subarray(header, header + 512)
+      const sum = block.reduce((n, b, j) => n + (j >= 148 && j < 156 ? 32 : b), 0)
+      block.set(new TextEncoder().encode(sum.toString(8).padStart(6, "0") + "\0 "), 148)
+    }
+    files.push([`mutant_${i}.pt`, bytes])
+  }
+  for (const [file, bytes] of files) writeFileSync(join(dir, file), bytes)
+
+  it.effect("where both read a tar file, they list the same members", () =>
+    Effect.gen(function*() {
+      const lines = execFileSync(torches["torch 1.13"], [join(pythonDir, "tar_members.py"), ...files.map(([file]) => join(dir, file))], { encoding: "utf8", maxBuffer: 64 << 20 })
+      const tarfile = new Map(lines.split("\n").filter((l) => l !== "").map((l) => {
+        const { file, ...view } = JSON.parse(l) as { readonly file: string; readonly members?: ReadonlyArray<readonly [string, number, number]> }
+        return [file.slice(dir.length + 1), view.members] as const
+      }))
+      let agreed = 0
+      const tally = { tarfileRefuses: 0, torchwireRefuses: 0, notTar: 0, problems: 0 }
+      for (const [file, bytes] of files) {
+        const theirs = tarfile.get(file)
+        const probe = yield* Effect.either(Container.open(ByteSource.fromUint8Array(bytes)))
+        if (theirs === undefined) tally.tarfileRefuses++
+        else if (probe._tag === "Left") tally.torchwireRefuses++
+        else if (probe.right._tag !== "Tar") tally.notTar++
+        else if (Container.problems(probe.right).length > 0) tally.problems++
+        const container = yield* Effect.option(Container.open(ByteSource.fromUint8Array(bytes)))
+        if (theirs === undefined || container._tag === "None" || container.value._tag !== "Tar" || Container.problems(container.value).length > 0) continue
+        // Bytes that are not UTF-8: tarfile keeps each as a lone surrogate, torchwire a U+FFFD per run; both name no record.
+        const undecoded = (name: string) => name.replace(/[\udc80-\udcff\ufffd]+/g, "\ufffd")
+        const ours = container.value.members.map((m) => [undecoded(m.name), m.offset, m.size])
+        assert.deepStrictEqual(ours, theirs.map(([name, offset, size]) => [undecoded(name), offset, size]), `${file}: tarfile and torchwire list different members`)
+        agreed++
+      }
+      assert.isAtLeast(agreed, 50, `only ${agreed} files read by both: ${JSON.stringify(tally)}`)
+    }), 120_000)
 })

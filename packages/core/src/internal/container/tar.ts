@@ -23,31 +23,51 @@ const cstring = (b: Uint8Array, at: number, length: number): string => {
   return decoder.decode(nul < 0 ? field : field.subarray(0, nul))
 }
 
-const number = (b: Uint8Array, at: number, length: number, where: number): number => {
-  if (b[at]! & 0x80) {
+/**
+ * A numeric header field as `tarfile`'s `nti` reads it: base-256 after a
+ * 0x80 (or, negative, 0xFF) byte; else ASCII octal up to the first NUL,
+ * whitespace around it ignored, empty being 0 (`int(s, 8)` also takes a
+ * sign, a `0o` prefix and underscores between digits). Undefined where
+ * tarfile would call the header invalid.
+ */
+const tarfileNumber = (b: Uint8Array, at: number, length: number): number | undefined => {
+  if (b[at] === 0x80 || b[at] === 0xff) {
     let v = 0
     for (let i = 1; i < length; i++) v = v * 256 + b[at + i]!
-    return v
+    return b[at] === 0xff ? v - 256 ** (length - 1) : v
   }
-  const s = cstring(b, at, length).trim()
+  const field = b.subarray(at, at + length)
+  const nul = field.indexOf(0)
+  const raw = nul < 0 ? field : field.subarray(0, nul)
+  if (raw.some((x) => x >= 0x80)) return undefined
+  const s = decoder.decode(raw).trim()
   if (s === "") return 0
-  if (!/^[0-7]+$/.test(s)) throw new CheckpointError({ reason: "BadRecord", offset: where + at, record: "tar header", detail: `invalid octal number ${JSON.stringify(s)}` })
-  return parseInt(s, 8)
+  const m = /^([+-]?)(?:0o)?([0-7](?:_?[0-7])*)$/i.exec(s)
+  return m === null ? undefined : (m[1] === "-" ? -1 : 1) * parseInt(m[2]!.replaceAll("_", ""), 8)
+}
+
+/** The numeric fields `tarfile` parses in every header: mode, uid, gid, size, mtime, checksum, devmajor, devminor. */
+const NUMERIC_FIELDS: ReadonlyArray<readonly [number, number]> = [[100, 8], [108, 8], [116, 8], [124, 12], [136, 12], [148, 8], [329, 8], [337, 8]]
+
+const number = (b: Uint8Array, at: number, length: number, where: number): number => {
+  const n = tarfileNumber(b, at, length)
+  if (n === undefined || n < 0) throw new CheckpointError({ reason: "BadRecord", offset: where + at, record: "tar header", detail: `invalid number ${JSON.stringify(cstring(b, at, length))}` })
+  return n
 }
 
 /**
  * True when a 512-byte block is a tar header as Python's `tarfile` (which
- * torch.load uses) takes one: not all zeros, and its checksum (octal at 148,
- * up to a NUL) equal to the sum of its bytes with the checksum field as
- * spaces, unsigned or signed. The `ustar` magic is not required (v7 headers
+ * torch.load uses) takes one: not all zeros, every numeric field readable
+ * (`tarfileNumber`), and its checksum equal to the sum of its bytes with the
+ * checksum field as spaces, unsigned or signed. The `ustar` magic is not required (v7 headers
  * have none); a block with the magic and a bad checksum is not a header.
  *
  * @internal
  */
 export const isTarHeader = (head: Uint8Array): boolean => {
   if (head.length < 512 || head.subarray(0, 512).every((x) => x === 0)) return false
-  const field = cstring(head, 148, 8).trim()
-  if (!/^[0-7]+$/.test(field)) return false
+  if (NUMERIC_FIELDS.some(([at, length]) => tarfileNumber(head, at, length) === undefined)) return false
+  const declared = tarfileNumber(head, 148, 8)!
   let unsigned = 256
   let signed = 256
   for (let i = 0; i < 512; i++) {
@@ -55,7 +75,6 @@ export const isTarHeader = (head: Uint8Array): boolean => {
     unsigned += head[i]!
     signed += head[i]! < 128 ? head[i]! : head[i]! - 256
   }
-  const declared = parseInt(field, 8)
   return declared === unsigned || declared === signed
 }
 
