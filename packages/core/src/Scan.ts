@@ -16,6 +16,8 @@ import { translateGlobal } from "./internal/pickle/globals.js"
 import { makeStreamScanner, scanPickles } from "./internal/pickle/scanPickle.js"
 import { WEIGHTS_ONLY_ALLOWLIST } from "./internal/torch/globals.js"
 import { tarPickleSpans } from "./internal/load/tarCheckpoint.js"
+import { repeatedMembers } from "./internal/container/tar.js"
+import { sourcePickle } from "./internal/format/pickles.js"
 import { operatorCall } from "./internal/format/scriptCalls.js"
 import * as Module from "./Module.js"
 
@@ -130,11 +132,11 @@ const containerOf = (input: ByteSource | Container.Container): Effect.Effect<Con
 const tarMemberPickles = (container: Container.Container & { readonly _tag: "Tar" }) =>
   Effect.flatMap(tarPickleSpans(container.source, container.members), ({ spans, failure }) => {
     const walked = spans.map((span) => ({ record: span.record, offset: span.start, size: span.end - span.start }))
-    const repeated = container.members.filter((m, i) =>
-      (m.name === "storages" || m.name === "tensors") && container.members.findIndex((x) => x.name === m.name) !== i)
+    const repeated = repeatedMembers(container.members).filter((m) => m.name === "storages" || m.name === "tensors")
     const regions = [...walked, ...repeated.map((m) => ({ record: m.name, offset: m.offset, size: m.size }))]
+    // A pickle the walk could not read spans the rest of its member, which may be large: streamed past 256 MiB.
     return Effect.map(
-      Effect.forEach(regions, (r) => Effect.map(container.source.read(r.offset, r.size), (bytes) => ({ record: r.record, bytes, count: 1 }))),
+      Effect.forEach(regions, (r) => sourcePickle(container.source, r.offset, r.size, { record: r.record, count: 1 })),
       (pickles) => ({ pickles, failure: failure?.message })
     )
   })

@@ -269,14 +269,18 @@ export const picklesToDisassemble = (input: ByteSource | Container.Container, re
     let at = 0
     for (const pickleName of LEGACY_PICKLES) {
       pickles.push({ record: pickleName, bytes, start: at })
-      const ops = yield* opcodesOf({ record: pickleName, bytes, start: at })
-      at = ops[ops.length - 1]!.offset + 1
+      at = yield* pickleEnd({ record: pickleName, bytes, start: at })
     }
     return pickles
   })
 
-const opcodesOf = (p: PickleAt) =>
-  attempt(() => Pickle.unsafeOpcodes(p.bytes, { record: p.record, start: p.start }))
+/** Where a pickle ends (just past its STOP), its opcodes decoded one at a time and none kept. */
+const pickleEnd = (p: PickleAt) =>
+  attempt(() => {
+    let end = p.start
+    for (const op of Pickle.unsafeIterateOpcodes(p.bytes, { record: p.record, start: p.start })) end = op.offset + 1
+    return end
+  })
 
 /**
  * `dis`: disassembles the pickles of `picklesToDisassemble` as

@@ -147,3 +147,14 @@ export const listTarMembers = (source: ByteSource, maxMembers = 10_000): Effect.
  */
 export const listTar = (source: ByteSource, maxMembers = 10_000): Effect.Effect<Array<TarMember>, CheckpointError | SourceError> =>
   Effect.map(listTarMembers(source, maxMembers), (l) => l.members)
+
+/**
+ * The members whose name an earlier member already has (Python's `tarfile`
+ * reads the last of them, a first-match reader the first).
+ *
+ * @internal
+ */
+export const repeatedMembers = (members: ReadonlyArray<TarMember>): Array<TarMember> => {
+  const seen = new Set<string>()
+  return members.filter((m) => seen.has(m.name) || (seen.add(m.name), false))
+}

@@ -13,6 +13,7 @@ import { CheckpointError, type TorchwireError } from "../../Errors.js"
 import { openArchive, type ZipArchive } from "../container/zipArchive.js"
 import type { CentralEntry } from "../container/zipFormat.js"
 import { RecordBytes, streamOf } from "../container/recordBytes.js"
+import { repeatedMembers } from "../container/tar.js"
 import { scanPickles } from "../pickle/scanPickle.js"
 import { readGrowing } from "../readWindow.js"
 import { defaultLimits, parseHeader } from "../streaming/streamingFormat.js"
@@ -59,8 +60,8 @@ export interface Problem {
 /** The most bytes read whole as one pickle to vet it; a larger one is streamed. */
 const MAX_PICKLE_BYTES = 256 << 20
 
-/** `size` bytes at `offset` of a source, as one pickle: read whole when small enough, else streamed. */
-const sourcePickle = (source: ByteSource, offset: number, size: number, pickle: Omit<PickleBytes, "bytes" | "chunks">): Effect.Effect<PickleBytes, TorchwireError> =>
+/** `size` bytes at `offset` of a source, as one pickle: read whole when small enough, else streamed. @internal */
+export const sourcePickle = (source: ByteSource, offset: number, size: number, pickle: Omit<PickleBytes, "bytes" | "chunks">): Effect.Effect<PickleBytes, TorchwireError> =>
   size <= MAX_PICKLE_BYTES
     ? Effect.map(source.read(offset, size), (bytes) => ({ ...pickle, bytes }))
     : Effect.succeed({ ...pickle, bytes: new Uint8Array(0), chunks: streamOf(RecordBytes.SourceRange({ source, offset, size })) })
@@ -156,11 +157,11 @@ export const problemsOf = (container: Container): Array<Problem> => {
       return problems.map((p) => ({ record: p.record ?? container.source.name, offset: p.offset, detail: p.detail }))
     }
     case "Tar": {
-      const seen = new Set<string>()
-      const repeated = container.members.flatMap((m) => {
-        if (!seen.has(m.name)) return (seen.add(m.name), [])
-        return [{ record: m.name, offset: m.offset, detail: "the member name repeats an earlier member's (tarfile reads the last, others the first)" }]
-      })
+      const repeated = repeatedMembers(container.members).map((m) => ({
+        record: m.name,
+        offset: m.offset,
+        detail: "the member name repeats an earlier member's (tarfile reads the last, others the first)"
+      }))
       const { stoppedAt } = container
       return stoppedAt === undefined ? repeated : [
         ...repeated,

@@ -21,6 +21,9 @@ export interface FoundGlobal {
   readonly via: string
 }
 
+/** What a scan reports of a decoding failure: a torchwire error's message (with record and offset), or the thrown value. */
+const messageOf = (e: unknown): string => (isTorchwireError(e) ? e.message : String(e))
+
 const UNKNOWN = Symbol("unknown")
 type Slot = string | typeof UNKNOWN
 
@@ -150,7 +153,7 @@ export const scanPickles = (bytes: Uint8Array, record: string, maxPickles = Infi
     }
     return { globals, error: undefined, end: c.pos }
   } catch (e) {
-    return { globals, error: isTorchwireError(e) ? e.message : String(e), end: c.start }
+    return { globals, error: messageOf(e), end: c.start }
   }
 }
 
@@ -189,7 +192,7 @@ export const makeStreamScanner = (record: string, maxPickles = Infinity, maxOpco
           done = true
         }
       } catch (e) {
-        error = isTorchwireError(e) ? e.message : String(e)
+        error = messageOf(e)
         done = true
       }
       return !done
@@ -200,7 +203,7 @@ export const makeStreamScanner = (record: string, maxPickles = Infinity, maxOpco
         try {
           decoder.end()
         } catch (e) {
-          error = isTorchwireError(e) ? e.message : String(e)
+          error = messageOf(e)
         }
       }
       return { globals, error, end }
