@@ -48,7 +48,7 @@ describe("the packed packages, installed with npm outside the workspace", () => 
     assert.isFalse(existsSync(join(project, "node_modules", "@effect", "cli")), "the CLI's dependencies are bundled into its bin")
 
     // (a) plain node imports both packages and opens the example checkpoint.
-    assert.strictEqual(run("node", ["consumer.mjs"], project), "27 tensors; model.0.weight has 216 values\n")
+    assert.strictEqual(run("node", ["consumer.mjs"], project), "zip safe; 27 tensors; model.0.weight has 216 values\n")
     // (b) a consumer's tsc: strict with every declaration file checked, and tsc --init's defaults.
     writeFileSync(join(project, "tsconfig.strict.json"), JSON.stringify({
       compilerOptions: { strict: true, module: "nodenext", target: "es2022", noEmit: true, types: ["node"], skipLibCheck: false },
