@@ -84,6 +84,22 @@ describe("torchwire bin", () => {
     }
   })
 
+  it("dies at SIGTERM even in the middle of a long synchronous step, when it holds no file to clean up", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "torchwire-bin-"))
+    // A list of 40,000,000 ints in batches of 1,000: seconds of unpickling in one synchronous call.
+    const batch = Buffer.concat([Buffer.from("("), Buffer.alloc(2000, Buffer.from([0x4b, 0x01])), Buffer.from("e")])
+    const file = join(dir, "ints.pkl")
+    writeFileSync(file, Buffer.concat([Buffer.from([0x80, 0x02, 0x5d]), ...Array(40_000).fill(batch), Buffer.from(".")]))
+    const child = spawn(process.execPath, [bin, "inspect", "--json", file], { stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()))
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)))
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    child.kill("SIGTERM")
+    assert.strictEqual(await exited, "SIGTERM", "ended by the signal itself, not after the step by a handler")
+    assert.strictEqual(stdout, "")
+  })
+
   it("keeps V8's compiled code in its cache folder, and recovers from a damaged cache", () => {
     const cache = mkdtempSync(join(tmpdir(), "torchwire-cache-"))
     assert.strictEqual(torchwire(["--version"], cache).status, 0)

@@ -1,7 +1,8 @@
 /**
  * The commands that move a checkpoint: `convert` (to a file), `send` and
  * `receive` (over TCP, in the `_streaming_save` format). Every file is
- * written atomically: an interrupted or failed write leaves nothing behind.
+ * written atomically: an interrupted or failed write leaves nothing behind
+ * (a signal, caught while the file is written, interrupts the write).
  *
  * @internal
  */
@@ -17,6 +18,7 @@ import * as NodeSource from "../NodeSource.js"
 import * as NodeStreaming from "../NodeStreaming.js"
 import { CliIo, UsageError } from "./io.js"
 import { countReporter, progressReporter } from "./progress.js"
+import { holdingSignals } from "./signals.js"
 
 /**
  * The format an output path names by its extension; a usage error when
@@ -65,9 +67,11 @@ export const convert = (args: {
     const format = yield* outputFormat(args.output)
     const checkpoint = yield* Checkpoint.open(yield* NodeSource.open(args.input), { weightsOnly: false, checkCrc: true })
     const options = { protocol: args.protocol, computeCrc32: args.computeCrc32, ...progressOf(checkpoint.value, io.progress, "writing") }
-    const bytes = format === "stream"
-      ? yield* NodeSave.writeAtomically(Streaming.encode(checkpoint.value, options), args.output, options)
-      : yield* NodeSave.save(checkpoint.value, args.output, options)
+    const bytes = yield* holdingSignals(
+      format === "stream"
+        ? NodeSave.writeAtomically(Streaming.encode(checkpoint.value, options), args.output, options)
+        : NodeSave.save(checkpoint.value, args.output, options)
+    )
     io.out(
       args.json
         ? JSON.stringify({ input: args.input, output: args.output, from: checkpoint.format, to: format, bytes }) + "\n"
@@ -129,12 +133,12 @@ export const receive = (args: { readonly listen: NodeStreaming.Address; readonly
     const listener = yield* NodeStreaming.listen(args.listen)
     io.err(`listening on ${listener.address.host}:${listener.address.port}\n`)
     const counter = io.progress === undefined ? undefined : countReporter(io.progress, "receiving")
-    const bytes = yield* listener.receiveFile(args.out, {
+    const bytes = yield* holdingSignals(listener.receiveFile(args.out, {
       computeCrc32: args.computeCrc32,
       ...(counter === undefined ? {} : {
         onProgress: counter.report,
         onHeader: (entries) => counter.setTotal(entries.reduce((n, e) => n + e.length, 0))
       })
-    }).pipe(Effect.ensuring(Effect.sync(() => counter?.finish())))
+    })).pipe(Effect.ensuring(Effect.sync(() => counter?.finish())))
     io.out(args.json ? JSON.stringify({ output: args.out, bytes }) + "\n" : `${args.out}: received, ${Inspect.formatBytes(bytes)}\n`)
   }).pipe(Effect.scoped)
