@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as ByteSource from "@torchwire/core/ByteSource"
+import * as Scan from "@torchwire/core/Scan"
 import * as Zip from "@torchwire/core/Zip"
 import * as Inspect from "@torchwire/node/Inspect"
 import * as NodeSource from "@torchwire/node/NodeSource"
@@ -103,6 +104,21 @@ describe("CLI", () => {
       const legacy = yield* run("dis", fixturePath("legacy.pt"))
       assert.include(legacy.out, "# magic number at byte 0")
       assert.include(legacy.out, "# storage keys at byte")
+    }))
+
+  it.effect("dis and scan find a legacy file's five pickles when a read window ends at an opcode's end inside one", () =>
+    Effect.gen(function*() {
+      const legacy = fixtureBytes("legacy.pt")
+      const [magic, protocol, sysInfo, main] = yield* Inspect.picklesToDisassemble(ByteSource.fromUint8Array(legacy))
+      // The fixture's first three pickles, then a list of 100,000 Nones (one-byte opcodes: every window ends at
+      // an opcode's end), then an empty list of storage keys.
+      const nones = new Uint8Array(100_000).fill(0x4e)
+      const bytes = new Uint8Array([...legacy.subarray(0, main!.start), 0x80, 0x02, 0x5d, 0x28, ...nones, 0x65, 0x2e, 0x80, 0x02, 0x5d, 0x2e])
+      const pickles = yield* Inspect.picklesToDisassemble(ByteSource.fromUint8Array(bytes))
+      const starts = [magic, protocol, sysInfo, main].map((p) => p!.start)
+      assert.deepStrictEqual(pickles.map((p) => p.start), [...starts, main!.start + 100_006])
+      const report = yield* Scan.scan(ByteSource.fromUint8Array(bytes))
+      assert.deepStrictEqual([report.verdict, report.unreadable], ["safe", []])
     }))
 
   it.effect("malformed files exit 1 with the record and offset", () =>

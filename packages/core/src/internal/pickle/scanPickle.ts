@@ -43,6 +43,8 @@ export interface ScanResult {
  */
 const makeScanner = (maxPickles: number) => {
   let pickles = 0
+  /** Whether a pickle has begun and not yet stopped. */
+  let open = false
   const globals: Array<FoundGlobal> = []
   // The stack's slots, and the heights its MARKs were pushed at (a copy of the stack per MARK popped made `(` x n
   // then `l` x n quadratic).
@@ -56,6 +58,7 @@ const makeScanner = (maxPickles: number) => {
   }
   const top = (): Slot => (stack.length > floor() ? stack[stack.length - 1]! : UNKNOWN)
   const step = (code: number, arg: unknown, offset: number): boolean => {
+    open = true
     const found = (module: string, name: string, via: string) => globals.push({ module, name, offset, via })
     switch (code) {
       case Op.MARK:
@@ -122,6 +125,7 @@ const makeScanner = (maxPickles: number) => {
         for (let i = 0; i < pops; i++) pop()
         for (let i = 0; i < pushes; i++) stack.push(kept)
         if (code === Op.STOP) {
+          open = false
           if (++pickles >= maxPickles) return false
           // Another pickle may follow in the same record.
           stack.length = 0
@@ -132,7 +136,14 @@ const makeScanner = (maxPickles: number) => {
     }
     return true
   }
-  return { step, globals }
+  /** Why bytes that end at `at` (at an opcode's end) end too soon, if they do: inside a pickle, or short of `maxPickles`. */
+  const endedEarly = (record: string, at: number): string | undefined =>
+    open
+      ? `${record}: pickle ends before STOP at byte ${at}`
+      : Number.isFinite(maxPickles) && pickles < maxPickles
+      ? `${record}: ${pickles} of ${maxPickles} pickles end before byte ${at}`
+      : undefined
+  return { step, globals, endedEarly }
 }
 
 const latin1 = new TextDecoder("latin1")
@@ -144,14 +155,14 @@ const latin1 = new TextDecoder("latin1")
  * @internal
  */
 export const scanPickles = (bytes: Uint8Array, record: string, maxPickles = Infinity): ScanResult => {
-  const { step, globals } = makeScanner(maxPickles)
+  const { step, globals, endedEarly } = makeScanner(maxPickles)
   const c = makeCursor(bytes, 0, bytes.length, record)
   try {
     while (c.pos < c.end) {
       if (!decodeOp(c)) return { globals, error: `${record}: pickle ends before STOP at byte ${c.pos}`, end: c.pos }
       if (!step(c.code, c.arg, c.start)) return { globals, error: undefined, end: c.pos }
     }
-    return { globals, error: undefined, end: c.pos }
+    return { globals, error: endedEarly(record, c.pos), end: c.pos }
   } catch (e) {
     return { globals, error: messageOf(e), end: c.start }
   }
@@ -166,7 +177,7 @@ export const scanPickles = (bytes: Uint8Array, record: string, maxPickles = Infi
  * @internal
  */
 export const makeStreamScanner = (record: string, maxPickles = Infinity, maxOpcodeBytes = 64 << 20) => {
-  const { step, globals } = makeScanner(maxPickles)
+  const { step, globals, endedEarly } = makeScanner(maxPickles)
   let end = 0
   let error: string | undefined
   let done = false
@@ -202,6 +213,7 @@ export const makeStreamScanner = (record: string, maxPickles = Infinity, maxOpco
       if (!done) {
         try {
           decoder.end()
+          error = endedEarly(record, seen)
         } catch (e) {
           error = messageOf(e)
         }
