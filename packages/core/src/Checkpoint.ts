@@ -189,6 +189,11 @@ export const tensors = (value: PyValue): Array<readonly [string, Tensor]> => {
     const k = typeof key === "string" || typeof key === "number" || typeof key === "bigint" ? String(key) : "?"
     return path === "" ? k : `${path}.${k}`
   }
+  // Only objects can hold tensors: a list of millions of numbers costs no path and no stack slot per item.
+  const children: Array<readonly [string, PyValue]> = []
+  const add = (path: string, key: PyValue, x: PyValue) => {
+    if (x !== null && typeof x === "object") children.push([join(path, key), x])
+  }
   while (stack.length > 0) {
     const [path, v] = stack.pop()!
     if (v instanceof Tensor) {
@@ -197,13 +202,13 @@ export const tensors = (value: PyValue): Array<readonly [string, Tensor]> => {
     }
     if (v === null || typeof v !== "object" || seen.has(v)) continue
     seen.add(v)
-    const children: Array<readonly [string, PyValue]> = []
-    if (v instanceof Map) for (const [k, x] of v) children.push([join(path, k), x])
-    else if (Array.isArray(v)) v.forEach((x, i) => children.push([join(path, i), x]))
-    else if (v instanceof PyTuple || v instanceof PySet || v instanceof PyFrozenSet) v.items.forEach((x, i) => children.push([join(path, i), x]))
+    children.length = 0
+    if (v instanceof Map) for (const [k, x] of v) add(path, k, x)
+    else if (Array.isArray(v)) v.forEach((x, i) => add(path, i, x))
+    else if (v instanceof PyTuple || v instanceof PySet || v instanceof PyFrozenSet) v.items.forEach((x, i) => add(path, i, x))
     else if (v instanceof PyObject) {
       if (v.state !== undefined) children.push([path, v.state])
-      for (const [k, x] of v.dictItems) children.push([join(path, k), x])
+      for (const [k, x] of v.dictItems) add(path, k, x)
     }
     for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!)
   }

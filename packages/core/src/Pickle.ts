@@ -135,6 +135,8 @@ export interface LoadOptions {
   readonly maxMemo?: number
   readonly maxStack?: number
   readonly maxValues?: number
+  /** Most memory the values may take, as estimated while they are made (default: 64 times the pickle's size, at least 64 MiB, at most 1 GiB). */
+  readonly maxValueBytes?: number
 }
 
 /**
@@ -157,7 +159,8 @@ export const load = (bytes: Uint8Array, options: LoadOptions = {}): Effect.Effec
         ...(options.extensions === undefined ? {} : { extensions: options.extensions }),
         ...(options.maxMemo === undefined ? {} : { maxMemo: options.maxMemo }),
         ...(options.maxStack === undefined ? {} : { maxStack: options.maxStack }),
-        ...(options.maxValues === undefined ? {} : { maxValues: options.maxValues })
+        ...(options.maxValues === undefined ? {} : { maxValues: options.maxValues }),
+        ...(options.maxValueBytes === undefined ? {} : { maxValueBytes: options.maxValueBytes })
       }).value,
     PickleError
   )

@@ -11,6 +11,7 @@ import * as Pickle from "@torchwire/core/Pickle"
 import * as Summary from "@torchwire/core/Summary"
 import * as Zip from "@torchwire/core/Zip"
 import { fixtureBytes } from "@torchwire/test-utils"
+import { zipOf } from "@torchwire/test-utils/differentials"
 
 /** PROTO 2, `depth` empty lists each appended into the one below: a list nested `depth` deep. */
 const deepList = (depth: number): Uint8Array => {
@@ -42,6 +43,28 @@ describe("hostile input", () => {
       const error = yield* Effect.flip(Pickle.load(bytes, { maxValues: 5000 }))
       assert.strictEqual(error.reason, "LimitExceeded")
       assert.include(error.message, "more than 5000 values")
+    }))
+
+  it.effect("a pickle whose values would take more memory than maxValueBytes (64 x its size, 64 MiB to 1 GiB) fails LimitExceeded as it makes them", () =>
+    Effect.gen(function*() {
+      // EMPTY_LIST, then MARK, 1,000 x EMPTY_DICT, APPENDS: a V8 Map (about 190 bytes) per byte of pickle.
+      const flood = (batches: number) => {
+        const batch = [0x28, ...Array<number>(1000).fill(0x7d), 0x65]
+        return Uint8Array.from([0x80, 2, 0x5d, ...Array.from({ length: batches }, () => batch).flat(), 0x2e])
+      }
+      const small = flood(20)
+      assert.lengthOf((yield* Pickle.load(small)) as Array<unknown>, 20_000)
+      const lowered = yield* Effect.flip(Pickle.load(small, { maxValueBytes: 1 << 20 }))
+      assert.strictEqual(lowered.reason, "LimitExceeded")
+      assert.include(lowered.message, "more than 1 MiB (estimated")
+      // 1 MB of pickle: a million Maps, 190 MB, past the default's floor of 64 MiB.
+      const error = yield* Effect.flip(Pickle.load(flood(1000)))
+      assert.strictEqual(error.reason, "LimitExceeded")
+      assert.isBelow(error.offset, 500_000, "stopped once the estimate passed 64 MiB, at about a third of the pickle")
+      // Checkpoint.open takes the option too.
+      const zip = zipOf([["archive/data.pkl", small], ["archive/version", new TextEncoder().encode("3\n")]])
+      const opened = yield* Effect.flip(Checkpoint.open(ByteSource.fromUint8Array(zip), { maxValueBytes: 1 << 20 }))
+      assert.strictEqual(opened._tag === "PickleError" && opened.reason, "LimitExceeded")
     }))
 
   it.effect("a million-deep nesting loads iteratively; summarizing and re-pickling it fail typed", () =>

@@ -79,19 +79,40 @@ const scalar = (v: PyValue): string | undefined => {
 
 const keyLabel = (k: PyValue): string => (typeof k === "string" ? k : scalar(k) ?? typeName(k))
 
-const children = (v: PyValue): Array<readonly [string, PyValue]> | undefined => {
-  if (v instanceof Map) return [...v].map(([k, x]) => [keyLabel(k), x])
-  if (Array.isArray(v)) return v.map((x, i) => [`[${i}]`, x])
-  if (v instanceof PyTuple || v instanceof PySet || v instanceof PyFrozenSet) return v.items.map((x, i) => [`[${i}]`, x])
+/** How many items a container has (undefined for a value that is not one). */
+const childCount = (v: PyValue): number | undefined => {
+  if (v instanceof Map) return v.size
+  if (Array.isArray(v)) return v.length
+  if (v instanceof PyTuple || v instanceof PySet || v instanceof PyFrozenSet) return v.items.length
   if (v instanceof PyObject) {
-    const out: Array<readonly [string, PyValue]> = []
-    if (v.state instanceof Map) for (const [k, x] of v.state) out.push([keyLabel(k), x])
-    else if (v.state !== undefined) out.push(["(state)", v.state])
-    v.listItems.forEach((x, i) => out.push([`[${i}]`, x]))
-    for (const [k, x] of v.dictItems) out.push([keyLabel(k), x])
-    return out
+    const state = v.state instanceof Map ? v.state.size : v.state !== undefined ? 1 : 0
+    return state + v.listItems.length + v.dictItems.size
   }
   return undefined
+}
+
+/** A container's items, labelled, one at a time: the tree shows the first few of lists of millions. */
+function* childEntries(v: PyValue): Generator<readonly [string, PyValue]> {
+  if (v instanceof Map) for (const [k, x] of v) yield [keyLabel(k), x]
+  else if (Array.isArray(v)) for (let i = 0; i < v.length; i++) yield [`[${i}]`, v[i]!]
+  else if (v instanceof PyTuple || v instanceof PySet || v instanceof PyFrozenSet) for (let i = 0; i < v.items.length; i++) yield [`[${i}]`, v.items[i]!]
+  else if (v instanceof PyObject) {
+    if (v.state instanceof Map) for (const [k, x] of v.state) yield [keyLabel(k), x]
+    else if (v.state !== undefined) yield ["(state)", v.state]
+    for (let i = 0; i < v.listItems.length; i++) yield [`[${i}]`, v.listItems[i]!]
+    for (const [k, x] of v.dictItems) yield [keyLabel(k), x]
+  }
+}
+
+/** The first `n` items of a container. */
+const firstChildren = (v: PyValue, n: number): Array<readonly [string, PyValue]> => {
+  const out: Array<readonly [string, PyValue]> = []
+  if (n <= 0) return out
+  for (const entry of childEntries(v)) {
+    out.push(entry)
+    if (out.length >= n) break
+  }
+  return out
 }
 
 const header = (v: PyValue, n: number): string => {
@@ -128,28 +149,29 @@ export const renderTree = (value: PyValue, options: TreeOptions = {}): Array<str
   const lines: Array<string> = []
   const walk = (v: PyValue, indent: string, depth: number) => {
     if (lines.length >= maxLines) return
-    const kids = children(v) ?? []
-    const shown = kids.slice(0, maxItems)
+    const count = childCount(v) ?? 0
+    // One past the lines left is enough for the cut below to say where the output stops.
+    const shown = firstChildren(v, Math.min(maxItems, maxLines - lines.length + 1))
     shown.forEach(([k, x], i) => {
-      const last = i === shown.length - 1 && kids.length <= maxItems
+      const last = i === shown.length - 1 && count <= shown.length
       const branch = last ? "└─ " : "├─ "
       const s = scalar(x)
-      const sub = children(x)
+      const sub = childCount(x)
       if (s !== undefined || sub === undefined) {
         lines.push(`${indent}${branch}${k}: ${s ?? typeName(x)}`)
       } else {
-        lines.push(`${indent}${branch}${k}: ${header(x, sub.length)}`)
+        lines.push(`${indent}${branch}${k}: ${header(x, sub)}`)
         if (depth + 1 < maxDepth) walk(x, indent + (last ? "   " : "│  "), depth + 1)
-        else if (sub.length > 0) lines.push(`${indent}${last ? "   " : "│  "}└─ ...`)
+        else if (sub > 0) lines.push(`${indent}${last ? "   " : "│  "}└─ ...`)
       }
     })
-    if (kids.length > maxItems) lines.push(`${indent}└─ ... ${group(kids.length - maxItems)} more`)
+    if (count > shown.length) lines.push(`${indent}└─ ... ${group(count - shown.length)} more`)
   }
   const s = scalar(value)
-  const top = children(value)
+  const top = childCount(value)
   if (s !== undefined || top === undefined) lines.push(s ?? typeName(value))
   else {
-    lines.push(header(value, top.length))
+    lines.push(header(value, top))
     walk(value, "", 0)
   }
   if (lines.length > maxLines) {
@@ -224,16 +246,55 @@ export const json = (input: ByteSource | Container.Container, progress?: (done: 
         const total = tensors.reduce((n, [, t]) => n + t.nbytes, 0)
         let done = 0
         const onTensor = progress === undefined ? undefined : (nbytes: number) => progress((done += nbytes), total)
-        return Effect.map(Summary.ofModule(archive, onTensor === undefined ? {} : { onTensor }), (s) => JSON.stringify(s, null, 2) + "\n")
+        return Effect.flatMap(Summary.ofModule(archive, onTensor === undefined ? {} : { onTensor }), prettyJson)
       })
       : checkpointJson(container, progress))
+
+/** The longest JSON `inspect --json` and `dis --json` print: 256 Mi characters (V8's strings end at 512 Mi). */
+const MAX_JSON_CHARS = 2 ** 28
+
+/**
+ * The length of `value` as `JSON.stringify(value, null, 2)` writes it, or
+ * `Infinity` once past `budget`: the walk stops there, so a deep or wide
+ * value costs at most the budget, not the string.
+ */
+const jsonLength = (value: unknown, budget: number): number => {
+  let total = 0
+  const walk = (v: unknown, depth: number): void => {
+    if (total > budget) return
+    if (v === null || typeof v !== "object") {
+      total += typeof v === "string" ? JSON.stringify(v).length : String(JSON.stringify(v) ?? "null").length
+      return
+    }
+    const entries = Array.isArray(v) ? v.map((x) => [undefined, x] as const) : Object.entries(v).filter(([, x]) => x !== undefined)
+    if (entries.length === 0) return void (total += 2)
+    // "[" or "{", each item on its own line (indented, "," between), then the closing bracket indented.
+    total += 2 + 2 * depth + 1 + entries.length * (2 * (depth + 1) + 2) - 1
+    for (const [key, x] of entries) {
+      if (key !== undefined) total += JSON.stringify(key).length + 2
+      walk(x, depth + 1)
+    }
+  }
+  walk(value, 0)
+  return total > budget ? Infinity : total
+}
+
+/**
+ * A value as JSON indented by two spaces, with a final newline; a typed
+ * failure for a value whose JSON would be longer than `MAX_JSON_CHARS`
+ * (deep nesting multiplies the indentation), found before it is written.
+ */
+const prettyJson = (value: unknown): Effect.Effect<string, CheckpointError> =>
+  jsonLength(value, MAX_JSON_CHARS) === Infinity
+    ? Effect.fail(new CheckpointError({ reason: "LimitExceeded", offset: 0, detail: `the JSON would be longer than ${MAX_JSON_CHARS} characters (its values nest too deep or are too many)` }))
+    : Effect.sync(() => JSON.stringify(value, null, 2) + "\n")
 
 const checkpointJson = (container: Container.Container, progress?: (done: number, total: number) => void): Effect.Effect<string, TorchwireError> =>
   Effect.flatMap(openForInspect(container), (c) => {
     const total = progress === undefined ? 0 : Checkpoint.tensors(c.value).reduce((n, [, t]) => n + t.nbytes, 0)
     let done = 0
     const onTensor = progress === undefined ? undefined : (nbytes: number) => progress((done += nbytes), total)
-    return Effect.map(Summary.ofCheckpoint(c, onTensor === undefined ? {} : { onTensor }), (s) => JSON.stringify(s, null, 2) + "\n")
+    return Effect.flatMap(Summary.ofCheckpoint(c, onTensor === undefined ? {} : { onTensor }), prettyJson)
   })
 
 /**
@@ -306,17 +367,57 @@ export const dis = (input: ByteSource | Container.Container, record?: string): E
  * @category constructors
  */
 export const disJson = (input: ByteSource | Container.Container, record?: string): Effect.Effect<string, TorchwireError> =>
+  Effect.map(disJsonChunks(input, record), (chunks) => chunks.join(""))
+
+/**
+ * `disJson`'s text in pieces of a few thousand opcodes each, to be written
+ * one after another: the CLI never holds the whole text in one string (a
+ * million opcodes' JSON is about 100 MB).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const disJsonChunks = (input: ByteSource | Container.Container, record?: string): Effect.Effect<Array<string>, TorchwireError> =>
   Effect.flatMap(picklesToDisassemble(input, record), (pickles) =>
-    Effect.forEach(pickles, (p) =>
-      attempt(() => {
-        const opcodes: Array<{ readonly offset: number; readonly name: string; readonly arg: unknown }> = []
-        let more = 0
-        for (const op of Pickle.unsafeIterateOpcodes(p.bytes, { record: p.record, start: p.start })) {
-          if (opcodes.length < MAX_JSON_OPCODES) opcodes.push({ offset: op.offset, name: op.name, arg: opArgJson(op.arg) })
-          else more++
-        }
-        return { record: p.record, offset: p.start, opcodes, ...(more > 0 ? { more } : {}) }
-      })).pipe(Effect.map((out) => JSON.stringify({ pickles: out }, null, 2) + "\n")))
+    attempt(() => {
+      const budget = { left: MAX_JSON_CHARS }
+      const chunks = ["{\n  \"pickles\": [\n"]
+      pickles.forEach((p, i) => chunks.push(...(i === 0 ? [] : [",\n"]), ...pickleJson(p, budget)))
+      chunks.push("\n  ]\n}\n")
+      return chunks
+    }))
+
+/**
+ * One pickle of `dis --json`, in pieces, as `JSON.stringify(_, null, 2)`
+ * would write it at its depth, made one opcode at a time; a
+ * `CheckpointError(LimitExceeded)` once the text outgrows `budget`.
+ */
+const pickleJson = (p: PickleAt, budget: { left: number }): Array<string> => {
+  const chunks = [`    {\n      "record": ${JSON.stringify(p.record)},\n      "offset": ${p.start},\n      "opcodes": [`]
+  const lines: Array<string> = []
+  let kept = 0
+  let more = 0
+  for (const op of Pickle.unsafeIterateOpcodes(p.bytes, { record: p.record, start: p.start })) {
+    if (kept === MAX_JSON_OPCODES) {
+      more++
+      continue
+    }
+    const arg = opArgJson(op.arg)
+    const argText = arg !== null && typeof arg === "object" ? JSON.stringify(arg, null, 2).replace(/\n/g, "\n          ") : JSON.stringify(arg)
+    const line = `        {\n          "offset": ${op.offset},\n          "name": "${op.name}",\n          "arg": ${argText}\n        }`
+    if ((budget.left -= line.length + 2) < 0) {
+      throw new CheckpointError({ reason: "LimitExceeded", offset: op.offset, record: p.record, detail: `the JSON would be longer than ${MAX_JSON_CHARS} characters` })
+    }
+    lines.push(line)
+    // Joined every few thousand: a million small strings cost more than their text.
+    if (++kept % 8192 === 0) chunks.push((kept === 8192 ? "\n" : ",\n") + lines.splice(0).join(",\n"))
+  }
+  if (lines.length > 0) chunks.push((kept <= 8192 ? "\n" : ",\n") + lines.join(",\n"))
+  chunks.push(kept === 0 ? "]" : "\n      ]")
+  if (more > 0) chunks.push(`,\n      "more": ${more}`)
+  chunks.push("\n    }")
+  return chunks
+}
 
 /** Most opcodes `dis --json` lists per pickle; the rest are counted in `more`. */
 const MAX_JSON_OPCODES = 1_000_000

@@ -1,7 +1,8 @@
 /**
  * Bombs against the built `torchwire` bin, each run in its own process whose
  * peak resident memory is measured: every one ends (a typed error or a
- * report, never a crash) under 512 MiB, on `inspect`, `scan` and `dis` (text and JSON).
+ * report, never a crash) under 512 MiB, on `inspect`, `scan` and `dis` (text
+ * and JSON each).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { zipBomb } from "@torchwire/test-utils/differentials"
@@ -44,18 +45,38 @@ const nesting = (n: number): Uint8Array => {
   return bytes
 }
 
+/** A list of `batches` thousand empty dicts: 4 MB of pickle would be 800 MB of V8 Maps. */
+const dictFlood = (batches: number): Uint8Array => {
+  const batch = [0x28, ...Array<number>(1000).fill(0x7d), 0x65] // MARK, EMPTY_DICT x 1000, APPENDS
+  return Uint8Array.from([0x80, 0x02, 0x5d, ...Array.from({ length: batches }, () => batch).flat(), 0x2e])
+}
+
+/** A million ints in a list nested `depth` lists deep: pretty JSON would indent each by 2 x depth spaces (1.8 GB). */
+const deepJson = (depth: number): Uint8Array => {
+  const ints = [0x28, ...Array.from({ length: 1000 }, () => [0x4b, 0x01]).flat(), 0x65] // MARK, BININT1 1 x 1000, APPENDS
+  return Uint8Array.from([
+    0x80, 0x02,
+    ...Array.from({ length: depth }, () => [0x5d, 0x28]).flat(), // EMPTY_LIST, MARK
+    0x5d, ...Array.from({ length: 1000 }, () => ints).flat(),
+    ...Array<number>(depth).fill(0x65), // APPENDS
+    0x2e
+  ])
+}
+
 const bombs: ReadonlyArray<readonly [string, () => Uint8Array]> = [
   ["zip_bomb.pt", zipBomb],
   ["billion_laughs.pkl", () => billionLaughs(30)],
   ["stack_bomb.pkl", () => stackBomb(12_000_000)],
-  ["nesting.pkl", () => nesting(1 << 20)]
+  ["nesting.pkl", () => nesting(1 << 20)],
+  ["dict_flood.pkl", () => dictFlood(4000)],
+  ["deep_json.pkl", () => deepJson(900)]
 ]
 
 describe("bombs, each in its own process", () => {
   for (const [file, make] of bombs) {
     const path = join(dir, file)
     writeFileSync(path, make())
-    for (const command of ["inspect", "scan", "dis", "dis --json"]) {
+    for (const command of ["inspect", "inspect --json", "scan", "dis", "dis --json"]) {
       it(`torchwire ${command} ${file} ends under 512 MiB`, () => {
         assert.isTrue(existsSync(bin), `${bin} is missing: run pnpm build`)
         const run = spawnSync(process.execPath, ["--require", preload, bin, ...command.split(" "), path], { encoding: "utf8", maxBuffer: 512 << 20, timeout: 120_000 })

@@ -121,6 +121,20 @@ describe("CLI", () => {
       assert.deepStrictEqual([report.verdict, report.unreadable], ["safe", []])
     }))
 
+  it("the tree reads only the items it shows of a list of millions", () => {
+    const list = Array<number>(5_000_000).fill(1)
+    let reads = 0
+    const counted = new Proxy(list, {
+      get: (target, key, receiver) => {
+        if (typeof key === "string" && /^\d+$/.test(key)) reads++
+        return Reflect.get(target, key, receiver)
+      }
+    })
+    const lines = Inspect.renderTree(counted, { maxItems: 3 })
+    assert.deepStrictEqual(lines, ["list (5,000,000 items)", "├─ [0]: 1", "├─ [1]: 1", "├─ [2]: 1", "└─ ... 4,999,997 more"])
+    assert.strictEqual(reads, 3)
+  })
+
   it.effect("malformed files exit 1 with the record and offset", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "torchwire-cli-"))

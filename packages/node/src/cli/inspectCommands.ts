@@ -64,7 +64,8 @@ export const dis = (args: { readonly file: string; readonly record: string | und
   Effect.gen(function*() {
     const io = yield* CliIo
     const source = yield* NodeSource.open(args.file)
-    io.out(yield* (args.json ? Inspect.disJson : Inspect.dis)(source, args.record))
+    if (!args.json) return io.out(yield* Inspect.dis(source, args.record))
+    for (const chunk of yield* Inspect.disJsonChunks(source, args.record)) io.out(chunk)
   }).pipe(Effect.scoped)
 
 /**

@@ -26,6 +26,13 @@ export interface OpenOptions {
   readonly checkCrc?: boolean
   /** Refuse pickles larger than this (default 1 GiB). */
   readonly maxPickleBytes?: number
+  /**
+   * Most memory one pickle's values may take, as estimated while they are
+   * made (default: 64 times the pickle's size, at least 64 MiB, at most
+   * 1 GiB): past it, `PickleError(LimitExceeded)` instead of a process out
+   * of heap.
+   */
+  readonly maxValueBytes?: number
 }
 
 /** Options every loader receives, with defaults applied. @internal */
@@ -36,20 +43,24 @@ export interface LoadContext {
   readonly encoding: "utf-8" | "latin1" | "ascii" | "bytes"
   /** Largest pickle accepted, in bytes. */
   readonly maxPickleBytes: number
+  /** Most memory one pickle's values may take, estimated (undefined: the unpickler's default for its size). */
+  readonly maxValueBytes?: number
 }
 
 /** How globals and Python 2 strings are treated: the part of the context unpickling needs. @internal */
-export type PicklePolicy = Pick<LoadContext, "weightsOnly" | "allowGlobals" | "encoding">
+export type PicklePolicy = Pick<LoadContext, "weightsOnly" | "allowGlobals" | "encoding" | "maxValueBytes">
 
 /** The policy from user options, with torch.load's defaults. @internal */
 export const policyOf = (options: {
   readonly weightsOnly?: boolean
   readonly allowGlobals?: Iterable<string>
   readonly encoding?: LoadContext["encoding"]
+  readonly maxValueBytes?: number
 }): PicklePolicy => ({
   weightsOnly: options.weightsOnly ?? true,
   allowGlobals: new Set(options.allowGlobals ?? []),
-  encoding: options.encoding ?? "utf-8"
+  encoding: options.encoding ?? "utf-8",
+  ...(options.maxValueBytes === undefined ? {} : { maxValueBytes: options.maxValueBytes })
 })
 
 /** Unpickle options for one record of a checkpoint. @internal */
@@ -60,6 +71,7 @@ export const pickleOptions = (
 ): UnpickleOptions => ({
   record,
   encoding: ctx.encoding,
+  ...(ctx.maxValueBytes === undefined ? {} : { maxValueBytes: ctx.maxValueBytes }),
   findClass: makeTorchFindClass({ weightsOnly: ctx.weightsOnly, allowGlobals: ctx.allowGlobals }),
   build: buildTorchValue,
   ...(persistentLoad === undefined ? {} : { persistentLoad })

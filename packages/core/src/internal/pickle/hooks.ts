@@ -66,6 +66,12 @@ export interface UnpickleOptions extends UnpickleHooks {
    * one-byte opcodes would otherwise grow lists past the JavaScript heap.
    */
   readonly maxValues?: number
+  /**
+   * Most memory the values may take, as estimated while they are made
+   * (default `defaultValueBytes` of the pickle's size; `memoryBudget.ts`): 49 MB of EMPTY_DICTs would otherwise
+   * take 9 GB, past the JavaScript heap.
+   */
+  readonly maxValueBytes?: number
 }
 
 /** The outcome of one run: the value and where its STOP ended. @internal */

@@ -14,11 +14,10 @@ import { PyByteArray, PyFloat, PyFrozenSet, type PyObject, PySet, PyTuple, type 
 import type { CallSite, UnpickleOptions, UnpickleResult } from "./hooks.js"
 import { appendTokens, setTokens, StringHashLog, type Tokens } from "./identity.js"
 import { buildOn, callGlobal, describe, listOf, opName, py2Decoder, setItems, tupleItems } from "./objects.js"
+import { defaultValueBytes, DICT_ENTRY_BYTES, SLOT_BYTES, VALUE_BYTES } from "./memoryBudget.js"
 import { decodeOp, decodeUtf8At, makeCursor, NO_ARGUMENT, type OpCursor } from "./opcodes.js"
-import { type PrePass, PRESIZE_MIN, scanPrePass } from "./prePass.js"
-
-/** The longest array V8 makes with fast elements at once (`new Array(n)`); longer lists grow as they fill. */
-const MAX_PRESIZE = 2 ** 25
+import { type PrePass, scanPrePass } from "./prePass.js"
+import { PresizedLists } from "./presizedLists.js"
 
 /**
  * Unpickles one pickle starting at `start` in `buf`. Throws `PickleError`
@@ -76,6 +75,13 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
   const site = (): CallSite => ({ offset: c.base + c.start, record: options.record })
   const floor = (): number => (marks.length === 0 ? 0 : marks[marks.length - 1]!)
   const { maxMemo = 5_000_000, maxStack = 10_000_000, maxValues = 50_000_000 } = options
+  const maxValueBytes = options.maxValueBytes ?? defaultValueBytes(c.end - c.pos)
+  let spent = 0 // estimated bytes the values take beyond their slots (memoryBudget.ts)
+  const charge = (bytes: number) => {
+    if ((spent += bytes) + SLOT_BYTES * pushed > maxValueBytes) {
+      throw error("LimitExceeded", `the pickle's values would take more than ${(maxValueBytes / 2 ** 20).toFixed(0)} MiB (estimated; maxValueBytes raises it)`)
+    }
+  }
   const push = (v: PyValue, token?: number) => {
     if (sp >= maxStack) throw error("LimitExceeded", `the stack holds more than ${maxStack} values`)
     if (++pushed > maxValues) throw error("LimitExceeded", `the pickle makes more than ${maxValues} values`)
@@ -153,48 +159,16 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
     memo[i] = v
     if (track) memoTok[i] = toks[toks.length - 1]
   }
-  // Large lists are made at the size the pre-pass found (untracked runs: tracking appends at `length`), and
-  // filled in place; `presized` holds the fill of each one not yet full. Until then, its length is its final one.
-  const listSizes = track ? undefined : prePass?.listSizes
-  let listsMade = 0
-  const presized = new Map<Array<PyValue>, number>()
-  /** A list for the items EMPTY_LIST's `ordinal`th list gets: at its final length when large, else empty. */
-  const newList = (ordinal: number): Array<PyValue> => {
-    const size = listSizes![ordinal]!
-    if (size < PRESIZE_MIN || size > MAX_PRESIZE) return []
-    const list = new Array<PyValue>(size)
-    presized.set(list, 0)
-    return list
-  }
-  /** Appends `items[from, to)` to `list`; a list made at its final length is filled in place. */
-  const appendTo = (list: Array<PyValue>, items: ReadonlyArray<PyValue>, from: number, to: number) => {
-    const fill = presized.size === 0 ? undefined : presized.get(list)
-    if (fill === undefined) {
-      for (let i = from; i < to; i++) list.push(items[i]!)
-      return
-    }
-    let n = fill
-    for (let i = from; i < to; i++) list[n++] = items[i]!
-    if (n < list.length) presized.set(list, n)
-    else presized.delete(list)
-  }
-  /**
-   * Cuts every list still being filled to the items it has, as it would be
-   * had it grown: before a hook sees values (one could reach such a list)
-   * and at STOP. Later appends grow them as usual.
-   */
-  const settleLists = () => {
-    for (const [list, fill] of presized) list.length = fill
-    presized.clear()
-  }
+  // Large lists are made at their final length (untracked runs only: tracking appends at `length`).
+  const lists = new PresizedLists(track ? undefined : prePass?.listSizes, (slots) => charge(SLOT_BYTES * slots))
   const findClass = (module: string, name: string): PyValue => options.findClass(module, name, site())
   const instantiate = (cls: PyValue, args: ReadonlyArray<PyValue>, how: PyObject["how"], kwargs?: PyValue): PyValue => {
-    if (presized.size !== 0) settleLists()
+    lists.settle()
     return callGlobal(cls, args, how, kwargs, site(), error)
   }
   const persistent = (pid: PyValue): PyValue => {
     if (options.persistentLoad === undefined) throw error("BadValue", "pickle has a persistent id but no persistent_load is defined")
-    if (presized.size !== 0) settleLists()
+    lists.settle()
     return options.persistentLoad(pid, site())
   }
 
@@ -224,12 +198,14 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
       case 0x47: // BINFLOAT
         if (p + 9 > end) break
         c.pos = p + 9
+        charge(VALUE_BYTES[code]!)
         push(new PyFloat(view.getFloat64(p + 1, false)))
         continue
       case 0x8c: { // SHORT_BINUNICODE
         const n = p + 2 <= end ? buf[p + 1]! : end
         if (p + 2 + n > end) break
         c.pos = p + 2 + n
+        charge(VALUE_BYTES[code]! + n)
         pushLoggedString(decodeUtf8At(buf, p + 2, n, madeStrings))
         continue
       }
@@ -237,6 +213,7 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
         const n = p + 5 <= end ? view.getUint32(p + 1, true) : end
         if (p + 5 + n > end) break
         c.pos = p + 5 + n
+        charge(VALUE_BYTES[code]! + n)
         pushLoggedString(decodeUtf8At(buf, p + 5, n, madeStrings))
         continue
       }
@@ -268,6 +245,8 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
       throw error("Truncated", c.pos >= c.end ? "pickle ends before STOP" : "opcode argument runs past the end")
     }
     const arg = c.arg
+    const cost = VALUE_BYTES[c.code]!
+    if (cost !== 0) charge(cost + (typeof arg === "string" || arg instanceof Uint8Array ? arg.length : 0))
     switch (c.code) {
       case 0x80: // PROTO
         protocol = arg as number
@@ -279,7 +258,7 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
       case 0x2e: { // STOP
         const value = pop()
         if (madeStrings?.hasRepeats()) throw SHARED_STRING_VALUES
-        settleLists()
+        lists.settle()
         return { value, end: c.pos, protocol }
       }
       case 0x28: // MARK
@@ -365,7 +344,7 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
         push(new PyTuple(withTokens(popMark(), markTokens)))
         break
       case 0x5d: // EMPTY_LIST
-        push(listSizes === undefined ? [] : newList(listsMade++))
+        push(lists.next())
         break
       case 0x6c: // LIST
         push(withTokens(popMark(), markTokens))
@@ -376,6 +355,7 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
       case 0x64: { // DICT
         const d = new Map<PyValue, PyValue>()
         const at = popMarkInPlace()
+        charge((DICT_ENTRY_BYTES / 2) * (markEnd - at))
         setItems(d, stack, at, markEnd, markTokens, track, error)
         push(d)
         break
@@ -399,25 +379,27 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
         const list = listOf(top(), error)
         if (track) appendTokens(list, list.length, [poppedToken])
         // `pop` left the value in its slot, `stack[sp]`.
-        appendTo(list, stack, sp, sp + 1)
+        lists.append(list, stack, sp, sp + 1)
         break
       }
       case 0x65: { // APPENDS
         const at = popMarkInPlace()
         const list = listOf(top(), error)
         if (track) appendTokens(list, list.length, markTokens)
-        appendTo(list, stack, at, markEnd)
+        lists.append(list, stack, at, markEnd)
         break
       }
       case 0x73: { // SETITEM
         const v = pop()
         const tv = poppedToken
         const k = pop()
+        charge(DICT_ENTRY_BYTES)
         setItems(top(), [k, v], 0, 2, [poppedToken, tv], track, error)
         break
       }
       case 0x75: { // SETITEMS
         const at = popMarkInPlace()
+        charge((DICT_ENTRY_BYTES / 2) * (markEnd - at))
         setItems(top(), stack, at, markEnd, markTokens, track, error)
         break
       }
