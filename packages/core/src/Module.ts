@@ -181,42 +181,88 @@ export const open = (input: ByteSource | Container.Container, options: { readonl
       case "Zip":
         return openZip(container.source, container.archive)
       default:
-        return Effect.fail(
-          new CheckpointError({
-            reason: "UnsupportedFormat",
-            offset: 0,
-            record: container.source.name,
-            detail: `a ${container.format} file holds a torch.save checkpoint, not a module: open it with Checkpoint.open`
-          })
-        )
+        return notAModule(container)
     }
+  })
+
+/**
+ * An archive's printed TorchScript: the `code/` sources by path and the
+ * classes they define.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ScriptCode = Pick<ScriptArchive, "code" | "classes">
+
+/**
+ * Reads only the printed TorchScript of an archive (`code/`), not its
+ * pickles: what `torchwire code` shows, even for an archive whose data.pkl
+ * does not load.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const openCode = (input: ByteSource | Container.Container, options: { readonly maxFlatbufferBytes?: number } = {}): Effect.Effect<ScriptCode, TorchwireError> =>
+  Effect.flatMap(Container.fromInput(input), (container) => {
+    switch (container._tag) {
+      case "Flatbuffer":
+        return openFlatbuffer(container.source, options.maxFlatbufferBytes ?? 4 * 2 ** 30)
+      case "Zip":
+        return Effect.flatMap(readZipInfo(container.archive), (info) => Effect.zipRight(moduleKind(info), readCode(container.archive, info.index.records)))
+      default:
+        return notAModule(container)
+    }
+  })
+
+/** The failure of opening as a module a container that holds a checkpoint. */
+const notAModule = (container: Container.Container) =>
+  Effect.fail(
+    new CheckpointError({
+      reason: "UnsupportedFormat",
+      offset: 0,
+      record: container.source.name,
+      detail: `a ${container.format} file holds a torch.save checkpoint, not a module: open it with Checkpoint.open`
+    })
+  )
+
+/** The kind of module a zip archive holds; a failure for a torch.save checkpoint (no constants.pkl). */
+const moduleKind = (info: Effect.Effect.Success<ReturnType<typeof readZipInfo>>): Effect.Effect<"torchscript" | "mobile", CheckpointError> =>
+  info.kind === "checkpoint"
+    ? Effect.fail(new CheckpointError({ reason: "UnsupportedFormat", offset: 0, record: `${info.prefix}/constants.pkl`, detail: "not a TorchScript archive (no constants.pkl); open it with Checkpoint.open" }))
+    : Effect.succeed(info.kind)
+
+/** The `code/` sources of a zip archive's records, and the classes they define. */
+const readCode = (archive: Zip.ZipArchive, records: ReadonlyMap<string, Zip.ZipEntry>): Effect.Effect<ScriptCode, TorchwireError> =>
+  Effect.gen(function*() {
+    const code = new Map<string, string>()
+    for (const [name, entry] of records) {
+      if (name.startsWith("code/") && name.endsWith(".py")) code.set(name, utf8.decode(yield* archive.read(entry)))
+    }
+    return { code, classes: new Map([...code].flatMap(([path, text]) => parseClasses(path, text)).map((c) => [c.qualifiedName, c])) }
   })
 
 /** A TorchScript or mobile zip archive. */
 const openZip = (source: ByteSource, archive: Zip.ZipArchive): Effect.Effect<ScriptArchive, TorchwireError> =>
   Effect.gen(function*() {
-    const { index, prefix, byteOrder, version, kind } = yield* readZipInfo(archive)
+    const info = yield* readZipInfo(archive)
+    const { index, prefix, byteOrder, version } = info
     const { records } = index
-    if (kind === "checkpoint") {
-      return yield* new CheckpointError({ reason: "UnsupportedFormat", offset: 0, record: `${prefix}/constants.pkl`, detail: "not a TorchScript archive (no constants.pkl); open it with Checkpoint.open" })
-    }
-    const code = new Map<string, string>()
+    const kind = yield* moduleKind(info)
+    const { code, classes } = yield* readCode(archive, records)
     const extra = new Map<string, Uint8Array>()
     for (const [name, entry] of records) {
-      if (name.startsWith("code/") && name.endsWith(".py")) code.set(name, utf8.decode(yield* archive.read(entry)))
       if (name.startsWith("extra/")) extra.set(name.slice(6), yield* archive.read(entry))
     }
-    const classes = new Map([...code].flatMap(([path, text]) => parseClasses(path, text)).map((c) => [c.qualifiedName, c]))
     // TorchScript pickles name __torch__ classes, which no Python code backs: opaque objects, never executed.
     const ctx: LoadContext = { source, ...policyOf({ weightsOnly: false }), maxPickleBytes: 1 << 30 }
-    const info = { prefix, byteOrder }
-    const constants = yield* loadArchivePickle(ctx, archive, index, info, "constants.pkl", "constants/")
-    const root = yield* loadArchivePickle(ctx, archive, index, info, "data.pkl", "data/")
+    const where = { prefix, byteOrder }
+    const constants = yield* loadArchivePickle(ctx, archive, index, where, "constants.pkl", "constants/", true)
+    const root = yield* loadArchivePickle(ctx, archive, index, where, "data.pkl", "data/", true)
     if (!(root instanceof PyObject)) {
       return yield* new CheckpointError({ reason: "BadRecord", offset: 0, record: `${prefix}/data.pkl`, detail: "data.pkl does not hold a module object" })
     }
     const bytecode = kind !== "mobile" ? undefined : yield* Effect.flatMap(
-      loadArchivePickle(ctx, archive, index, info, "bytecode.pkl", "constants/"),
+      loadArchivePickle(ctx, archive, index, where, "bytecode.pkl", "constants/", true),
       (v) => attempt(() => Bytecode.decode(v), CheckpointError)
     )
     return { format: kind, module: fromObject(root, classes), constants, code, extra, classes, version, prefix, zip: archive, records, bytecode }

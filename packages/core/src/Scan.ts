@@ -55,12 +55,24 @@ export interface Finding {
  */
 export interface Report {
   readonly verdict: "safe" | "suspicious" | "dangerous"
+  /**
+   * The globals found, in file order: every occurrence up to 16 of each
+   * global per pickle record, and up to 10,000 per record in all, then only
+   * dangerous ones (a 70 MB pickle can name five million).
+   */
   readonly globals: ReadonlyArray<Finding>
+  /** Occurrences not listed of globals listed (past 16 of one). */
+  readonly repeats: number
+  /** Occurrences not listed of globals not listed (past 10,000, not dangerous): unclassified, so the file is suspicious. */
+  readonly unlisted: number
   /** Pickles that stopped decoding (their globals up to that point are reported). */
   readonly unreadable: ReadonlyArray<string>
   /** Why the file reads differently in different readers (`Container.problems`): each makes it suspicious. */
   readonly problems: ReadonlyArray<Container.Problem>
 }
+
+/** Whether a global is dangerous: a scan lists every one it finds, whatever the bounds. */
+const isDangerous = (module: string, name: string): boolean => classify(module, name) === "dangerous"
 
 /** Modules whose every member is dangerous to call from a pickle. */
 const DANGEROUS_MODULES = [
@@ -144,7 +156,7 @@ const tarMemberPickles = (container: Container.Container & { readonly _tag: "Tar
 /** Scans a pickle too large to hold as its chunks arrive, stopping the stream once the scan is over. */
 const scanChunks = (chunks: Stream.Stream<Uint8Array, TorchwireError>, record: string, count: number) =>
   Effect.suspend(() => {
-    const scanner = makeStreamScanner(record, count)
+    const scanner = makeStreamScanner(record, count, isDangerous)
     return chunks.pipe(
       Stream.takeWhile((chunk) => scanner.push(chunk)),
       Stream.runDrain,
@@ -191,6 +203,8 @@ export const scan = (input: ByteSource | Container.Container): Effect.Effect<Rep
     const container = yield* containerOf(input)
     const globals: Array<Finding> = []
     const unreadable: Array<string> = []
+    let repeats = 0
+    let unlisted = 0
     const pickles: Array<Container.PickleBytes> = yield* Container.pickles(container)
     if (container._tag === "Tar") {
       const walked = yield* tarMemberPickles(container)
@@ -202,7 +216,9 @@ export const scan = (input: ByteSource | Container.Container): Effect.Effect<Rep
         unreadable.push(error)
         continue
       }
-      const result = chunks === undefined ? scanPickles(bytes, record, count) : yield* scanChunks(chunks, record, count)
+      const result = chunks === undefined ? scanPickles(bytes, record, count, isDangerous) : yield* scanChunks(chunks, record, count)
+      repeats += result.repeats
+      unlisted += result.unlisted
       for (const g of result.globals) {
         // Reported as Python would import it (its 2 -> 3 renames applied: `commands` is `subprocess`).
         const [module, name] = g.module === "?" || g.name === "?" ? [g.module, g.name] : translateGlobal(g.module, g.name)
@@ -218,7 +234,7 @@ export const scan = (input: ByteSource | Container.Container): Effect.Effect<Rep
     const problems = Container.problems(container)
     // A pickle that stops decoding may hide more, and an ambiguous file may hide a payload: never call either safe.
     const verdict = globals.some((g) => g.class === "dangerous") ? "dangerous" as const
-      : globals.some((g) => g.class === "unknown") || unreadable.length > 0 || problems.length > 0 ? "suspicious" as const
+      : globals.some((g) => g.class === "unknown") || unlisted > 0 || unreadable.length > 0 || problems.length > 0 ? "suspicious" as const
       : "safe" as const
-    return { verdict, globals, unreadable, problems } satisfies Report
+    return { verdict, globals, repeats, unlisted, unreadable, problems } satisfies Report
   })

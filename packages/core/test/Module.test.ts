@@ -10,8 +10,20 @@ import * as Module from "@torchwire/core/Module"
 import * as Summary from "@torchwire/core/Summary"
 import * as Torch from "@torchwire/core/Torch"
 import { PyFloat, PyTuple } from "@torchwire/core/Value"
+import * as Checkpoint from "@torchwire/core/Checkpoint"
 import { fixtureBytes } from "@torchwire/test-utils"
+import { zipOf } from "@torchwire/test-utils/differentials"
+import { unzipSync } from "fflate"
 import { concatBytes } from "../src/internal/bytes.js"
+
+/** A five-item storage id plus a sixth, None: `('storage', FloatStorage, '0', 'cpu', 1, None)` as data.pkl. */
+const sixItemId = Uint8Array.from([
+  0x80, 0x02, 0x28, 0x58, 7, 0, 0, 0, ...new TextEncoder().encode("storage"), 0x63, ...new TextEncoder().encode("torch\nFloatStorage\n"),
+  0x58, 1, 0, 0, 0, 0x30, 0x58, 3, 0, 0, 0, ...new TextEncoder().encode("cpu"), 0x4b, 1, 0x4e, 0x74, 0x51, 0x2e
+])
+
+/** The records of a zip archive, in order (fflate reads them). */
+const unzipped = (bytes: Uint8Array): Array<readonly [string, Uint8Array]> => Object.entries(unzipSync(bytes))
 
 const open = (file: string) => Module.open(ByteSource.fromUint8Array(fixtureBytes(file), file))
 
@@ -52,6 +64,30 @@ describe("Module", () => {
       const mobile = yield* open("mobile_custom.ptl")
       assert.strictEqual(mobile.format, "mobile")
       assert.deepStrictEqual(mobile.module.methods, ["forward", "helper"])
+    }))
+
+  it.effect("an archive of version 1 (torch ~1.3): storage ids of six items load as torch's TorchScript reader loads them", () =>
+    Effect.gen(function*() {
+      // old_torchscript.py: script_sequential.pt with a sixth item (None) in every storage id, version 1.
+      const old = yield* open("script_version1.pt")
+      const modern = yield* open("script_sequential.pt")
+      assert.strictEqual(old.version, 1)
+      assert.deepStrictEqual(yield* Summary.ofModule(old), yield* Summary.ofModule(modern))
+      // torch.load's reader (Python's persistent_load) takes exactly five: the checkpoint path stays strict.
+      const data = zipOf([["archive/data.pkl", sixItemId], ["archive/version", new TextEncoder().encode("3\n")], ["archive/data/0", new Uint8Array(4)]])
+      const e = yield* Effect.flip(Checkpoint.open(ByteSource.fromUint8Array(data), { weightsOnly: false }))
+      assert.strictEqual(e._tag === "CheckpointError" && e.reason, "BadPersistentId")
+    }))
+
+  it.effect("openCode reads code/ alone: the sources of an archive whose data.pkl does not load", () =>
+    Effect.gen(function*() {
+      const bytes = fixtureBytes("script_sequential.pt")
+      const modern = yield* Module.openCode(ByteSource.fromUint8Array(bytes))
+      assert.isAbove(modern.classes.size, 3)
+      const broken = zipOf(unzipped(bytes).map(([name, data]) => [name, name.endsWith("/data.pkl") ? Uint8Array.of(0x80, 0x02, 0x51) : data] as const))
+      assert.strictEqual((yield* Effect.flip(Module.open(ByteSource.fromUint8Array(broken))))._tag, "PickleError")
+      const code = yield* Module.openCode(ByteSource.fromUint8Array(broken))
+      assert.deepStrictEqual([...code.code], [...modern.code])
     }))
 
   it.effect("a torch.save checkpoint is not a module", () =>

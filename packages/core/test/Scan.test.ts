@@ -12,6 +12,28 @@ import { fixtureBytes, fixtures, isModuleFixture, maliciousSamples } from "@torc
 const scan = (file: string) => Scan.scan(ByteSource.fromUint8Array(fixtureBytes(file), file))
 
 describe("Scan", () => {
+  it.effect("lists 16 occurrences of a global and 10,000 globals per record, then only dangerous ones, and counts the rest", () =>
+    Effect.gen(function*() {
+      const ascii = (text: string) => Array.from(text, (c) => c.charCodeAt(0))
+      // GLOBAL then POP: 100,000 times one unknown global, then 20,000 distinct ones, then maybe os.system.
+      const pickle = (tail: string) =>
+        Uint8Array.from([
+          0x80, 0x02,
+          ...Array.from({ length: 100_000 }, () => [...ascii("cmod\nsame\n"), 0x30]).flat(),
+          ...Array.from({ length: 20_000 }, (_, i) => [...ascii(`cmod\nn${i}\n`), 0x30]).flat(),
+          ...ascii(tail), 0x4e, 0x2e
+        ])
+      const quiet = yield* Scan.scan(ByteSource.fromUint8Array(pickle("")))
+      assert.strictEqual(quiet.globals.length, 10_000)
+      assert.strictEqual(quiet.globals.filter((g) => g.name === "same").length, 16)
+      assert.deepStrictEqual([quiet.repeats, quiet.unlisted, quiet.verdict], [100_000 - 16, 20_000 - 9_984, "suspicious"])
+      const loud = yield* Scan.scan(ByteSource.fromUint8Array(pickle("cos\nsystem\n0")))
+      const last = loud.globals.at(-1)!
+      assert.deepStrictEqual([last.module, last.name, last.class], ["os", "system", "dangerous"])
+      assert.isAbove(last.offset, 1_000_000)
+      assert.strictEqual(loud.verdict, "dangerous")
+    }))
+
   assert.isAtLeast(maliciousSamples.length, 30)
   for (const sample of maliciousSamples) {
     it.effect(`flags ${sample.file}: ${sample.note}`, () =>

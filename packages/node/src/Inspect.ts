@@ -473,7 +473,7 @@ export const moduleReport = (archive: Module.ScriptArchive, sourceName: string, 
  * @since 0.1.0
  * @category formatting
  */
-export const code = (archive: Module.ScriptArchive, className?: string): Effect.Effect<string, TorchwireError> =>
+export const code = (archive: Module.ScriptCode, className?: string): Effect.Effect<string, TorchwireError> =>
   className === undefined
     ? Effect.succeed([...archive.code].map(([path, text]) => `# ${path}\n${text}`).join("\n"))
     : Effect.map(classesNamed(archive, className), (found) => found.map((c) => `# ${c.qualifiedName}\n${c.source}`).join("\n"))
@@ -486,7 +486,7 @@ export const code = (archive: Module.ScriptArchive, className?: string): Effect.
  * @since 0.1.0
  * @category constructors
  */
-export const classesNamed = (archive: Module.ScriptArchive, className?: string): Effect.Effect<Array<Module.ScriptClassInfo>, CheckpointError> => {
+export const classesNamed = (archive: Module.ScriptCode, className?: string): Effect.Effect<Array<Module.ScriptClassInfo>, CheckpointError> => {
   const classes = [...archive.classes.values()]
   if (className === undefined) return Effect.succeed(classes)
   const found = classes.filter((c) => c.qualifiedName === className || c.qualifiedName.endsWith(`.${className}`))
@@ -504,6 +504,8 @@ export const classesNamed = (archive: Module.ScriptArchive, className?: string):
 export const scanReport = (file: string, report: Scan.Report): string => {
   const mark = { allowed: "  ok", unknown: "   ?", dangerous: "!!!!" } as const
   const lines = report.globals.map((g) => `${mark[g.class]} ${g.class.padEnd(9)} ${g.module}.${g.name}  (${g.record}, byte ${g.offset})`)
+  if (report.repeats > 0) lines.push(`     (${group(report.repeats)} more occurrences of the globals above)`)
+  if (report.unlisted > 0) lines.push(`   ? unlisted   ${group(report.unlisted)} occurrences of globals past the first 10,000 (none dangerous)`)
   for (const u of report.unreadable) lines.push(`   ? unreadable  ${u}`)
   for (const p of report.problems) lines.push(`   ? ambiguous   ${p.detail}  (${p.record}, byte ${p.offset})`)
   const counts = (["dangerous", "unknown", "allowed"] as const).map((c) => `${report.globals.filter((g) => g.class === c).length} ${c}`).join(", ")

@@ -77,7 +77,7 @@ export const dis = (args: { readonly file: string; readonly record: string | und
 export const code = (args: { readonly file: string; readonly className: string | undefined; readonly json: boolean }) =>
   Effect.gen(function*() {
     const io = yield* CliIo
-    const archive = yield* Module.open(yield* NodeSource.open(args.file))
+    const archive = yield* Module.openCode(yield* NodeSource.open(args.file))
     if (!args.json) return io.out(yield* Inspect.code(archive, args.className))
     const json = args.className === undefined
       ? { code: Object.fromEntries(archive.code) }

@@ -70,6 +70,8 @@ export const scanJson = (scans: ReadonlyArray<FileScan>, verdict: Verdict) => ({
         file: s.file,
         verdict: s.report.verdict,
         globals: s.report.globals.map(({ module, name, class: c, record, offset }) => ({ module, name, class: c, record, offset })),
+        ...(s.report.repeats > 0 ? { repeats: s.report.repeats } : {}),
+        ...(s.report.unlisted > 0 ? { unlisted: s.report.unlisted } : {}),
         unreadable: s.report.unreadable,
         problems: s.report.problems.map(({ record, offset, detail }) => ({ record, offset, detail }))
       }

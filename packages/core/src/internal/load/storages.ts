@@ -10,7 +10,7 @@ import { CheckpointError, type TorchwireError } from "../../Errors.js"
 import type { PyValue } from "../../Value.js"
 import type { ZipArchive } from "../container/zipArchive.js"
 import type { CentralEntry as ZipEntry } from "../container/zipFormat.js"
-import { type RecordBytes, sizeOf, SMALL_RECORD, take } from "../container/recordBytes.js"
+import { RecordBytes, sizeOf, SMALL_RECORD, take } from "../container/recordBytes.js"
 import type { CallSite } from "../pickle/hooks.js"
 import { Storage } from "../torch/model.js"
 import { decodeRecord, pidItems, StoragePid } from "../torch/records.js"
@@ -23,6 +23,9 @@ export interface StorageSource {
   readonly offset: number
   readonly bytes: RecordBytes
 }
+
+/** The record of a storage of no elements that has none (TorchScript reads no record for it). */
+const NO_ELEMENTS: StorageSource = { name: "(no record)", offset: 0, bytes: RecordBytes.Memory({ bytes: new Uint8Array(0) }) }
 
 /** Bytes of storages `prefetchStorages` reads in one batch, about. */
 const PREFETCH_BATCH = 4 << 20
@@ -80,18 +83,25 @@ export const storagePersistentLoad = (
     readonly byteOrder: "little" | "big"
     /** Refuse records larger than the storage too (the streaming format sends exact sizes). */
     readonly exact?: boolean
+    /**
+     * Read ids as TorchScript's C++ unpickler does: items after the fifth
+     * ignored (archives of about torch 1.3 add a sixth, `None`), and a
+     * storage of no elements needs no record.
+     */
+    readonly script?: boolean
   }
 ) => {
   const storages = new Map<string, Storage>()
   return (pid: PyValue, site: CallSite): PyValue => {
-    const [, type, key, location, numel] = decodeRecord(StoragePid, pidItems(pid), {
+    const items = pidItems(pid)
+    const [, type, key, location, numel] = decodeRecord(StoragePid, options.script === true && Array.isArray(items) ? items.slice(0, 5) : items, {
       record: options.pickleRecord,
       offset: site.offset,
       reason: "BadPersistentId"
     })
     const cached = storages.get(key)
     if (cached !== undefined) return cached
-    const record = lookup(key)
+    const record = options.script === true && numel === 0 ? lookup(key) ?? NO_ELEMENTS : lookup(key)
     if (record === undefined) {
       throw new CheckpointError({ reason: "MissingRecord", offset: site.offset, record: options.missingName(key), detail: `${options.pickleRecord} references storage ${JSON.stringify(key)}, which has no record` })
     }

@@ -72,7 +72,9 @@ export const loadArchivePickle = (
   records: TorchRecords,
   info: { readonly prefix: string; readonly byteOrder: "little" | "big" },
   pickleName: string,
-  storageDir: string
+  storageDir: string,
+  /** Persistent ids as TorchScript reads them (`storagePersistentLoad`'s `script`). */
+  script = false
 ): Effect.Effect<PyValue, TorchwireError> =>
   Effect.gen(function*() {
     const pklEntry = records.find(pickleName)
@@ -94,7 +96,7 @@ export const loadArchivePickle = (
         const entry = records.find(`${storageDir}${key}`)
         return entry === undefined ? undefined : { name: entry.name, offset: entry.localHeaderOffset, bytes: zipEntryBytes(archive, entry) }
       },
-      { pickleRecord: pklEntry.name, missingName: (key) => `${info.prefix}/${storageDir}${key}`, byteOrder: info.byteOrder }
+      { pickleRecord: pklEntry.name, missingName: (key) => `${info.prefix}/${storageDir}${key}`, byteOrder: info.byteOrder, script }
     )
     const { value } = yield* runUnpickle(pickle, 0, pickleOptions(ctx, pklEntry.name, persistentLoad))
     return value

@@ -29,7 +29,12 @@ type Slot = string | typeof UNKNOWN
 
 /** What a scan found: the globals, and the error where the bytes stopped decoding, if they did. @internal */
 export interface ScanResult {
+  /** The globals found: every occurrence up to `MAX_PER_GLOBAL` of each, and up to `MAX_LISTED` in all (then only those `keep` asks for). */
   readonly globals: Array<FoundGlobal>
+  /** Occurrences not listed of globals that are listed. */
+  readonly repeats: number
+  /** Occurrences not listed of globals that are not (past `MAX_LISTED`, not kept): their names are unknown to the caller. */
+  readonly unlisted: number
   readonly error: string | undefined
   /** Offset just past the last pickle scanned (or where decoding stopped). */
   readonly end: number
@@ -41,11 +46,25 @@ export interface ScanResult {
  * stack and the memo, so STACK_GLOBAL is resolved from the strings it will
  * really pop. Every opcode costs O(1) (amortized), whatever the sequence.
  */
-const makeScanner = (maxPickles: number) => {
+const makeScanner = (maxPickles: number, keep: (module: string, name: string) => boolean) => {
   let pickles = 0
   /** Whether a pickle has begun and not yet stopped. */
   let open = false
   const globals: Array<FoundGlobal> = []
+  // Occurrences listed per global (only of globals listed: at most MAX_LISTED keys, and those kept).
+  const listed = new Map<string, number>()
+  let repeats = 0
+  let unlisted = 0
+  /** Lists a global found, as far as the bounds allow (a 70 MB pickle can name five million). */
+  const list = (found: FoundGlobal) => {
+    const key = `${found.module}\n${found.name}`
+    const n = listed.get(key)
+    if (n !== undefined && n >= MAX_PER_GLOBAL) repeats++
+    else if (n !== undefined || globals.length < MAX_LISTED || keep(found.module, found.name)) {
+      listed.set(key, (n ?? 0) + 1)
+      globals.push(found)
+    } else unlisted++
+  }
   // The stack's slots, and the heights its MARKs were pushed at (a copy of the stack per MARK popped made `(` x n
   // then `l` x n quadratic).
   const stack: Array<Slot> = []
@@ -59,7 +78,7 @@ const makeScanner = (maxPickles: number) => {
   const top = (): Slot => (stack.length > floor() ? stack[stack.length - 1]! : UNKNOWN)
   const step = (code: number, arg: unknown, offset: number): boolean => {
     open = true
-    const found = (module: string, name: string, via: string) => globals.push({ module, name, offset, via })
+    const found = (module: string, name: string, via: string) => list({ module, name, offset, via })
     switch (code) {
       case Op.MARK:
         marks.push(stack.length)
@@ -143,8 +162,19 @@ const makeScanner = (maxPickles: number) => {
       : Number.isFinite(maxPickles) && pickles < maxPickles
       ? `${record}: ${pickles} of ${maxPickles} pickles end before byte ${at}`
       : undefined
-  return { step, globals, endedEarly }
+  /** The scan's result, once it ended at `end` (with `error`, if it failed). */
+  const result = (error: string | undefined, end: number): ScanResult => ({ globals, repeats, unlisted, error, end })
+  return { step, endedEarly, result }
 }
+
+/** Occurrences of one global listed; the rest are counted (`ScanResult.repeats`). */
+const MAX_PER_GLOBAL = 16
+
+/** Globals listed in all before only those `keep` asks for are (`ScanResult.unlisted`). */
+const MAX_LISTED = 10_000
+
+/** What a scan lists past `MAX_LISTED`: nothing (the caller passes a predicate to keep, say, dangerous ones). */
+const KEEP_NONE = () => false
 
 const latin1 = new TextDecoder("latin1")
 
@@ -154,17 +184,17 @@ const latin1 = new TextDecoder("latin1")
  *
  * @internal
  */
-export const scanPickles = (bytes: Uint8Array, record: string, maxPickles = Infinity): ScanResult => {
-  const { step, globals, endedEarly } = makeScanner(maxPickles)
+export const scanPickles = (bytes: Uint8Array, record: string, maxPickles = Infinity, keep: (module: string, name: string) => boolean = KEEP_NONE): ScanResult => {
+  const { step, endedEarly, result } = makeScanner(maxPickles, keep)
   const c = makeCursor(bytes, 0, bytes.length, record)
   try {
     while (c.pos < c.end) {
-      if (!decodeOp(c)) return { globals, error: `${record}: pickle ends before STOP at byte ${c.pos}`, end: c.pos }
-      if (!step(c.code, c.arg, c.start)) return { globals, error: undefined, end: c.pos }
+      if (!decodeOp(c)) return result(`${record}: pickle ends before STOP at byte ${c.pos}`, c.pos)
+      if (!step(c.code, c.arg, c.start)) return result(undefined, c.pos)
     }
-    return { globals, error: endedEarly(record, c.pos), end: c.pos }
+    return result(endedEarly(record, c.pos), c.pos)
   } catch (e) {
-    return { globals, error: messageOf(e), end: c.start }
+    return result(messageOf(e), c.start)
   }
 }
 
@@ -176,8 +206,13 @@ export const scanPickles = (bytes: Uint8Array, record: string, maxPickles = Infi
  *
  * @internal
  */
-export const makeStreamScanner = (record: string, maxPickles = Infinity, maxOpcodeBytes = 64 << 20) => {
-  const { step, globals, endedEarly } = makeScanner(maxPickles)
+export const makeStreamScanner = (
+  record: string,
+  maxPickles = Infinity,
+  keep: (module: string, name: string) => boolean = KEEP_NONE,
+  maxOpcodeBytes = 64 << 20
+) => {
+  const { step, endedEarly, result } = makeScanner(maxPickles, keep)
   let end = 0
   let error: string | undefined
   let done = false
@@ -218,7 +253,7 @@ export const makeStreamScanner = (record: string, maxPickles = Infinity, maxOpco
           error = messageOf(e)
         }
       }
-      return { globals, error, end }
+      return result(error, end)
     }
   }
 }
