@@ -14,7 +14,7 @@ import type { CheckpointError, TorchwireError } from "./Errors.js"
 import { OPCODES } from "./internal/pickle/opcodes.js"
 import { translateGlobal } from "./internal/pickle/globals.js"
 import { makeStreamScanner, scanPickles } from "./internal/pickle/scanPickle.js"
-import { WEIGHTS_ONLY_ALLOWLIST } from "./internal/torch/globals.js"
+import { NUMPY_GLOBALS, WEIGHTS_ONLY_ALLOWLIST } from "./internal/torch/globals.js"
 import { tarPickleSpans } from "./internal/load/tarCheckpoint.js"
 import { repeatedMembers } from "./internal/container/tar.js"
 import { sourcePickle } from "./internal/format/pickles.js"
@@ -94,7 +94,7 @@ const DANGEROUS_NAMES = new Set([
   "builtins.execfile", "builtins.file", "builtins.reload",
   "operator.attrgetter", "operator.methodcaller", "operator.itemgetter", "operator.call",
   "functools.partial", "functools.reduce", "pkgutil.resolve_name", "pkgutil.get_importer", "copyreg._reconstructor",
-  "copyreg.__newobj__", "copyreg.__newobj_ex__", "numpy.load", "numpy.lib.npyio.load", "numpy.core.multiarray._reconstruct",
+  "copyreg.__newobj__", "copyreg.__newobj_ex__", "numpy.load", "numpy.lib.npyio.load",
   "torch.load", "torch.serialization.load", "torch.jit.load", "torch.package.PackageImporter", "torch.classes.load_library",
   "torch.ops.load_library", "torch.storage._load_from_bytes", "torch.distributed.rpc.rpc_sync"
 ])
@@ -113,6 +113,8 @@ const isScriptGlobal = (module: string, name: string): boolean =>
 export const classify = (module: string, name: string): Class => {
   const [m, n] = translateGlobal(module, name)
   const qualified = `${m}.${n}`
+  // NumPy's arrays, scalars and dtypes are data (Numpy.GLOBALS), whatever module lists below might match.
+  if (NUMPY_GLOBALS.has(qualified)) return "allowed"
   if (DANGEROUS_NAMES.has(qualified) || DANGEROUS_MODULES.some((d) => m === d || m.startsWith(`${d}.`) || qualified === d)) return "dangerous"
   if (m === "?" || n === "?") return "unknown"
   if (WEIGHTS_ONLY_ALLOWLIST.has(qualified) || isScriptGlobal(m, n)) return "allowed"

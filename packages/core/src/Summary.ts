@@ -11,6 +11,7 @@ import type { Checkpoint } from "./Checkpoint.js"
 import * as Module from "./Module.js"
 import type { ScriptArchive } from "./Module.js"
 import { CheckpointError, type TorchwireError } from "./Errors.js"
+import * as Numpy from "./Numpy.js"
 import { bytes, Device, DType, Parameter, TorchSize, Tensor, toTypedArray } from "./Torch.js"
 import {
   OrderedDict,
@@ -142,11 +143,42 @@ export const summarize = (value: PyValue, options: SummaryOptions = {}): Effect.
     if (v instanceof TorchSize) return Effect.succeed({ size: [...v.dims] })
     if (v instanceof DType) return Effect.succeed({ dtype: v.name })
     if (v instanceof Device) return Effect.succeed({ device: v.toString() })
-    if (v instanceof PyObject) return Effect.succeed({ object: v.cls.qualifiedName })
+    if (v instanceof PyObject) return numpySummary(v, all) ?? Effect.succeed({ object: v.cls.qualifiedName })
     if (v instanceof PyGlobal) return Effect.succeed({ object: v.qualifiedName })
     return Effect.succeed({ object: typeName(v) })
   }
   return go(value, 0)
+}
+
+/**
+ * The summary of a NumPy array, scalar or dtype (docs/summary-json.md):
+ * `{object, ndarray: {dtype, shape, fortran, sha256 | items}}`,
+ * `{object, numpy: <value>}`, `{object: "numpy.dtype", dtype}`; undefined
+ * for any other object.
+ */
+const numpySummary = (
+  v: PyObject,
+  all: (items: ReadonlyArray<PyValue>) => Effect.Effect<Array<Json>, TorchwireError>
+): Effect.Effect<Json, TorchwireError> | undefined => {
+  const array = Numpy.ndarrayOf(v)
+  if (array !== undefined) {
+    const fields = { dtype: array.dtype.str, shape: [...array.shape], fortran: array.fortranOrder }
+    return array.items !== undefined
+      ? Effect.map(all(array.items), (items) => ({ object: "numpy.ndarray", ndarray: { ...fields, items } }))
+      : Effect.map(sha256(array.data!), (hash) => ({ object: "numpy.ndarray", ndarray: { ...fields, sha256: hash } }))
+  }
+  const scalar = Numpy.scalarOf(v)
+  if (scalar !== undefined) return Effect.succeed({ object: `numpy.${scalar.type}`, numpy: scalarJson(scalar) })
+  const dtype = Numpy.dtypeOf(v)
+  return dtype === undefined ? undefined : Effect.succeed({ object: "numpy.dtype", dtype: dtype.str })
+}
+
+/** A NumPy scalar's value as the value summary of what `item()` returns in Python. */
+const scalarJson = ({ dtype, value }: Numpy.Scalar): Json => {
+  if (typeof value === "boolean" || typeof value === "string") return value
+  if (typeof value === "number" || typeof value === "bigint") return dtype.kind === "f" ? { float: floatJson(Number(value)) } : intJson(value)
+  if (value instanceof Uint8Array) return { bytes: base64(value) }
+  return { complex: [floatJson(value.re), floatJson(value.im)] }
 }
 
 /**

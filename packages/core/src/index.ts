@@ -18,6 +18,8 @@ export * as Container from "./Container.js"
 export * as Errors from "./Errors.js"
 /** @since 0.1.0 */
 export * as Module from "./Module.js"
+/** @since 0.2.0 */
+export * as Numpy from "./Numpy.js"
 /** @since 0.1.0 */
 export * as Pickle from "./Pickle.js"
 /** @since 0.1.0 */

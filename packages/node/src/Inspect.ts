@@ -11,6 +11,7 @@ import * as Checkpoint from "@torchwire/core/Checkpoint"
 import * as Container from "@torchwire/core/Container"
 import { attempt, CheckpointError, type TorchwireError } from "@torchwire/core/Errors"
 import * as Module from "@torchwire/core/Module"
+import * as Numpy from "@torchwire/core/Numpy"
 import * as Pickle from "@torchwire/core/Pickle"
 import type * as Scan from "@torchwire/core/Scan"
 import * as Summary from "@torchwire/core/Summary"
@@ -74,7 +75,25 @@ const scalar = (v: PyValue): string | undefined => {
   if (v instanceof Device) return `device(${JSON.stringify(v.toString())})`
   if (v instanceof TorchSize) return `torch.Size([${v.dims.join(", ")}])`
   if (v instanceof PyGlobal) return `<global ${v.qualifiedName}>`
+  if (v instanceof PyObject) return numpyLine(v)
   return undefined
+}
+
+/** A NumPy array, scalar or dtype on one line; undefined for other objects (shown as opaque objects). */
+const numpyLine = (v: PyObject): string | undefined => {
+  const array = Numpy.ndarrayOf(v)
+  if (array !== undefined) {
+    return `ndarray ${array.dtype.str} [${array.shape.join(", ")}]${array.fortranOrder ? "  (Fortran order)" : ""}`
+  }
+  const s = Numpy.scalarOf(v)
+  if (s !== undefined) {
+    const value = typeof s.value === "boolean" ? (s.value ? "True" : "False") : typeof s.value === "string" ? JSON.stringify(s.value)
+      : s.value instanceof Uint8Array ? `bytes (${s.value.length})`
+      : typeof s.value === "object" ? `(${s.value.re}${s.value.im < 0 ? "-" : "+"}${Math.abs(s.value.im)}j)` : String(s.value)
+    return `numpy.${s.type} ${value}`
+  }
+  const dtype = Numpy.dtypeOf(v)
+  return dtype === undefined ? undefined : `numpy.dtype(${JSON.stringify(dtype.str)})`
 }
 
 const keyLabel = (k: PyValue): string => (typeof k === "string" ? k : scalar(k) ?? typeName(k))

@@ -38,6 +38,19 @@ describe("interop with torch 2.13 and its defaults", () => {
     }
   })
 
+  it.effect("the fixtures torch 2.13 wrote (with NumPy 2) still match what it loads, and torchwire matches both", () =>
+    Effect.gen(function*() {
+      const written = checkpointFixtures.filter((f) => f.torch === "2.13")
+      assert.isAtLeast(written.length, 3)
+      for (const [i, line] of oracle("load-unsafe", ...written.map((f) => fixturePath(f.file))).entries()) {
+        const f = written[i]!
+        assert.strictEqual(firstDifference(line.summary!.value, valueOf(f.file)), undefined, `${f.file}: committed truth is stale`)
+        const ours = yield* Effect.scoped(Effect.flatMap(NodeSource.open(fixturePath(f.file)), (s) =>
+          Effect.flatMap(Checkpoint.open(s, { weightsOnly: false }), (c) => Summary.summarize(c.value))))
+        assert.strictEqual(firstDifference(ours, line.summary!.value), undefined, f.file)
+      }
+    }))
+
   it.effect("every fixture torch 2.13 loads weights-only, it loads as torchwire converted it, also with mmap=True", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "torchwire-torch2-"))

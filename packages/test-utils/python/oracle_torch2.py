@@ -5,6 +5,8 @@
                                           with torch's defaults (weights_only=True since 2.6), or
                                           {"file", "error"} when it refuses or fails
   oracle_torch2.py load-mmap FILE...      the same with mmap=True
+  oracle_torch2.py load-unsafe FILE...    {"file", "summary"} from torch.load(FILE, weights_only=False), or
+                                          pickle.load for a .pkl file (the fixtures torch 2.13 wrote)
   oracle_torch2.py save-dtypes OUT        torch.save of tensors of the dtypes torch 1.13 lacks (uint16/32/64,
                                           float8 variants) and a bfloat16 view; prints {"file", "summary"}
   oracle_torch2.py stream-save FILE OUT   torch.load FILE (defaults), then the real _streaming_save into OUT
@@ -12,6 +14,7 @@
 """
 import json
 import os
+import pickle
 import sys
 import warnings
 
@@ -41,6 +44,13 @@ def main():
                 print(json.dumps({"file": path, "error": f"{type(e).__name__}: {str(e).splitlines()[-1] if str(e) else ''}"}))
                 continue
             emit(path, value)
+    elif cmd == "load-unsafe":
+        for path in args:
+            if path.endswith(".pkl"):
+                with open(path, "rb") as f:
+                    print(json.dumps({"file": path, "summary": {"format": "pickle", "value": summarize(pickle.load(f))}}))
+            else:
+                emit(path, torch.load(path, weights_only=False))
     elif cmd == "save-dtypes":
         torch.manual_seed(0)
         base = torch.randn(4, 6) * 10

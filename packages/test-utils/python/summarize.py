@@ -60,6 +60,10 @@ def tensor_fields(t, parameter):
 
 
 def summarize(v):
+    # Before the builtins: numpy.float64 is a float, numpy.str_ a str.
+    numpy_summary = _numpy(v)
+    if numpy_summary is not None:
+        return numpy_summary
     if v is None or isinstance(v, (bool, str)):
         return v
     if isinstance(v, int):
@@ -98,6 +102,27 @@ def summarize(v):
         return {"frozenset": [summarize(x) for x in v]}
     t = type(v)
     return {"object": f"{t.__module__}.{t.__qualname__}"}
+
+
+def _numpy(v):
+    """NumPy arrays, scalars and dtypes as docs/summary-json.md describes them; None for anything else."""
+    np = sys.modules.get("numpy")
+    if np is None:
+        return None
+    if type(v) is np.ndarray:
+        fortran = bool(v.flags.f_contiguous and not v.flags.c_contiguous)
+        fields = {"dtype": v.dtype.str, "shape": list(v.shape), "fortran": fortran}
+        if v.dtype.kind == "O":
+            fields["items"] = [summarize(x) for x in v.ravel(order="F" if fortran else "C")]
+        else:
+            fields["sha256"] = hashlib.sha256(v.tobytes(order="F" if fortran else "C")).hexdigest()
+        return {"object": "numpy.ndarray", "ndarray": fields}
+    if isinstance(v, np.generic):
+        t = type(v)
+        return {"object": f"numpy.{t.__name__}", "numpy": summarize(v.item())}
+    if isinstance(v, np.dtype):
+        return {"object": "numpy.dtype", "dtype": v.str}
+    return None
 
 
 def module_summary(m):

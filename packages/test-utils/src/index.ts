@@ -24,6 +24,8 @@ export interface Fixture {
   /** Whether torch's weights-only allowlist accepts the file. */
   readonly weightsOnly: boolean
   readonly note: string
+  /** The torch that wrote the file and whose load is its truth: 1.13 when absent, "2.13" (with NumPy 2) when not. */
+  readonly torch?: "2.13"
 }
 
 /** Every fixture, in generation order. */
@@ -51,13 +53,17 @@ const isRecord = (j: Json): j is { readonly [k: string]: Json } => j !== null &&
 
 /**
  * Normalizes a summary for comparison: sets and frozensets sorted by their
- * items' JSON, objects reduced to their name, module parameters and buffers
+ * items' JSON, objects reduced to their name (NumPy's kept whole), module parameters and buffers
  * sorted, requires_grad dropped inside module summaries.
  */
 export const normalize = (j: Json, inModule = false): Json => {
   if (Array.isArray(j)) return j.map((x) => normalize(x, inModule))
   if (!isRecord(j)) return j
-  if ("object" in j && typeof j.object === "string") return { object: j.object }
+  // Other objects compare by name; NumPy's arrays, scalars and dtypes by what they hold too (docs/summary-json.md).
+  if ("object" in j && typeof j.object === "string") {
+    if (!j.object.startsWith("numpy.")) return { object: j.object }
+    return Object.fromEntries(Object.entries(j).map(([k, v]) => [k, normalize(v, inModule)]))
+  }
   const out: Record<string, Json> = {}
   for (const [k, v] of Object.entries(j)) {
     if (inModule && k === "requires_grad") continue

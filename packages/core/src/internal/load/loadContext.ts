@@ -7,7 +7,7 @@
 import type { ByteSource } from "../../ByteSource.js"
 import { CheckpointError } from "../../Errors.js"
 import type { CallSite, UnpickleOptions } from "../pickle/hooks.js"
-import { buildTorchValue, makeTorchFindClass } from "../torch/globals.js"
+import { buildTorchValue, makeTorchFindClass, NUMPY_GLOBALS } from "../torch/globals.js"
 import type { PyValue } from "../../Value.js"
 
 /** What a caller may say about loading (`Checkpoint.OpenOptions`, documented there). @internal */
@@ -20,6 +20,13 @@ export interface OpenOptions {
   readonly weightsOnly?: boolean
   /** Extra `module.name` globals to accept in weights-only mode. */
   readonly allowGlobals?: Iterable<string>
+  /**
+   * Accept NumPy's arrays, scalars and dtypes in weights-only mode
+   * (`Numpy.GLOBALS`, read with the `Numpy` module): exactly what torch
+   * needs `torch.serialization.add_safe_globals` for. Default false, as
+   * torch.
+   */
+  readonly allowNumpy?: boolean
   /** How Python 2 strings decode (default utf-8, as torch.load). */
   readonly encoding?: "utf-8" | "latin1" | "ascii" | "bytes"
   /** Verify zip CRC-32s when reading records (default false; torch never does). */
@@ -54,11 +61,12 @@ export type PicklePolicy = Pick<LoadContext, "weightsOnly" | "allowGlobals" | "e
 export const policyOf = (options: {
   readonly weightsOnly?: boolean
   readonly allowGlobals?: Iterable<string>
+  readonly allowNumpy?: boolean
   readonly encoding?: LoadContext["encoding"]
   readonly maxValueBytes?: number
 }): PicklePolicy => ({
   weightsOnly: options.weightsOnly ?? true,
-  allowGlobals: new Set(options.allowGlobals ?? []),
+  allowGlobals: new Set([...(options.allowGlobals ?? []), ...(options.allowNumpy === true ? NUMPY_GLOBALS : [])]),
   encoding: options.encoding ?? "utf-8",
   ...(options.maxValueBytes === undefined ? {} : { maxValueBytes: options.maxValueBytes })
 })

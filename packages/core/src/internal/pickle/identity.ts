@@ -39,6 +39,23 @@ export const appendTokens = (container: object, before: number, tokens: Tokens):
 /** The tokens of a container's slots, if it was unpickled with any. @internal */
 export const tokensOf = (container: object): Tokens | undefined => registry.get(container)
 
+const globalParts = new WeakMap<object, ReadonlyMap<string, Tokens>>()
+
+/**
+ * Records, on a pickle's root value, the strings its STACK_GLOBALs took
+ * their module and name from (`module\nname` → their two tokens, undefined
+ * in an untracked run, where equal strings were one object): CPython shares
+ * one string object between a global's name and an equal user string when
+ * it is the same object (an interned identifier, `'dtype'` as a dict key
+ * and as `numpy.dtype`'s name), and a re-pickled value must too. @internal
+ */
+export const setGlobalParts = (root: object, parts: ReadonlyMap<string, Tokens>): void => {
+  if (parts.size > 0) globalParts.set(root, parts)
+}
+
+/** The STACK_GLOBAL strings of a root value that was unpickled (`setGlobalParts`). @internal */
+export const globalPartsOf = (root: object): ReadonlyMap<string, Tokens> | undefined => globalParts.get(root)
+
 /** The first hash lane's start. @internal */
 export const HASH_A = 0x811c9dc5 | 0
 /** The second hash lane's start, for a string of `length` char codes. @internal */

@@ -24,7 +24,7 @@ import {
   typeName
 } from "../../Value.js"
 import { ByteWriter } from "../byteWriter.js"
-import { setTokens, tokensOf, type Tokens } from "./identity.js"
+import { globalPartsOf, setTokens, tokensOf, type Tokens } from "./identity.js"
 import { decodeLatin1, Op } from "./opcodes.js"
 import { reprFloat } from "./pyrepr.js"
 
@@ -79,10 +79,11 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
   const frame = new ByteWriter()
   let w = framing ? frame : out
   const memo = new Map<unknown, number>()
+  const loadedParts = value !== null && typeof value === "object" ? globalPartsOf(value) : undefined
   // Globals, and (protocol 4+) the module and name strings of STACK_GLOBAL, which
   // are distinct Python objects from equal user strings: separate namespaces.
   const globalMemo = new Map<string, number>()
-  const globalNameMemo = new Map<string, number>()
+  const globalNameMemo = new Map<unknown, number>()
   const nextIndex = () => memo.size + globalMemo.size + globalNameMemo.size
   // Loaded strings carry identity tokens (identity.ts): one memo key per token,
   // honoured only while the token still names the same text.
@@ -166,18 +167,20 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
     const known = globalMemo.get(key)
     if (known !== undefined) return get(known)
     if (protocol >= 4) {
-      for (const part of [module, name]) {
-        const seen = globalNameMemo.get(part)
-        if (seen !== undefined) get(seen)
-        else {
-          const b = utf8.encode(part)
-          if (b.length < 256) w.byte(Op.SHORT_BINUNICODE!).byte(b.length).bytes(b)
-          else w.byte(Op.BINUNICODE!).u32(b.length).bytes(b)
-          const i = nextIndex()
-          globalNameMemo.set(part, i)
-          put(i)
-        }
-      }
+      // A loaded value's global strings are the user strings they were (identity.ts, setGlobalParts).
+      const loaded = loadedParts?.get(`${module}\n${name}`)
+      ;[module, name].forEach((part, at) => {
+        const memoOf: Map<unknown, number> = loaded === undefined ? globalNameMemo : memo
+        const id = loaded === undefined ? part : identityOf(part, loaded[at])
+        const seen = memoOf.get(id)
+        if (seen !== undefined) return get(seen)
+        const b = utf8.encode(part)
+        if (b.length < 256) w.byte(Op.SHORT_BINUNICODE!).byte(b.length).bytes(b)
+        else w.byte(Op.BINUNICODE!).u32(b.length).bytes(b)
+        const i = nextIndex()
+        memoOf.set(id, i)
+        put(i)
+      })
       w.byte(Op.STACK_GLOBAL!)
     } else {
       const m = protocol < 3 ? REVERSE_IMPORTS[module] ?? module : module

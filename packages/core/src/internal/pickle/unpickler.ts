@@ -12,7 +12,7 @@
 import { PickleError } from "../../Errors.js"
 import { PyByteArray, PyFloat, PyFrozenSet, type PyObject, PySet, PyTuple, type PyValue } from "../../Value.js"
 import type { CallSite, UnpickleOptions, UnpickleResult } from "./hooks.js"
-import { appendTokens, setTokens, StringHashLog, type Tokens } from "./identity.js"
+import { appendTokens, setGlobalParts, setTokens, StringHashLog, type Tokens } from "./identity.js"
 import { buildOn, callGlobal, describe, listOf, opName, py2Decoder, setItems, tupleItems } from "./objects.js"
 import { defaultValueBytes, DICT_ENTRY_BYTES, SLOT_BYTES, VALUE_BYTES } from "./memoryBudget.js"
 import { decodeOp, decodeUtf8At, makeCursor, NO_ARGUMENT, type OpCursor } from "./opcodes.js"
@@ -68,6 +68,8 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
   const memoTok: Array<number | undefined> = []
   let memoCount = 0
   let protocol = 0
+  // The strings each STACK_GLOBAL took its module and name from (identity.ts, setGlobalParts).
+  const globalParts = new Map<string, Tokens>()
   let pushed = 0 // values pushed in all: the most a pickle may make is bounded (maxValues), not only its stack
   const error = (reason: PickleError["reason"], detail: string): PickleError =>
     new PickleError({ reason, offset: c.base + c.start, detail, ...(options.record === undefined ? {} : { record: options.record }) })
@@ -259,6 +261,7 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
         const value = pop()
         if (madeStrings?.hasRepeats()) throw SHARED_STRING_VALUES
         lists.settle()
+        if (value !== null && typeof value === "object") setGlobalParts(value, globalParts)
         return { value, end: c.pos, protocol }
       }
       case 0x28: // MARK
@@ -420,8 +423,10 @@ const run = (c: OpCursor, options: UnpickleOptions, track: boolean, prePass: Pre
       }
       case 0x93: { // STACK_GLOBAL
         const name = pop()
+        const nameToken = poppedToken
         const module = pop()
         if (typeof module !== "string" || typeof name !== "string") throw error("BadValue", "STACK_GLOBAL needs two strings")
+        if (!globalParts.has(`${module}\n${name}`)) globalParts.set(`${module}\n${name}`, [poppedToken, nameToken])
         push(findClass(module, name))
         break
       }

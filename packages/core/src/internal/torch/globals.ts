@@ -40,6 +40,23 @@ const REBUILD_FUNCTIONS = [
 const TENSOR_CLASS_PREFIXES = ["Double", "Float", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool", "ComplexDouble", "ComplexFloat"]
 
 /**
+ * The globals NumPy's pickles of arrays, scalars and dtypes name (NumPy 1's
+ * `numpy.core`, NumPy 2's `numpy._core`; an empty array's data is
+ * `builtins.bytes()`): `Numpy.GLOBALS`.
+ *
+ * @internal
+ */
+export const NUMPY_GLOBALS: ReadonlySet<string> = new Set([
+  "numpy.core.multiarray._reconstruct",
+  "numpy.core.multiarray.scalar",
+  "numpy._core.multiarray._reconstruct",
+  "numpy._core.multiarray.scalar",
+  "numpy.ndarray",
+  "numpy.dtype",
+  "builtins.bytes"
+])
+
+/**
  * torch's default weights-only allowlist (`module.name` after Python 2→3
  * translation), as of torch 2.6+.
  *
@@ -289,7 +306,9 @@ export const makeTorchFindClass = (policy: GlobalPolicy) => (module: string, nam
     throw new PickleError({
       reason: "ForbiddenGlobal",
       offset: site.offset,
-      detail: `global ${qualified} is not in the weights-only allowlist (allow it with allowGlobals: ["${qualified}"], or open with weightsOnly: false to get opaque objects)`,
+      detail: `global ${qualified} is not in the weights-only allowlist (allow it with ${
+        NUMPY_GLOBALS.has(qualified) ? "allowNumpy: true, NumPy's arrays, scalars and dtypes" : `allowGlobals: ["${qualified}"]`
+      }, or open with weightsOnly: false to get opaque objects)`,
       ...(site.record === undefined ? {} : { record: site.record })
     })
   }
