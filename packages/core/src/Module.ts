@@ -20,7 +20,7 @@ import { RecordBytes, zipEntryBytes } from "./internal/container/recordBytes.js"
 import { type LoadContext, policyOf } from "./internal/load/loadContext.js"
 import { parseClasses, type ScriptClass } from "./internal/module/scriptSource.js"
 import { decodeFlatbuffer } from "./internal/module/fbModule.js"
-import { loadArchivePickle, readZipInfo } from "./internal/load/zipCheckpoint.js"
+import { loadArchivePickle, modelJsonError, readZipInfo } from "./internal/load/zipCheckpoint.js"
 import * as Torch from "./Torch.js"
 import { contiguousStrides, Tensor } from "./Torch.js"
 import { OrderedDict, PyObject, PyTuple, type PyValue } from "./Value.js"
@@ -208,7 +208,8 @@ export const openCode = (input: ByteSource | Container.Container, options: { rea
       case "Flatbuffer":
         return openFlatbuffer(container.source, options.maxFlatbufferBytes ?? 4 * 2 ** 30)
       case "Zip":
-        return Effect.flatMap(readZipInfo(container.archive), (info) => Effect.zipRight(moduleKind(info), readCode(container.archive, info.index.records)))
+        return Effect.flatMap(readZipInfo(container.archive), (info) =>
+          info.kind === "modeljson" ? readCode(container.archive, info.index.records) : Effect.zipRight(moduleKind(info), readCode(container.archive, info.index.records)))
       default:
         return notAModule(container)
     }
@@ -229,14 +230,16 @@ const notAModule = (container: Container.Container) =>
 const moduleKind = (info: Effect.Effect.Success<ReturnType<typeof readZipInfo>>): Effect.Effect<"torchscript" | "mobile", CheckpointError> =>
   info.kind === "checkpoint"
     ? Effect.fail(new CheckpointError({ reason: "UnsupportedFormat", offset: 0, record: `${info.prefix}/constants.pkl`, detail: "not a TorchScript archive (no constants.pkl); open it with Checkpoint.open" }))
+    : info.kind === "modeljson"
+    ? modelJsonError(info.prefix)
     : Effect.succeed(info.kind)
 
-/** The `code/` sources of a zip archive's records, and the classes they define. */
+/** The `code/` sources of a zip archive's records (and `libs/`, a model.json archive's classes), and the classes they define. */
 const readCode = (archive: Zip.ZipArchive, records: ReadonlyMap<string, Zip.ZipEntry>): Effect.Effect<ScriptCode, TorchwireError> =>
   Effect.gen(function*() {
     const code = new Map<string, string>()
     for (const [name, entry] of records) {
-      if (name.startsWith("code/") && name.endsWith(".py")) code.set(name, utf8.decode(yield* archive.read(entry)))
+      if ((name.startsWith("code/") || name.startsWith("libs/")) && name.endsWith(".py")) code.set(name, utf8.decode(yield* archive.read(entry)))
     }
     return { code, classes: new Map([...code].flatMap(([path, text]) => parseClasses(path, text)).map((c) => [c.qualifiedName, c])) }
   })

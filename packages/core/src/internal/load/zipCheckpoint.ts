@@ -28,8 +28,25 @@ export interface ZipCheckpointInfo {
   readonly byteOrder: "little" | "big"
   readonly formatVersion: number | undefined
   readonly storageAlignment: number | undefined
-  readonly kind: "checkpoint" | "torchscript" | "mobile"
+  /** What the archive holds; `modeljson`: a TorchScript archive of torch 1.0-1.2 (`model.json`, no data.pkl). */
+  readonly kind: "checkpoint" | "torchscript" | "mobile" | "modeljson"
 }
+
+/**
+ * The failure of loading a `model.json` TorchScript archive (torch 1.0 to
+ * 1.2): its module is described by model.json and attributes.pkl, which
+ * neither torch 1.13 nor 2.13 reads any more ("Legacy model format is not
+ * supported"); `Module.openCode` still reads its code.
+ *
+ * @internal
+ */
+export const modelJsonError = (prefix: string) =>
+  checkpointError(
+    "UnsupportedFormat",
+    0,
+    "a TorchScript archive of torch 1.0-1.2 (model.json, attributes.pkl): torch 1.13 and 2.13 do not load it either; Module.openCode (torchwire code) reads its code",
+    `${prefix}/model.json`
+  )
 
 
 const readText = (archive: ZipArchive, entry: ZipEntry | undefined): Effect.Effect<string | undefined, TorchwireError> =>
@@ -44,7 +61,10 @@ export const readZipInfo = (archive: ZipArchive) =>
   Effect.gen(function*() {
     const index = yield* torchRecords(archive)
     const { prefix, find } = index
-    const kind = find("bytecode.pkl") ? "mobile" as const : find("constants.pkl") ? "torchscript" as const : "checkpoint" as const
+    const kind = find("bytecode.pkl") ? "mobile" as const
+      : find("constants.pkl") ? "torchscript" as const
+      : find("model.json") && !find("data.pkl") ? "modeljson" as const
+      : "checkpoint" as const
     const versionEntry = find(".data/version") ?? find("version")
     if (versionEntry === undefined) return yield* checkpointError("MissingRecord", 0, "archive has neither a version nor a .data/version record", `${prefix}/version`)
     const decode = <A, I>(schema: Schema.Schema<A, I>, entry: ZipEntry, value: string) =>
@@ -111,6 +131,7 @@ export const loadArchivePickle = (
 export const loadZipCheckpoint = (ctx: LoadContext, archive: ZipArchive): Effect.Effect<{ readonly value: PyValue; readonly info: ZipCheckpointInfo }, TorchwireError> =>
   Effect.gen(function*() {
     const { index, ...info } = yield* readZipInfo(archive)
+    if (info.kind === "modeljson") return yield* modelJsonError(info.prefix)
     const value = yield* loadArchivePickle(ctx, archive, index, info, "data.pkl", "data/")
     return { value, info: { ...info, records: [...index.records.keys()] } }
   })
