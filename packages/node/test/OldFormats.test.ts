@@ -12,10 +12,11 @@ import * as Module from "@torchwire/core/Module"
 import { fixturePath } from "@torchwire/test-utils"
 import { zipOf } from "@torchwire/test-utils/differentials"
 import { Effect } from "effect"
-import { execFileSync } from "node:child_process"
+import { execFile } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { promisify } from "node:util"
 import { cli } from "./cliHarness.js"
 
 const torches = {
@@ -23,16 +24,18 @@ const torches = {
   "torch 2.13": process.env.TORCHWIRE_PYTHON2 ?? join(import.meta.dirname, "..", "..", "..", ".venv-torch", "bin", "python")
 }
 
-/** torch.jit.load of a file in `python`: its parameters' names, or the error's last line. */
-const jitLoad = (python: string, file: string): { readonly parameters?: Array<string>; readonly error?: string } =>
-  JSON.parse(execFileSync(python, ["-c", `
+/** torch.jit.load of a file in `python` (not blocking the test worker): its parameters' names, or the error's last line. */
+const jitLoad = async (python: string, file: string): Promise<{ readonly parameters?: Array<string>; readonly error?: string }> =>
+  JSON.parse((await run(python, ["-c", `
 import json, sys, torch
 try:
     m = torch.jit.load(sys.argv[1])
     print(json.dumps({"parameters": [n for n, _ in m.named_parameters()]}))
 except Exception as e:
     print(json.dumps({"error": str(e).strip().splitlines()[-1]}))
-`, file], { encoding: "utf8" }))
+`, file], { encoding: "utf8" })).stdout)
+
+const run = promisify(execFile)
 
 const text = (s: string) => new TextEncoder().encode(s)
 
@@ -58,9 +61,9 @@ describe("old TorchScript archives against real torch", () => {
   writeFileSync(modelJson, modelJsonArchive())
 
   for (const [label, python] of Object.entries(torches)) {
-    it(`${label} loads the version-1 fixture as torchwire does, and refuses a model.json archive`, () => {
-      assert.deepStrictEqual(jitLoad(python, fixturePath("script_version1.pt")), jitLoad(python, fixturePath("script_sequential.pt")))
-      assert.include(jitLoad(python, modelJson).error, "Legacy model format is not supported", label)
+    it(`${label} loads the version-1 fixture as torchwire does, and refuses a model.json archive`, async () => {
+      assert.deepStrictEqual(await jitLoad(python, fixturePath("script_version1.pt")), await jitLoad(python, fixturePath("script_sequential.pt")))
+      assert.include((await jitLoad(python, modelJson)).error, "Legacy model format is not supported", label)
     }, 60_000)
   }
 
