@@ -22,6 +22,7 @@ import { pickleOptions, policyOf } from "./internal/load/loadContext.js"
 import { prefetchStorages } from "./internal/load/storages.js"
 import { loadStreamCheckpoint } from "./internal/load/streamCheckpoint.js"
 import { loadTarCheckpoint } from "./internal/load/tarCheckpoint.js"
+import { tensorsOf } from "./internal/load/safetensorsCheckpoint.js"
 import { loadZipCheckpoint } from "./internal/load/zipCheckpoint.js"
 import { Tensor, type TensorArray, toTypedArray } from "./Torch.js"
 import { PyFrozenSet, PyObject, PySet, PyTuple, type PyValue } from "./Value.js"
@@ -59,11 +60,13 @@ export type OpenOptions = LoadOptions
  * @category models
  */
 export interface Checkpoint {
-  readonly format: "zip" | "legacy" | "tar" | "pickle" | "stream"
+  readonly format: "zip" | "legacy" | "tar" | "pickle" | "stream" | "safetensors"
   /** The unpickled object; tensors read their bytes from `source` on demand. */
   readonly value: PyValue
   readonly source: ByteSource
-  /** Zip record names (without the archive folder), tar members, or legacy storage keys. */
+  /** A safetensors file's `__metadata__`. */
+  readonly metadata?: ReadonlyMap<string, string>
+  /** Zip record names (without the archive folder), tar members, legacy storage keys, or safetensors tensor names. */
   readonly records: ReadonlyArray<string>
   /** The archive folder of a zip checkpoint. */
   readonly prefix?: string
@@ -163,6 +166,18 @@ export const open = (input: ByteSource | Container.Container, options: OpenOptio
       }
       case "Flatbuffer":
         return yield* moduleFormatError(container.format)
+      case "Safetensors": {
+        const value = yield* tensorsOf(source, container.header)
+        const { metadata } = container.header
+        return {
+          format: "safetensors",
+          value,
+          source,
+          records: container.header.tensors.map((t) => t.name),
+          byteOrder: "little",
+          ...(metadata === undefined ? {} : { metadata })
+        } satisfies Checkpoint
+      }
     }
   })
 

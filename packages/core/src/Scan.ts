@@ -55,6 +55,8 @@ export interface Finding {
  */
 export interface Report {
   readonly verdict: "safe" | "suspicious" | "dangerous"
+  /** The file's format (a `safetensors` file holds no code at all). */
+  readonly format: Container.Format
   /**
    * The globals found, in file order: every occurrence up to 16 of each
    * global per pickle record, and up to 10,000 per record in all, then only
@@ -238,5 +240,5 @@ export const scan = (input: ByteSource | Container.Container): Effect.Effect<Rep
     const verdict = globals.some((g) => g.class === "dangerous") ? "dangerous" as const
       : globals.some((g) => g.class === "unknown") || unlisted > 0 || unreadable.length > 0 || problems.length > 0 ? "suspicious" as const
       : "safe" as const
-    return { verdict, globals, repeats, unlisted, unreadable, problems } satisfies Report
+    return { verdict, format: container.format, globals, repeats, unlisted, unreadable, problems } satisfies Report
   })

@@ -22,6 +22,8 @@ export * as Module from "./Module.js"
 export * as Numpy from "./Numpy.js"
 /** @since 0.1.0 */
 export * as Pickle from "./Pickle.js"
+/** @since 0.2.0 */
+export * as Safetensors from "./Safetensors.js"
 /** @since 0.1.0 */
 export * as Save from "./Save.js"
 /** @since 0.1.0 */

@@ -237,6 +237,7 @@ export const report = (checkpoint: Checkpoint.Checkpoint, options: TreeOptions =
   const t = totals(c.value)
   return [
     `${c.source.name}: ${facts.join(", ")}`,
+    ...(c.metadata === undefined ? [] : [`metadata: ${JSON.stringify(Object.fromEntries(c.metadata))}`]),
     ...renderTree(c.value, options),
     `${group(t.tensors)} tensors, ${group(t.elements)} elements, ${formatBytes(t.bytes)} of tensor data`
   ].join("\n") + "\n"
@@ -527,6 +528,7 @@ export const scanReport = (file: string, report: Scan.Report): string => {
   if (report.unlisted > 0) lines.push(`   ? unlisted   ${group(report.unlisted)} occurrences of globals past the first 10,000 (none dangerous)`)
   for (const u of report.unreadable) lines.push(`   ? unreadable  ${u}`)
   for (const p of report.problems) lines.push(`   ? ambiguous   ${p.detail}  (${p.record}, byte ${p.offset})`)
+  if (report.format === "safetensors") lines.push("     a safetensors file: a JSON header and tensor bytes, nothing that runs")
   const counts = (["dangerous", "unknown", "allowed"] as const).map((c) => `${report.globals.filter((g) => g.class === c).length} ${c}`).join(", ")
   return [`${file}: ${report.verdict.toUpperCase()} (${counts})`, ...lines].join("\n") + "\n"
 }

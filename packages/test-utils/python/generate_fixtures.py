@@ -435,3 +435,11 @@ with open(os.path.join(OUT, "manifest.json"), "w") as f:
     json.dump(manifest, f, indent=1)
     f.write("\n")
 print(f"wrote {len(manifest)} fixtures to {OUT}")
+
+# Generators that add their own fixtures and manifest entries: these with torch 1.13 here; then, with torch 2.13
+# (.venv-torch/bin/python), numpy_values.py (NumPy 2) and safetensors_files.py.
+import numpy_values  # noqa: E402
+import old_torchscript  # noqa: E402
+
+old_torchscript.main(OUT)
+numpy_values.main(OUT)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture_manifest  # noqa: E402
 from summarize import summarize  # noqa: E402
 
 
@@ -68,12 +69,7 @@ def main(out):
             write_truth(os.path.join(out, pkl), "pickle", pickle.load(f))
         entries.append({"file": pkl, "format": "pickle", "truth": "torch", "weightsOnly": False,
                         "note": f"the same without the tensor, pickle.dumps protocol {protocol} ({versions})", **written_by})
-    manifest_path = os.path.join(out, "manifest.json")
-    names = {e["file"] for e in entries}
-    manifest = [m for m in json.load(open(manifest_path)) if m["file"] not in names] + entries
-    with open(manifest_path, "w") as f:
-        json.dump(manifest, f, indent=1)
-        f.write("\n")
+    fixture_manifest.update(out, entries)
 
 
 if __name__ == "__main__":

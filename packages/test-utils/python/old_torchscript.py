@@ -18,6 +18,7 @@ import zipfile
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture_manifest  # noqa: E402
 from summarize import load as torch_load_any, module_summary  # noqa: E402
 
 MEMO_PUTS = {"BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"}
@@ -52,7 +53,8 @@ def write_version1(src, dst):
                 data = six_item_ids(data)
             if name == "version":
                 data = b"1\n"
-            zout.writestr(info.filename, data)
+            # The original's time stamp (torch writes none): the same bytes at every run.
+            zout.writestr(zipfile.ZipInfo(info.filename, date_time=info.date_time), data)
 
 
 def main(out):
@@ -65,14 +67,9 @@ def main(out):
     with open(path + ".truth.json", "w") as f:
         json.dump({"format": fmt, "value": module_summary(value)}, f, indent=1, sort_keys=False)
         f.write("\n")
-    manifest_path = os.path.join(out, "manifest.json")
-    manifest = json.load(open(manifest_path)) if os.path.exists(manifest_path) else []
-    manifest = [m for m in manifest if m["file"] != name] + [{
+    fixture_manifest.update(out, [{
         "file": name, "format": fmt, "truth": "torch", "weightsOnly": False,
-        "note": "script_sequential.pt as archive version 1 (torch ~1.3): storage ids of six items, the last None"}]
-    with open(manifest_path, "w") as f:
-        json.dump(manifest, f, indent=1)
-        f.write("\n")
+        "note": "script_sequential.pt as archive version 1 (torch ~1.3): storage ids of six items, the last None"}])
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
                                           with torch's defaults (weights_only=True since 2.6), or
                                           {"file", "error"} when it refuses or fails
   oracle_torch2.py load-mmap FILE...      the same with mmap=True
+  oracle_torch2.py st-save SRC OUT...     safetensors' save_file of SRC's tensors (flattened, deduplicated, contiguous)
+  oracle_torch2.py st-load FILE...        {"file", "summary"} of safetensors.torch.load_file(FILE)
   oracle_torch2.py load-unsafe FILE...    {"file", "summary"} from torch.load(FILE, weights_only=False), or
                                           pickle.load for a .pkl file (the fixtures torch 2.13 wrote)
   oracle_torch2.py save-dtypes OUT        torch.save of tensors of the dtypes torch 1.13 lacks (uint16/32/64,
@@ -29,6 +31,29 @@ def emit(path, value):
     print(json.dumps({"file": path, "summary": {"format": "zip", "value": summarize(value)}}))
 
 
+def st_save(src, out):
+    """safetensors' save_file of SRC's tensors (see st-save)."""
+    from safetensors.torch import _remove_duplicate_names, load_file, save_file
+    value = load_file(src) if src.endswith(".safetensors") else torch.load(src, weights_only=False)
+    flat, others = {}, []
+
+    def walk(v, path):
+        if isinstance(v, torch.Tensor):
+            flat[path] = v
+        elif isinstance(v, (dict, list)):
+            for k, x in (v.items() if isinstance(v, dict) else enumerate(v)):
+                walk(x, f"{path}.{k}" if path else str(k))
+        else:
+            others.append(path)
+    walk(value, "")
+    if others:
+        raise ValueError(f"not tensors: {others}")
+    for names in _remove_duplicate_names(flat).values():
+        for name in names:
+            del flat[name]
+    save_file({k: v.contiguous() for k, v in flat.items()}, out, metadata={"format": "pt"})
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "check":
@@ -51,6 +76,21 @@ def main():
                     print(json.dumps({"file": path, "summary": {"format": "pickle", "value": summarize(pickle.load(f))}}))
             else:
                 emit(path, torch.load(path, weights_only=False))
+    elif cmd == "st-save":
+        # What safetensors' own save writes for a file's tensors, as torchwire's convert takes them: nested dicts
+        # and lists flattened to dotted names, tensors over one storage written once (save_model's rule), made
+        # contiguous, metadata {"format": "pt"}. For each SRC OUT pair, prints {"file"}, or {"error"} (a leaf
+        # that is no tensor, or a file torch does not load).
+        for src, out in zip(args[0::2], args[1::2]):
+            try:
+                st_save(src, out)
+                print(json.dumps({"file": out}))
+            except Exception as e:  # said, not raised
+                print(json.dumps({"file": out, "error": f"{type(e).__name__}: {e}"}))
+    elif cmd == "st-load":
+        from safetensors.torch import load_file
+        for path in args:
+            print(json.dumps({"file": path, "summary": {"format": "safetensors", "value": summarize(load_file(path))}}))
     elif cmd == "save-dtypes":
         torch.manual_seed(0)
         base = torch.randn(4, 6) * 10

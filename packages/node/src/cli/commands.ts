@@ -25,6 +25,9 @@ const TransferCommands = Effect.promise(() => import("./transferCommands.js"))
 
 const file = (name: string, description: string) => Args.file({ name }).pipe(Args.withDescription(description))
 const json = (description: string) => Options.boolean("json").pipe(Options.withDescription(description))
+const dropNonTensors = Options.boolean("drop-non-tensors").pipe(
+  Options.withDescription("for a .safetensors OUT, which holds tensors only: leave out the values that are not tensors (listed on stderr) instead of failing")
+)
 const noCrc32 = Options.boolean("no-crc32").pipe(
   Options.withDescription(
     "write every CRC-32 of the zip as 0, as torch's compute_crc32=False does: faster, and torch loads it (it never checks CRCs), but zip tools that verify CRCs reject it"
@@ -88,9 +91,10 @@ const scan = Command.make("scan", {
 
 const convert = Command.make("convert", {
   input: file("IN", "any file torchwire reads as a checkpoint"),
-  output: file("OUT", "the file to write: .pt, .pth, .bin or .ckpt (a torch.save zip) or .stream (the _streaming_save format)"),
+  output: file("OUT", "the file to write: .pt, .pth, .bin or .ckpt (a torch.save zip), .stream (the _streaming_save format) or .safetensors"),
   protocol,
   computeCrc32: noCrc32,
+  dropNonTensors,
   json: json("print what was written as JSON")
 }, (a) => Effect.flatMap(TransferCommands, (m) => m.convert({ ...a, computeCrc32: !a.computeCrc32 }))).pipe(
   Command.withDescription("load a checkpoint and write it in the format OUT's extension names (atomically)")

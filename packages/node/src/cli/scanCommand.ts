@@ -69,6 +69,7 @@ export const scanJson = (scans: ReadonlyArray<FileScan>, verdict: Verdict) => ({
       ? {
         file: s.file,
         verdict: s.report.verdict,
+        format: s.report.format,
         globals: s.report.globals.map(({ module, name, class: c, record, offset }) => ({ module, name, class: c, record, offset })),
         ...(s.report.repeats > 0 ? { repeats: s.report.repeats } : {}),
         ...(s.report.unlisted > 0 ? { unlisted: s.report.unlisted } : {}),

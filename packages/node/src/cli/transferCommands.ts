@@ -7,6 +7,7 @@
  * @internal
  */
 import * as Checkpoint from "@torchwire/core/Checkpoint"
+import * as Safetensors from "@torchwire/core/Safetensors"
 import * as Streaming from "@torchwire/core/Streaming"
 import type { PyValue } from "@torchwire/core/Value"
 import type * as Socket from "@effect/platform/Socket"
@@ -26,12 +27,14 @@ import { holdingSignals } from "./signals.js"
  *
  * @internal
  */
-export const outputFormat = (path: string): Effect.Effect<"zip" | "stream", UsageError> =>
+export const outputFormat = (path: string): Effect.Effect<"zip" | "stream" | "safetensors", UsageError> =>
   /\.stream$/i.test(path)
     ? Effect.succeed("stream")
+    : /\.safetensors$/i.test(path)
+    ? Effect.succeed("safetensors")
     : /\.(pt|pth|bin|ckpt)$/i.test(path)
     ? Effect.succeed("zip")
-    : Effect.fail(new UsageError({ detail: `${path}: the extension names no format torchwire writes (use .pt, .pth, .bin, .ckpt or .stream)` }))
+    : Effect.fail(new UsageError({ detail: `${path}: the extension names no format torchwire writes (use .pt, .pth, .bin, .ckpt, .stream or .safetensors)` }))
 
 /** The bytes of a value's distinct storages: the total a write's progress counts toward. @internal */
 export const storageBytes = (value: PyValue): number => {
@@ -60,6 +63,7 @@ export const convert = (args: {
   readonly output: string
   readonly protocol: number
   readonly computeCrc32: boolean
+  readonly dropNonTensors: boolean
   readonly json: boolean
 }) =>
   Effect.gen(function*() {
@@ -70,6 +74,8 @@ export const convert = (args: {
     const bytes = yield* holdingSignals(
       format === "stream"
         ? NodeSave.writeAtomically(Streaming.encode(checkpoint.value, options), args.output, options)
+        : format === "safetensors"
+        ? writeSafetensors(checkpoint, args.output, { ...options, dropNonTensors: args.dropNonTensors }, io)
         : NodeSave.save(checkpoint.value, args.output, options)
     )
     io.out(
@@ -78,6 +84,25 @@ export const convert = (args: {
         : `${args.output}: ${checkpoint.format} → ${format}, ${Inspect.formatBytes(bytes)}\n`
     )
   }).pipe(Effect.scoped)
+
+/**
+ * Writes a checkpoint's tensors as a safetensors file, with the metadata
+ * transformers writes (`format: pt`, or the input's own when it is a
+ * safetensors file); says on stderr which names it left out (aliases of a
+ * tensor written under another name, and with `--drop-non-tensors` the
+ * values that are not tensors).
+ */
+const writeSafetensors = (
+  checkpoint: Checkpoint.Checkpoint,
+  output: string,
+  options: { readonly onProgress?: (done: number) => void; readonly dropNonTensors: boolean },
+  io: CliIo["Type"]
+) =>
+  Effect.gen(function*() {
+    const plan = yield* Safetensors.plan(checkpoint.value, { metadata: checkpoint.metadata ?? new Map([["format", "pt"]]), dropNonTensors: options.dropNonTensors })
+    if (plan.dropped.length > 0) io.err(`${output}: left out (aliases of tensors written once, and values that are not tensors): ${plan.dropped.join(", ")}\n`)
+    return yield* NodeSave.writeAtomically(Safetensors.toStream(plan), output, options)
+  })
 
 /**
  * Says where a connection failed: host, port and the system's error

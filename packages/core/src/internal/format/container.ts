@@ -21,6 +21,7 @@ import { decodeOp, makeCursor, Op, OPCODES } from "../pickle/opcodes.js"
 import { unpickle } from "../pickle/unpickler.js"
 import { looksLikeStream } from "../streaming/streamingFormat.js"
 import { LEGACY_MAGIC } from "../torch/records.js"
+import { type Header, readHeader } from "./safetensors.js"
 import { hasTorchRecord } from "./torchArchive.js"
 
 /**
@@ -28,7 +29,7 @@ import { hasTorchRecord } from "./torchArchive.js"
  *
  * @internal
  */
-export type Format = "zip" | "legacy" | "tar" | "pickle" | "torchscript" | "mobile" | "flatbuffer" | "stream"
+export type Format = "zip" | "legacy" | "tar" | "pickle" | "torchscript" | "mobile" | "flatbuffer" | "stream" | "safetensors"
 
 /**
  * A recognized file: its format, and what recognizing it opened.
@@ -49,6 +50,7 @@ export type Container = Data.TaggedEnum<{
   Legacy: { readonly source: ByteSource; readonly format: "legacy" }
   Pickle: { readonly source: ByteSource; readonly format: "pickle" }
   Flatbuffer: { readonly source: ByteSource; readonly format: "flatbuffer" }
+  Safetensors: { readonly source: ByteSource; readonly format: "safetensors"; readonly header: Header }
 }>
 
 /** Constructors and `$match`/`$is` for `Container`. @internal */
@@ -101,6 +103,14 @@ const startsWithLegacyMagic = (source: ByteSource): Effect.Effect<boolean, Torch
   })
 
 /**
+ * A safetensors file: an 8-byte header length under 2^32, then `{` (no
+ * pickle has four zero bytes before a `{` there). A length past the file or
+ * the limit is then the safetensors file's error, not an unknown format.
+ */
+const looksLikeSafetensors = (head: Uint8Array): boolean =>
+  head.length >= 9 && head[8] === 0x7b && head[4] === 0 && head[5] === 0 && head[6] === 0 && head[7] === 0
+
+/**
  * Recognizes a source's format from its first bytes (and, for zip archives,
  * their record names), opening the container it finds.
  *
@@ -118,6 +128,7 @@ export const recognize = (source: ByteSource, options: RecognizeOptions = {}): E
     if (head.length >= 8 && ascii(head.subarray(0, 8)) === "PYTORCH1") {
       return yield* new CheckpointError({ reason: "UnsupportedFormat", offset: 0, detail: "File is an unsupported archive format from the preview release." })
     }
+    if (looksLikeSafetensors(head)) return Container.Safetensors({ source, format: "safetensors", header: yield* readHeader(source) })
     if (isTarHeader(head)) {
       const { members, stoppedAt } = yield* listTarMembers(source)
       return Container.Tar({ source, format: "tar", members, stoppedAt })

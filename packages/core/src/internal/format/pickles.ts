@@ -138,6 +138,9 @@ export const picklesOf = (container: Container): Effect.Effect<Array<PickleBytes
       return Effect.zipWith(sourcePickle(source, 0, source.size, { record: "pickle", count: Infinity }), hiddenZipPickles(source), (pickle, hidden) => [pickle, ...hidden])
     case "Flatbuffer":
       return Effect.map(sourcePickle(source, 0, source.size, { record: "file read as a pickle (as torch.load would)", count: 1, bestEffort: true }), (p) => [p])
+    case "Safetensors":
+      // A JSON header and raw tensor bytes: nothing any loader unpickles.
+      return Effect.succeed([])
   }
 }
 
@@ -205,7 +208,8 @@ export const recordPickle = (container: Container, record?: string): Effect.Effe
     case "Legacy":
       return Effect.map(legacyPickles(source), (bytes) => ({ record: "pickle", bytes, count: 5 }))
     case "Flatbuffer":
-      return Effect.fail(new CheckpointError({ reason: "UnsupportedFormat", offset: 0, record: source.name, detail: "a flatbuffer module holds no pickles" }))
+    case "Safetensors":
+      return Effect.fail(new CheckpointError({ reason: "UnsupportedFormat", offset: 0, record: source.name, detail: `a ${container.format} file holds no pickles` }))
     default:
       return Effect.map(source.read(0, Math.min(source.size, MAX_PICKLE_BYTES)), (bytes) => ({ record: "pickle", bytes, count: 1 }))
   }
