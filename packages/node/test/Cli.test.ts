@@ -204,6 +204,7 @@ describe("CLI", () => {
       assert.deepStrictEqual(report.files, [{
         file: fixturePath("malicious/reduce_posix_system_p0.pkl"),
         verdict: "dangerous",
+        format: "pickle",
         globals: [{ module: "posix", name: "system", class: "dangerous", record: "pickle", offset: 0 }],
         unreadable: [],
         problems: []
@@ -232,8 +233,8 @@ describe("CLI", () => {
       const dir = mkdtempSync(join(tmpdir(), "torchwire-cli-"))
       const extension = yield* run("convert", fixturePath("linear.pt"), join(dir, "out.txt"))
       assert.strictEqual(extension.code, 2)
-      assert.include(extension.err, "out.txt: the extension names no format torchwire writes (use .pt, .pth, .bin, .ckpt or .stream)")
-      assert.include(extension.err, "Usage: torchwire convert [--protocol N] [--no-crc32] [--json] <IN> <OUT>")
+      assert.include(extension.err, "out.txt: the extension names no format torchwire writes (use .pt, .pth, .bin, .ckpt, .stream or .safetensors)")
+      assert.include(extension.err, "Usage: torchwire convert [--protocol N] [--no-crc32] [--drop-non-tensors] [--json] <IN> <OUT>")
       const receive = yield* run("receive", "--listen", "127.0.0.1:0", "--out", join(dir, "x.npy"))
       assert.strictEqual(receive.code, 2)
       const overview = yield* run()
