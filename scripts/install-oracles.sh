@@ -2,7 +2,8 @@
 # Installs the two real PyTorch builds the interop tests compare torchwire with (they fail, never skip, without
 # them), where they are missing:
 #   - torch 1.13 and torchvision from Debian's packages, run by /usr/bin/python3 (needs root for apt-get);
-#   - torch 2.13 (CPU), safetensors and numpy from pip, in .venv-torch at the repository's root.
+#   - torch 2.13 (CPU), safetensors, numpy and huggingface_hub (sharded checkpoints) from pip, in .venv-torch at the
+#     repository's root.
 # Set TORCHWIRE_PIP_INDEX to a package index URL to install from it (default: pip's configured extra index, if any,
 # so that an unreachable public index is not retried).
 set -euo pipefail
@@ -15,9 +16,9 @@ if ! /usr/bin/python3 -c "import torch, torchvision" 2>/dev/null; then
 fi
 /usr/bin/python3 -c "import torch, torchvision; print('real torch', torch.__version__, 'torchvision', torchvision.__version__, '(Debian)')"
 
-if ! .venv-torch/bin/python -c "import torch, safetensors, numpy" 2>/dev/null; then
+if ! .venv-torch/bin/python -c "import torch, safetensors, numpy, huggingface_hub" 2>/dev/null; then
   index="${TORCHWIRE_PIP_INDEX:-$(python3 -m pip config get global.extra-index-url 2>/dev/null | awk '{print $1}' || true)}"
   python3 -m venv .venv-torch
-  .venv-torch/bin/pip install -q ${index:+--index-url "$index"} torch==2.13.0 safetensors numpy
+  .venv-torch/bin/pip install -q ${index:+--index-url "$index"} torch==2.13.0 safetensors numpy huggingface_hub
 fi
 .venv-torch/bin/python -c "import torch, safetensors; print('real torch', torch.__version__, 'safetensors', safetensors.__version__, '(pip, .venv-torch)')"

@@ -70,13 +70,13 @@ const flatten = (value: PyValue): { readonly tensors: Array<readonly [string, Te
  * kept, the others dropped; a storage shared by names none of which covers
  * it is an error naming them.
  */
-const dedupe = (tensors: ReadonlyArray<readonly [string, Tensor]>): { readonly kept: Array<readonly [string, Tensor]>; readonly dropped: Array<string> } => {
+const dedupe = (tensors: ReadonlyArray<readonly [string, Tensor]>): { readonly kept: Array<readonly [string, Tensor]>; readonly aliases: Map<string, string> } => {
   const byStorage = new Map<unknown, Array<readonly [string, Tensor]>>()
   for (const entry of tensors) {
     const key = entry[1].storage ?? entry[1]
     byStorage.set(key, [...(byStorage.get(key) ?? []), entry])
   }
-  const dropped: Array<string> = []
+  const aliases = new Map<string, string>()
   const keep = new Set<string>()
   for (const group of byStorage.values()) {
     if (group.length === 1) {
@@ -88,9 +88,9 @@ const dedupe = (tensors: ReadonlyArray<readonly [string, Tensor]>): { readonly k
       throw new CheckpointError({ reason: "BadTensor", offset: 0, record: group[0]![0], detail: `tensors share memory but none covers it whole (safetensors stores each once): ${group.map(([n]) => n).join(", ")}` })
     }
     keep.add(complete[0]!)
-    for (const [n] of group) if (n !== complete[0]) dropped.push(n)
+    for (const [n] of group) if (n !== complete[0]) aliases.set(n, complete[0]!)
   }
-  return { kept: tensors.filter(([n]) => keep.has(n)), dropped }
+  return { kept: tensors.filter(([n]) => keep.has(n)), aliases }
 }
 
 const isContiguous = (t: Tensor): boolean => {
@@ -103,38 +103,70 @@ const isContiguous = (t: Tensor): boolean => {
 }
 
 /**
- * Plans a safetensors file for a value (a state_dict, or any dict of
- * tensors, nested dicts flattened to dotted names): its header and its
- * tensors in save_file's order. Fails with a `CheckpointError` for a
- * non-tensor leaf (listing them all, unless `dropNonTensors`), a dtype
- * safetensors has no name for (quantized, complex128, ...) and tensors
- * that share memory none of them covers.
+ * The tensors safetensors would store for a value (a state_dict, or any
+ * dict of tensors, nested dicts flattened to dotted names), in the value's
+ * order: tensors over one storage once (`aliases`: each name left out, and
+ * the name written instead), non-tensors left out when asked (`others`).
+ * Fails for a non-tensor leaf (listing them all, unless `dropNonTensors`)
+ * and for tensors that share memory none of them covers.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const tensorsOf = (value: PyValue, options: Pick<EncodeOptions, "dropNonTensors"> = {}): Effect.Effect<{
+  readonly tensors: ReadonlyArray<readonly [string, Tensor]>
+  readonly aliases: ReadonlyMap<string, string>
+  readonly others: ReadonlyArray<string>
+}, CheckpointError> =>
+  attempt(() => {
+    const { tensors, others } = flatten(value)
+    if (others.length > 0 && options.dropNonTensors !== true) {
+      const listed = others.length > 20 ? `${others.slice(0, 20).join(", ")} and ${others.length - 20} more` : others.join(", ")
+      throw new CheckpointError({ reason: "BadRecord", offset: 0, record: others[0]!, detail: `safetensors holds tensors only; not tensors: ${listed} (leave them out with dropNonTensors, or convert's --drop-non-tensors)` })
+    }
+    const { kept, aliases } = dedupe(tensors)
+    return { tensors: kept, aliases, others }
+  }, CheckpointError)
+
+/**
+ * Plans the safetensors file of tensors (`tensorsOf`'s): its header and its
+ * tensors in save_file's order. Fails for a dtype safetensors has no name
+ * for (quantized, complex128, ...).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const planOf = (
+  tensors: ReadonlyArray<readonly [string, Tensor]>,
+  metadata: ReadonlyMap<string, string> | undefined,
+  dropped: ReadonlyArray<string> = []
+): Effect.Effect<Plan, CheckpointError> =>
+  attempt(() => {
+    const planned = tensors.map(([name, t]) => {
+      const dtype = safetensorsDtypeOf.get(t.dtype.name)
+      if (dtype === undefined || t.quantization !== undefined) {
+        throw new CheckpointError({ reason: "UnknownDtype", offset: 0, record: name, detail: `safetensors has no dtype for ${t.quantization === undefined ? "" : "quantized "}${t.dtype.name}` })
+      }
+      // F4 counts elements: two a byte of torch's float4_e2m1fn_x2.
+      const shape = dtype === "F4" ? [...t.shape.slice(0, -1), (t.shape.at(-1) ?? 0) * 2] : t.shape
+      return { name, dtype, shape, nbytes: t.nbytes, tensor: t }
+    })
+    const ordered = writeOrder(planned)
+    const header = encodeHeader(ordered, metadata)
+    const size = ordered.reduce((n, t) => n + t.nbytes, header.length)
+    return { tensors: ordered.map((t) => [t.name, t.tensor] as const), header, dropped, size }
+  }, CheckpointError)
+
+/**
+ * Plans a safetensors file for a value: `tensorsOf`, then `planOf`; the
+ * names left out are the aliases and (with `dropNonTensors`) the
+ * non-tensors.
  *
  * @since 0.2.0
  * @category constructors
  */
 export const plan = (value: PyValue, options: EncodeOptions = {}): Effect.Effect<Plan, CheckpointError> =>
-  attempt(() => {
-    const { tensors, others } = flatten(value)
-      if (others.length > 0 && options.dropNonTensors !== true) {
-        const listed = others.length > 20 ? `${others.slice(0, 20).join(", ")} and ${others.length - 20} more` : others.join(", ")
-        throw new CheckpointError({ reason: "BadRecord", offset: 0, record: others[0]!, detail: `safetensors holds tensors only; not tensors: ${listed} (leave them out with dropNonTensors, or convert's --drop-non-tensors)` })
-      }
-      const { kept, dropped } = dedupe(tensors)
-      const planned = kept.map(([name, t]) => {
-        const dtype = safetensorsDtypeOf.get(t.dtype.name)
-        if (dtype === undefined || t.quantization !== undefined) {
-          throw new CheckpointError({ reason: "UnknownDtype", offset: 0, record: name, detail: `safetensors has no dtype for ${t.quantization === undefined ? "" : "quantized "}${t.dtype.name}` })
-        }
-        // F4 counts elements: two a byte of torch's float4_e2m1fn_x2.
-        const shape = dtype === "F4" ? [...t.shape.slice(0, -1), (t.shape.at(-1) ?? 0) * 2] : t.shape
-        return { name, dtype, shape, nbytes: t.nbytes, tensor: t }
-      })
-      const ordered = writeOrder(planned)
-      const header = encodeHeader(ordered, options.metadata)
-      const size = ordered.reduce((n, t) => n + t.nbytes, header.length)
-      return { tensors: ordered.map((t) => [t.name, t.tensor] as const), header, dropped: [...dropped, ...(options.dropNonTensors ? others : [])], size }
-  }, CheckpointError)
+  Effect.flatMap(tensorsOf(value, options), ({ aliases, others, tensors }) => planOf(tensors, options.metadata, [...aliases.keys(), ...others]))
 
 /**
  * The file's bytes as a stream: the header, then each tensor's bytes

@@ -28,6 +28,8 @@ export * as Safetensors from "./Safetensors.js"
 export * as Save from "./Save.js"
 /** @since 0.1.0 */
 export * as Scan from "./Scan.js"
+/** @since 0.2.0 */
+export * as Shards from "./Shards.js"
 /** @since 0.1.0 */
 export * as Streaming from "./Streaming.js"
 /** @since 0.1.0 */

@@ -13,6 +13,7 @@ import { attempt, CheckpointError, type TorchwireError } from "@torchwire/core/E
 import * as Module from "@torchwire/core/Module"
 import * as Numpy from "@torchwire/core/Numpy"
 import * as Pickle from "@torchwire/core/Pickle"
+import type * as Shards from "@torchwire/core/Shards"
 import type * as Scan from "@torchwire/core/Scan"
 import * as Summary from "@torchwire/core/Summary"
 import { Device, DType, Parameter, Tensor, TorchSize } from "@torchwire/core/Torch"
@@ -241,6 +242,38 @@ export const report = (checkpoint: Checkpoint.Checkpoint, options: TreeOptions =
     ...renderTree(c.value, options),
     `${group(t.tensors)} tensors, ${group(t.elements)} elements, ${formatBytes(t.bytes)} of tensor data`
   ].join("\n") + "\n"
+}
+
+/**
+ * The `inspect` report for a sharded checkpoint (`Shards`): its shards, then
+ * the tree of all their tensors by name.
+ *
+ * @since 0.2.0
+ * @category formatting
+ */
+export const shardedReport = (name: string, sharded: Shards.Sharded, options: TreeOptions = {}): string => {
+  const formats = [...new Set([...sharded.shards.values()].map((c) => c.format))].join(", ")
+  const size = [...sharded.shards.values()].reduce((n, c) => n + c.source.size, 0)
+  const t = totals(sharded.value)
+  return [
+    `${name}: sharded checkpoint, ${sharded.shards.size} ${formats} shard${sharded.shards.size === 1 ? "" : "s"}, ${formatBytes(size)}`,
+    ...renderTree(sharded.value, options),
+    `${group(t.tensors)} tensors, ${group(t.elements)} elements, ${formatBytes(t.bytes)} of tensor data`
+  ].join("\n") + "\n"
+}
+
+/**
+ * `inspect --json` of a sharded checkpoint: `{format: "sharded", value}`,
+ * the value the dict of every shard's tensors in the index's order.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const shardedJson = (sharded: Shards.Sharded, progress?: (done: number, total: number) => void): Effect.Effect<string, TorchwireError> => {
+  const total = progress === undefined ? 0 : totals(sharded.value).bytes
+  let done = 0
+  const onTensor = progress === undefined ? undefined : (nbytes: number) => progress((done += nbytes), total)
+  return Effect.flatMap(Summary.summarize(sharded.value, onTensor === undefined ? {} : { onTensor }), (value) => prettyJson({ format: "sharded", value }))
 }
 
 /**

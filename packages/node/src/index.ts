@@ -10,6 +10,8 @@
 export * as NodeChecksum from "./NodeChecksum.js"
 /** @since 0.1.0 */
 export * as NodeSave from "./NodeSave.js"
+/** @since 0.2.0 */
+export * as NodeShards from "./NodeShards.js"
 /** @since 0.1.0 */
 export * as NodeStreaming from "./NodeStreaming.js"
 /** @since 0.1.0 */

@@ -3,7 +3,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as ByteSource from "@torchwire/core/ByteSource"
@@ -134,6 +134,18 @@ describe("CLI", () => {
     assert.deepStrictEqual(lines, ["list (5,000,000 items)", "├─ [0]: 1", "├─ [1]: 1", "├─ [2]: 1", "└─ ... 4,999,997 more"])
     assert.strictEqual(reads, 3)
   })
+
+  it.effect("convert to an index that fails part way leaves none of its shards", () =>
+    Effect.gen(function*() {
+      const dir = join(mkdtempSync(join(tmpdir(), "torchwire-cli-")), "out")
+      // views.pt's meta tensor has no bytes: the first shard is written before the failure.
+      const failed = yield* run("convert", fixturePath("views.pt"), join(dir, "model.safetensors.index.json"), "--max-shard-size", "100", "--drop-non-tensors")
+      assert.strictEqual(failed.code, 1)
+      assert.include(failed.err, "meta tensor")
+      assert.deepStrictEqual(readdirSync(dir), [])
+      const usage = yield* run("convert", fixturePath("linear.pt"), join(dir, "x.safetensors"), "--max-shard-size", "100")
+      assert.strictEqual(usage.code, 2)
+    }))
 
   it.effect("malformed files exit 1 with the record and offset", () =>
     Effect.gen(function*() {

@@ -6,6 +6,8 @@
                                           {"file", "error"} when it refuses or fails
   oracle_torch2.py load-mmap FILE...      the same with mmap=True
   oracle_torch2.py st-save SRC OUT...     safetensors' save_file of SRC's tensors (flattened, deduplicated, contiguous)
+  oracle_torch2.py hub-save SRC DIR MAX SAFE   huggingface_hub's save_torch_state_dict of SRC's tensors into DIR, shards
+                                          of at most MAX bytes (SAFE 1: safetensors, 0: torch.save); prints {"files"}
   oracle_torch2.py st-load FILE...        {"file", "summary"} of safetensors.torch.load_file(FILE)
   oracle_torch2.py load-unsafe FILE...    {"file", "summary"} from torch.load(FILE, weights_only=False), or
                                           pickle.load for a .pkl file (the fixtures torch 2.13 wrote)
@@ -31,9 +33,9 @@ def emit(path, value):
     print(json.dumps({"file": path, "summary": {"format": "zip", "value": summarize(value)}}))
 
 
-def st_save(src, out):
-    """safetensors' save_file of SRC's tensors (see st-save)."""
-    from safetensors.torch import _remove_duplicate_names, load_file, save_file
+def flat_tensors(src):
+    """SRC's tensors by dotted name, as torchwire flattens nested dicts and lists; ValueError naming the rest."""
+    from safetensors.torch import load_file
     value = load_file(src) if src.endswith(".safetensors") else torch.load(src, weights_only=False)
     flat, others = {}, []
 
@@ -48,6 +50,13 @@ def st_save(src, out):
     walk(value, "")
     if others:
         raise ValueError(f"not tensors: {others}")
+    return flat
+
+
+def st_save(src, out):
+    """safetensors' save_file of SRC's tensors (see st-save)."""
+    from safetensors.torch import _remove_duplicate_names, save_file
+    flat = flat_tensors(src)
     for names in _remove_duplicate_names(flat).values():
         for name in names:
             del flat[name]
@@ -87,6 +96,14 @@ def main():
                 print(json.dumps({"file": out}))
             except Exception as e:  # said, not raised
                 print(json.dumps({"file": out, "error": f"{type(e).__name__}: {e}"}))
+    elif cmd == "hub-save":
+        # huggingface_hub's save_torch_state_dict (transformers' save_pretrained) of SRC's tensors into DIR:
+        # safetensors shards (SAFE 1) or torch.save shards (SAFE 0), split at MAX bytes. Prints {"files"}.
+        from huggingface_hub import save_torch_state_dict
+        src, out, max_size, safe = args
+        os.makedirs(out, exist_ok=True)
+        save_torch_state_dict(flat_tensors(src), out, max_shard_size=int(max_size), safe_serialization=safe == "1")
+        print(json.dumps({"files": sorted(os.listdir(out))}))
     elif cmd == "st-load":
         from safetensors.torch import load_file
         for path in args:

@@ -91,12 +91,16 @@ const scan = Command.make("scan", {
 
 const convert = Command.make("convert", {
   input: file("IN", "any file torchwire reads as a checkpoint"),
-  output: file("OUT", "the file to write: .pt, .pth, .bin or .ckpt (a torch.save zip), .stream (the _streaming_save format) or .safetensors"),
+  output: file("OUT", "the file to write: .pt, .pth, .bin or .ckpt (a torch.save zip), .stream (the _streaming_save format), .safetensors, or an index (….safetensors.index.json, ….bin.index.json) with its shards beside it"),
   protocol,
   computeCrc32: noCrc32,
   dropNonTensors,
+  maxShardSize: Options.text("max-shard-size").pipe(
+    Options.withDescription("for an OUT index (DIR/model.safetensors.index.json, DIR/pytorch_model.bin.index.json): the most a shard holds, as transformers' save_pretrained splits (default 5GB)"),
+    Options.optional
+  ),
   json: json("print what was written as JSON")
-}, (a) => Effect.flatMap(TransferCommands, (m) => m.convert({ ...a, computeCrc32: !a.computeCrc32 }))).pipe(
+}, (a) => Effect.flatMap(TransferCommands, (m) => m.convert({ ...a, maxShardSize: optional(a.maxShardSize), computeCrc32: !a.computeCrc32 }))).pipe(
   Command.withDescription("load a checkpoint and write it in the format OUT's extension names (atomically)")
 )
 

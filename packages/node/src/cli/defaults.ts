@@ -17,4 +17,4 @@ export const ALL_LINES = 1_000_000
  *
  * @internal
  */
-export const SCANNED_EXTENSIONS = /\.(pt|pth|bin|ckpt|pkl|pickle|ptl|ff|jit|torchscript|stream|tar|zip|dat|data|joblib)$/i
+export const SCANNED_EXTENSIONS = /\.(pt|pth|bin|ckpt|pkl|pickle|ptl|ff|jit|torchscript|stream|tar|zip|dat|data|joblib|safetensors)$/i

@@ -9,6 +9,7 @@ import * as Container from "@torchwire/core/Container"
 import * as Module from "@torchwire/core/Module"
 import * as Effect from "effect/Effect"
 import * as Inspect from "../Inspect.js"
+import * as NodeShards from "../NodeShards.js"
 import * as NodeSource from "../NodeSource.js"
 import { ALL_LINES, DEFAULT_LIMIT } from "./defaults.js"
 import { CliIo, UsageError } from "./io.js"
@@ -42,6 +43,11 @@ export const inspect = (args: InspectArgs) =>
       return yield* new UsageError({ detail: "--limit and --all shape the tree; --json prints the whole summary" })
     }
     const options = yield* treeOptions(args)
+    const progress = io.progress === undefined ? undefined : progressReporter(io.progress, "hashing tensors")
+    if (NodeShards.isIndexPath(args.file)) {
+      const sharded = yield* NodeShards.open(args.file, { weightsOnly: false })
+      return io.out(args.json ? yield* Inspect.shardedJson(sharded, progress) : Inspect.shardedReport(args.file, sharded, options))
+    }
     const source = yield* NodeSource.open(args.file)
     if (args.json) {
       return io.out(yield* Inspect.json(source, io.progress === undefined ? undefined : progressReporter(io.progress, "hashing tensors")))

@@ -6,10 +6,12 @@
  * @internal
  */
 import * as Scan from "@torchwire/core/Scan"
+import * as Shards from "@torchwire/core/Shards"
 import * as Effect from "effect/Effect"
-import { readdir, stat } from "node:fs/promises"
-import { join } from "node:path"
+import { readdir, readFile, stat } from "node:fs/promises"
+import { dirname, join } from "node:path"
 import * as Inspect from "../Inspect.js"
+import * as NodeShards from "../NodeShards.js"
 import * as NodeSource from "../NodeSource.js"
 import { SCANNED_EXTENSIONS } from "./defaults.js"
 import { CliExit, CliIo, ExitCode } from "./io.js"
@@ -34,7 +36,8 @@ export const exitCodeOf = (verdict: Verdict): number =>
 /**
  * The files named, with every file under a named folder whose extension is
  * in `SCANNED_EXTENSIONS` (symbolic links to folders are not followed), in
- * order. A path that does not exist is kept: its scan says why.
+ * order, and an index file's shards in its place. A path that does not
+ * exist is kept: its scan says why.
  *
  * @internal
  */
@@ -43,6 +46,7 @@ export const expandPaths = (paths: ReadonlyArray<string>): Effect.Effect<Array<s
     Effect.forEach(paths, (path) =>
       Effect.promise(async () => {
         const info = await stat(path).catch(() => undefined)
+        if (info !== undefined && info.isFile() && NodeShards.isIndexPath(path)) return shardsOf(path)
         if (info === undefined || !info.isDirectory()) return [path]
         const entries = await readdir(path, { recursive: true, withFileTypes: true })
         return entries
@@ -52,6 +56,12 @@ export const expandPaths = (paths: ReadonlyArray<string>): Effect.Effect<Array<s
       })),
     (lists) => lists.flat()
   )
+
+/** The shards an index file names, beside it; the index itself when it does not parse (its scan says why). */
+const shardsOf = async (indexPath: string): Promise<Array<string>> => {
+  const index = await Effect.runPromise(Effect.either(Shards.parseIndex(new Uint8Array(await readFile(indexPath)), indexPath)))
+  return index._tag === "Left" ? [indexPath] : [...new Set(index.right.weightMap.values())].map((f) => join(dirname(indexPath), f))
+}
 
 /** Scans one file; a failure to open or recognize it becomes its error. @internal */
 export const scanFile = (file: string): Effect.Effect<FileScan> =>

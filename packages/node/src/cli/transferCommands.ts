@@ -7,14 +7,18 @@
  * @internal
  */
 import * as Checkpoint from "@torchwire/core/Checkpoint"
+import type { TorchwireError } from "@torchwire/core/Errors"
 import * as Safetensors from "@torchwire/core/Safetensors"
+import * as Shards from "@torchwire/core/Shards"
 import * as Streaming from "@torchwire/core/Streaming"
 import type { PyValue } from "@torchwire/core/Value"
 import type * as Socket from "@effect/platform/Socket"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import * as Inspect from "../Inspect.js"
 import * as NodeSave from "../NodeSave.js"
+import * as NodeShards from "../NodeShards.js"
 import * as NodeSource from "../NodeSource.js"
 import * as NodeStreaming from "../NodeStreaming.js"
 import { CliIo, UsageError } from "./io.js"
@@ -64,15 +68,22 @@ export const convert = (args: {
   readonly protocol: number
   readonly computeCrc32: boolean
   readonly dropNonTensors: boolean
+  readonly maxShardSize: string | undefined
   readonly json: boolean
 }) =>
   Effect.gen(function*() {
     const io = yield* CliIo
-    const format = yield* outputFormat(args.output)
-    const checkpoint = yield* Checkpoint.open(yield* NodeSource.open(args.input), { weightsOnly: false, checkCrc: true })
+    const sharded = NodeShards.isIndexPath(args.output)
+    const format = sharded ? "sharded" : yield* outputFormat(args.output)
+    const maxShardSize = args.maxShardSize === undefined ? undefined : Shards.parseSize(args.maxShardSize)
+    if (maxShardSize === undefined && args.maxShardSize !== undefined) return yield* new UsageError({ detail: `--max-shard-size ${args.maxShardSize}: a size is bytes, or a number with KB, MB, GB or TB` })
+    if (maxShardSize !== undefined && !sharded) return yield* new UsageError({ detail: "--max-shard-size splits into shards: OUT must be an index (model.safetensors.index.json, pytorch_model.bin.index.json)" })
+    const checkpoint = yield* openInput(args.input)
     const options = { protocol: args.protocol, computeCrc32: args.computeCrc32, ...progressOf(checkpoint.value, io.progress, "writing") }
     const bytes = yield* holdingSignals(
-      format === "stream"
+      format === "sharded"
+        ? writeShards(checkpoint.value, args.output, { dropNonTensors: args.dropNonTensors, ...(maxShardSize === undefined ? {} : { maxShardSize }) }, io)
+        : format === "stream"
         ? NodeSave.writeAtomically(Streaming.encode(checkpoint.value, options), args.output, options)
         : format === "safetensors"
         ? writeSafetensors(checkpoint, args.output, { ...options, dropNonTensors: args.dropNonTensors }, io)
@@ -85,6 +96,21 @@ export const convert = (args: {
     )
   }).pipe(Effect.scoped)
 
+/** What convert reads: a checkpoint, or a sharded one through its index. */
+const openInput = (
+  input: string
+): Effect.Effect<Pick<Checkpoint.Checkpoint, "value" | "metadata"> & { readonly format: Checkpoint.Checkpoint["format"] | "sharded" }, TorchwireError, Scope.Scope> =>
+  NodeShards.isIndexPath(input)
+    ? Effect.map(NodeShards.open(input, { weightsOnly: false, checkCrc: true }), (s) => ({ value: s.value, format: "sharded" as const }))
+    : Effect.flatMap(NodeSource.open(input), (source) => Checkpoint.open(source, { weightsOnly: false, checkCrc: true }))
+
+/** Writes shards and an index (`NodeShards.save`), saying the files on stderr; the bytes written. */
+const writeShards = (value: PyValue, output: string, options: NodeShards.SaveOptions, io: CliIo["Type"]) =>
+  Effect.map(NodeShards.save(value, output, options), (saved) => {
+    io.err(`wrote ${saved.files.join(", ")}\n`)
+    return saved.bytes
+  })
+
 /**
  * Writes a checkpoint's tensors as a safetensors file, with the metadata
  * transformers writes (`format: pt`, or the input's own when it is a
@@ -93,7 +119,7 @@ export const convert = (args: {
  * values that are not tensors).
  */
 const writeSafetensors = (
-  checkpoint: Checkpoint.Checkpoint,
+  checkpoint: Pick<Checkpoint.Checkpoint, "value" | "metadata">,
   output: string,
   options: { readonly onProgress?: (done: number) => void; readonly dropNonTensors: boolean },
   io: CliIo["Type"]
