@@ -96,6 +96,7 @@ const convert = Command.make("convert", {
   computeCrc32: noCrc32,
   dropNonTensors,
   maxShardSize: Options.text("max-shard-size").pipe(
+    Options.withPseudoName("SIZE"),
     Options.withDescription("for an OUT index (DIR/model.safetensors.index.json, DIR/pytorch_model.bin.index.json): the most a shard holds, as transformers' save_pretrained splits (default 5GB)"),
     Options.optional
   ),

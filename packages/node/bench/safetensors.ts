@@ -1,0 +1,80 @@
+/**
+ * safetensors benchmarks (issue 27), whole processes side by side, each the
+ * best of TORCHWIRE_BENCH_ROUNDS (default 3), on a 1.7 GiB state_dict
+ * written by torch 2.13 (generated on the fly, as run.ts does) and its
+ * .safetensors (written by the real safetensors):
+ *   (g) listing the keys: `torchwire inspect --limit 1` vs safetensors' safe_open(...).keys() in Python with torch;
+ *   (h) converting .pt → .safetensors: `torchwire convert` vs torch.load + save_file, and a plain `cp` of the file;
+ *   (i) reading every tensor: torchwire (Checkpoint.arrays) vs safetensors.torch.load_file.
+ * Prints a Markdown table (BENCHMARKS.md). Needs `pnpm build` and .venv-torch.
+ */
+import { execFileSync, spawnSync } from "node:child_process"
+import { existsSync, mkdirSync, rmSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { bundleWorker } from "./bundle.js"
+
+const here = import.meta.dirname
+const work = join(tmpdir(), "torchwire-bench")
+const bin = join(here, "..", "dist", "torchwire.cjs")
+const python = process.env.TORCHWIRE_PYTHON2 ?? join(here, "..", "..", "..", ".venv-torch", "bin", "python")
+const rounds = Number(process.env.TORCHWIRE_BENCH_ROUNDS ?? 3)
+const log = (s: string) => process.stderr.write(s + "\n")
+
+interface Measured {
+  readonly seconds: number
+  readonly peakRssMiB: number
+}
+
+/** One whole process under /usr/bin/time: wall seconds and peak resident memory. */
+const timed = (cmd: string, args: ReadonlyArray<string>): Measured => {
+  const run = spawnSync("/usr/bin/time", ["-f", "%e %M", cmd, ...args], { encoding: "utf8", maxBuffer: 64 << 20 })
+  if (run.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${run.stderr.slice(-2000)}`)
+  const [seconds, kib] = run.stderr.trim().split("\n").at(-1)!.split(" ").map(Number)
+  return { seconds: seconds!, peakRssMiB: kib! / 1024 }
+}
+
+/** The best of `rounds` runs (peak memory the highest seen). */
+const best = (measure: () => Measured, before?: () => void): Measured => {
+  const all = Array.from({ length: rounds }, () => (before?.(), measure()))
+  return { seconds: Math.min(...all.map((m) => m.seconds)), peakRssMiB: Math.max(...all.map((m) => m.peakRssMiB)) }
+}
+
+mkdirSync(work, { recursive: true })
+const pt = join(work, "state_dict_1740mib_torch2.pt")
+if (!existsSync(pt)) {
+  log(`generating ${pt} with torch 2.13 ...`)
+  execFileSync(python, [join(here, "make_checkpoint.py"), pt, "1740"], { stdio: ["ignore", "ignore", "inherit"] })
+}
+const st = join(work, "state_dict_1740mib.safetensors")
+if (!existsSync(st)) {
+  log(`writing ${st} with safetensors' save_file ...`)
+  execFileSync(python, ["-c", "import sys, torch; from safetensors.torch import save_file; save_file({k: v.contiguous() for k, v in torch.load(sys.argv[1]).items()}, sys.argv[2])", pt, st])
+}
+const bytes = statSync(st).size
+const out = join(work, "out.safetensors")
+const fresh = () => rmSync(out, { force: true })
+const reader = await bundleWorker("read_safetensors", join(work, "bundle"))
+
+log("(g) listing keys ...")
+const keysOurs = best(() => timed(process.execPath, [bin, "inspect", "--limit", "1", st]))
+const keysTheirs = best(() => timed(python, ["-c", "import sys, torch; from safetensors import safe_open; print(len(safe_open(sys.argv[1], 'pt').keys()))", st]))
+log("(h) converting .pt to .safetensors ...")
+const convertOurs = best(() => timed(process.execPath, [bin, "convert", pt, out]), fresh)
+const convertTheirs = best(() => timed(python, ["-c", "import sys, torch; from safetensors.torch import save_file; save_file({k: v.contiguous() for k, v in torch.load(sys.argv[1]).items()}, sys.argv[2])", pt, out]), fresh)
+const copy = best(() => timed("cp", [pt, out]), fresh)
+log("(i) reading every tensor ...")
+const readOurs = best(() => timed(process.execPath, [reader, st]))
+const readTheirs = best(() => timed(python, ["-c", "import sys, torch; from safetensors.torch import load_file; print(len(load_file(sys.argv[1])))", st]))
+fresh()
+
+const secs = (m: Measured) => `${m.seconds.toFixed(2)} s`
+const mib = (m: Measured) => `${m.peakRssMiB.toFixed(0)} MiB`
+const rate = (m: Measured) => `${(statSync(pt).size / 2 ** 20 / m.seconds).toFixed(0)} MiB/s`
+process.stdout.write([
+  `| safetensors, ${(bytes / 2 ** 30).toFixed(2)} GiB (best of ${rounds}, whole processes) | torchwire | alternative | ratio |`,
+  "| --- | --- | --- | --- |",
+  `| (g) list the keys | ${secs(keysOurs)}, ${mib(keysOurs)} | safe_open + torch: ${secs(keysTheirs)}, ${mib(keysTheirs)} | ${((100 * keysOurs.seconds) / keysTheirs.seconds).toFixed(0)}% of the time |`,
+  `| (h) convert .pt → .safetensors | ${secs(convertOurs)} (${rate(convertOurs)}), ${mib(convertOurs)} | torch.load + save_file: ${secs(convertTheirs)}, ${mib(convertTheirs)}; cp: ${secs(copy)} (${rate(copy)}) | ${((100 * copy.seconds) / convertOurs.seconds).toFixed(0)}% of cp's throughput |`,
+  `| (i) read every tensor | ${secs(readOurs)}, ${mib(readOurs)} | load_file: ${secs(readTheirs)}, ${mib(readTheirs)} | ${((100 * readOurs.seconds) / readTheirs.seconds).toFixed(0)}% of the time |`
+].join("\n") + "\n")
