@@ -12,6 +12,7 @@
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { attempt, CheckpointError, type TorchwireError } from "./Errors.js"
+import { streamOf } from "./internal/container/recordBytes.js"
 import { encodeHeader, safetensorsDtypeOf, writeOrder } from "./internal/format/safetensors.js"
 import { bytes, Tensor } from "./Torch.js"
 import type { PyValue } from "./Value.js"
@@ -170,13 +171,26 @@ export const plan = (value: PyValue, options: EncodeOptions = {}): Effect.Effect
 
 /**
  * The file's bytes as a stream: the header, then each tensor's bytes
- * (row-major, little-endian), one tensor in memory at a time.
+ * (row-major, little-endian). A tensor that is the whole of a little-endian
+ * storage (a state_dict's usual tensor) streams from its file chunk by
+ * chunk; any other (a view, a big-endian file's) is read whole, one at a
+ * time. `readAhead: n` reads n chunks ahead of the consumer, so reads
+ * overlap its writes (`NodeSave` writes take 2).
  *
  * @since 0.2.0
  * @category encoding
  */
-export const toStream = (p: Plan): Stream.Stream<Uint8Array, TorchwireError> =>
-  Stream.concat(Stream.make(p.header), Stream.mapEffect(Stream.fromIterable(p.tensors), ([, t]) => bytes(t)))
+export const toStream = (p: Plan, options: { readonly readAhead?: number } = {}): Stream.Stream<Uint8Array, TorchwireError> => {
+  const chunks = Stream.concat(Stream.make(p.header), Stream.flatMap(Stream.fromIterable(p.tensors), ([, t]) => tensorChunks(t)))
+  return (options.readAhead ?? 0) > 0 ? Stream.bufferChunks(chunks, { capacity: options.readAhead! }) : chunks
+}
+
+/** A tensor's bytes as chunks: its storage's, streamed, when it is all of a little-endian storage in order; else read whole. */
+const tensorChunks = (t: Tensor): Stream.Stream<Uint8Array, TorchwireError> => {
+  const s = t.storage
+  const whole = s !== undefined && t.storageOffset === 0 && t.nbytes === s.nbytes && isContiguous(t) && (s.byteOrder === "little" || t.dtype.itemSize === 1)
+  return whole ? streamOf(s.bytes) : Stream.fromEffect(bytes(t))
+}
 
 /**
  * `plan` then `toStream`: the safetensors file of a value.

@@ -115,7 +115,7 @@ export const save = (value: PyValue, indexPath: string, options: SaveOptions = {
     for (const [i, shard] of (shards.length === 0 ? [[]] : shards).entries()) {
       const path = join(dir, names[i]!)
       bytes += safetensors
-        ? yield* Effect.flatMap(Safetensors.planOf(shard, shardMetadata), (plan) => NodeSave.writeAtomically(Safetensors.toStream(plan), path))
+        ? yield* Effect.flatMap(Safetensors.planOf(shard, shardMetadata), (plan) => NodeSave.writeAtomically(Safetensors.toStream(plan, { readAhead: 2 }), path))
         : yield* NodeSave.save(new Map<PyValue, PyValue>(shard), path)
       files.push(path)
     }

@@ -127,7 +127,7 @@ const writeSafetensors = (
   Effect.gen(function*() {
     const plan = yield* Safetensors.plan(checkpoint.value, { metadata: checkpoint.metadata ?? new Map([["format", "pt"]]), dropNonTensors: options.dropNonTensors })
     if (plan.dropped.length > 0) io.err(`${output}: left out (aliases of tensors written once, and values that are not tensors): ${plan.dropped.join(", ")}\n`)
-    return yield* NodeSave.writeAtomically(Safetensors.toStream(plan), output, options)
+    return yield* NodeSave.writeAtomically(Safetensors.toStream(plan, { readAhead: 2 }), output, options)
   })
 
 /**
