@@ -9,6 +9,7 @@
  *
  * @since 0.2.0
  */
+import { bufferRing, StreamBufferRing } from "@torchwire/core/ByteSource"
 import * as Checkpoint from "@torchwire/core/Checkpoint"
 import { CheckpointError, SourceError, type TorchwireError } from "@torchwire/core/Errors"
 import * as Safetensors from "@torchwire/core/Safetensors"
@@ -115,7 +116,8 @@ export const save = (value: PyValue, indexPath: string, options: SaveOptions = {
     for (const [i, shard] of (shards.length === 0 ? [[]] : shards).entries()) {
       const path = join(dir, names[i]!)
       bytes += safetensors
-        ? yield* Effect.flatMap(Safetensors.planOf(shard, shardMetadata), (plan) => NodeSave.writeAtomically(Safetensors.toStream(plan, { readAhead: 2 }), path))
+        ? yield* Effect.flatMap(Safetensors.planOf(shard, shardMetadata), (plan) =>
+          NodeSave.writeAtomically(Safetensors.toStream(plan, { readAhead: 2 }), path).pipe(Effect.locally(StreamBufferRing, bufferRing(8))))
         : yield* NodeSave.save(new Map<PyValue, PyValue>(shard), path)
       files.push(path)
     }

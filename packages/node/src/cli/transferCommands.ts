@@ -7,6 +7,7 @@
  * @internal
  */
 import * as Checkpoint from "@torchwire/core/Checkpoint"
+import { bufferRing, StreamBufferRing } from "@torchwire/core/ByteSource"
 import type { TorchwireError } from "@torchwire/core/Errors"
 import * as Safetensors from "@torchwire/core/Safetensors"
 import * as Shards from "@torchwire/core/Shards"
@@ -127,7 +128,8 @@ const writeSafetensors = (
   Effect.gen(function*() {
     const plan = yield* Safetensors.plan(checkpoint.value, { metadata: checkpoint.metadata ?? new Map([["format", "pt"]]), dropNonTensors: options.dropNonTensors })
     if (plan.dropped.length > 0) io.err(`${output}: left out (aliases of tensors written once, and values that are not tensors): ${plan.dropped.join(", ")}\n`)
-    return yield* NodeSave.writeAtomically(Safetensors.toStream(plan, { readAhead: 2 }), output, options)
+    // Reads into recycled buffers, as NodeSave.save's (two read ahead of the writes, so a ring of 8 suffices).
+    return yield* NodeSave.writeAtomically(Safetensors.toStream(plan, { readAhead: 2 }), output, options).pipe(Effect.locally(StreamBufferRing, bufferRing(8)))
   })
 
 /**

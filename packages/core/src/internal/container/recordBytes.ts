@@ -16,6 +16,7 @@ import type { TorchwireError } from "../../Errors.js"
 import type { ZipArchive } from "./zipArchive.js"
 import type { CentralEntry as ZipEntry } from "./zipFormat.js"
 import { concatBytes } from "../bytes.js"
+import { chunkReader } from "./zipRead.js"
 
 /**
  * A record's bytes:
@@ -71,9 +72,11 @@ const chunksOf = (bytes: Uint8Array, size: number): Stream.Stream<Uint8Array> =>
 
 /** `length` bytes at `at` of a source, as chunks of `SOURCE_CHUNK`. */
 const sourceChunks = (source: ByteSource, at: number, length: number): Stream.Stream<Uint8Array, TorchwireError> =>
-  Stream.paginateEffect(0, (pos: number) =>
-    Effect.map(source.read(at + pos, Math.min(SOURCE_CHUNK, length - pos)), (b) =>
-      [b, pos + b.length < length ? Option.some(pos + b.length) : Option.none()] as const)).pipe(Stream.filter((b) => b.length > 0))
+  // Into the fiber's StreamBufferRing when it has one (chunkReader): fresh memory is slow to touch on some machines.
+  Stream.unwrap(Effect.map(chunkReader(source), (read) =>
+    Stream.paginateEffect(0, (pos: number) =>
+      Effect.map(read(at + pos, Math.min(SOURCE_CHUNK, length - pos)), (b) =>
+        [b, pos + b.length < length ? Option.some(pos + b.length) : Option.none()] as const)).pipe(Stream.filter((b) => b.length > 0))))
 
 /** The first `n` bytes of a stream of chunks. @internal */
 export const takeBytes = <E>(s: Stream.Stream<Uint8Array, E>, n: number): Stream.Stream<Uint8Array, E> =>
