@@ -9,7 +9,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as ByteSource from "@torchwire/core/ByteSource"
 import * as Zip from "@torchwire/core/Zip"
-import { checkpointFixtures, fixturePath, pythonDir } from "@torchwire/test-utils"
+import * as Checkpoint from "@torchwire/core/Checkpoint"
+import * as Summary from "@torchwire/core/Summary"
+import type { Json } from "@torchwire/core/Summary"
+import * as NodeSource from "@torchwire/node/NodeSource"
+import { checkpointFixtures, firstDifference, fixturePath, pythonDir } from "@torchwire/test-utils"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
@@ -21,7 +25,7 @@ import { cli } from "./cliHarness.js"
 const python = process.env.TORCHWIRE_PYTHON2 ?? join(import.meta.dirname, "..", "..", "..", ".venv-torch", "bin", "python")
 
 /** The oracle's JSON lines, without blocking the test worker. */
-const oracle = async (...args: Array<string>): Promise<Array<{ readonly file?: string; readonly error?: string; readonly files?: Array<string> }>> =>
+const oracle = async (...args: Array<string>): Promise<Array<{ readonly file?: string; readonly error?: string; readonly files?: Array<string>; readonly summary?: Json }>> =>
   (await promisify(execFile)(python, [join(pythonDir, "oracle_torch2.py"), ...args], { encoding: "utf8", maxBuffer: 64 << 20 })).stdout
     .split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l))
 
@@ -48,6 +52,14 @@ describe("safetensors against the real library", () => {
       }
       assert.isAtLeast(identical, 12)
     }), 300_000)
+
+  it.effect("a file of 30,000 tensors the real library wrote (a 3 MB header) reads as load_file reads it", () =>
+    Effect.gen(function*() {
+      const file = join(mkdtempSync(join(tmpdir(), "torchwire-safetensors-")), "many.safetensors")
+      const [written] = yield* Effect.promise(() => oracle("st-many", file, "30000"))
+      const ours = yield* Effect.scoped(Effect.flatMap(NodeSource.open(file), (s) => Effect.flatMap(Checkpoint.open(s), (c) => Summary.ofCheckpoint(c))))
+      assert.strictEqual(firstDifference(ours, written!.summary!), undefined)
+    }), 120_000)
 
   it.effect("convert to an index writes huggingface_hub's shards and index: safetensors byte for byte, torch.save shards record for record", () =>
     Effect.gen(function*() {

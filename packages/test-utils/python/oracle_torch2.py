@@ -8,6 +8,7 @@
   oracle_torch2.py st-save SRC OUT...     safetensors' save_file of SRC's tensors (flattened, deduplicated, contiguous)
   oracle_torch2.py hub-save SRC DIR MAX SAFE   huggingface_hub's save_torch_state_dict of SRC's tensors into DIR, shards
                                           of at most MAX bytes (SAFE 1: safetensors, 0: torch.save); prints {"files"}
+  oracle_torch2.py st-many OUT N           save_file of N small tensors (a header of megabytes); {"file", "summary"}
   oracle_torch2.py st-load FILE...        {"file", "summary"} of safetensors.torch.load_file(FILE)
   oracle_torch2.py load-unsafe FILE...    {"file", "summary"} from torch.load(FILE, weights_only=False), or
                                           pickle.load for a .pkl file (the fixtures torch 2.13 wrote)
@@ -104,6 +105,16 @@ def main():
         os.makedirs(out, exist_ok=True)
         save_torch_state_dict(flat_tensors(src), out, max_shard_size=int(max_size), safe_serialization=safe == "1")
         print(json.dumps({"files": sorted(os.listdir(out))}))
+    elif cmd == "st-many":
+        # save_file of N small tensors of mixed dtypes under long names: a header of megabytes. Prints {"file", "summary"}.
+        from safetensors.torch import load_file, save_file
+        out, n = args
+        g = torch.Generator().manual_seed(0)
+        dtypes = [torch.float32, torch.bfloat16, torch.int64, torch.uint8, torch.float16]
+        # No empty tensors: load_file orders tensors by offset, and those at one offset (empty ones) in a random order.
+        tensors = {f"model.layers.{i}.{'x' * 40}.weight": torch.randint(0, 100, (i % 5 + 1, 3), generator=g).to(dtypes[i % 5]) for i in range(int(n))}
+        save_file(tensors, out, metadata={"format": "pt", "note": "many"})
+        print(json.dumps({"file": out, "summary": {"format": "safetensors", "value": summarize(load_file(out))}}))
     elif cmd == "st-load":
         from safetensors.torch import load_file
         for path in args:
