@@ -135,6 +135,21 @@ describe("CLI", () => {
     assert.strictEqual(reads, 3)
   })
 
+  it.effect("safetensors: inspect shows the metadata, scan says it holds no code, convert goes there and back unchanged", () =>
+    Effect.gen(function*() {
+      const file = fixturePath("st_linear.safetensors")
+      const inspected = yield* run("inspect", file)
+      assert.include(inspected.out, "safetensors checkpoint")
+      assert.include(inspected.out, `metadata: {"format":"pt"}`)
+      const scanned = yield* run("scan", file)
+      assert.strictEqual(scanned.code, 0)
+      assert.include(scanned.out, "a safetensors file: a JSON header and tensor bytes, nothing that runs")
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-cli-"))
+      assert.strictEqual((yield* run("convert", file, join(dir, "x.pt"))).code, 0)
+      assert.strictEqual((yield* run("convert", join(dir, "x.pt"), join(dir, "back.safetensors"))).code, 0)
+      assert.isTrue(readFileSync(join(dir, "back.safetensors")).equals(readFileSync(file)))
+    }))
+
   it.effect("convert to an index that fails part way leaves none of its shards", () =>
     Effect.gen(function*() {
       const dir = join(mkdtempSync(join(tmpdir(), "torchwire-cli-")), "out")
