@@ -174,12 +174,20 @@ export const stateDict = (m: Module, prefix = ""): OrderedDict => {
  * @category constructors
  */
 export const open = (input: ByteSource | Container.Container, options: { readonly maxFlatbufferBytes?: number } = {}): Effect.Effect<ScriptArchive, TorchwireError> =>
-  Effect.flatMap(Container.fromInput(input), (container) => {
+  byContainer(input, options, (zip) => openZip(zip.source, zip.archive))
+
+/** A flatbuffer module opened whole, a zip archive as `onZip` reads it; a checkpoint's container a failure. */
+const byContainer = <A>(
+  input: ByteSource | Container.Container,
+  options: { readonly maxFlatbufferBytes?: number },
+  onZip: (zip: Extract<Container.Container, { readonly _tag: "Zip" }>) => Effect.Effect<A, TorchwireError>
+): Effect.Effect<A | ScriptArchive, TorchwireError> =>
+  Effect.flatMap(Container.fromInput(input), (container): Effect.Effect<A | ScriptArchive, TorchwireError> => {
     switch (container._tag) {
       case "Flatbuffer":
         return openFlatbuffer(container.source, options.maxFlatbufferBytes ?? 4 * 2 ** 30)
       case "Zip":
-        return openZip(container.source, container.archive)
+        return onZip(container)
       default:
         return notAModule(container)
     }
@@ -203,17 +211,10 @@ export type ScriptCode = Pick<ScriptArchive, "code" | "classes">
  * @category constructors
  */
 export const openCode = (input: ByteSource | Container.Container, options: { readonly maxFlatbufferBytes?: number } = {}): Effect.Effect<ScriptCode, TorchwireError> =>
-  Effect.flatMap(Container.fromInput(input), (container) => {
-    switch (container._tag) {
-      case "Flatbuffer":
-        return openFlatbuffer(container.source, options.maxFlatbufferBytes ?? 4 * 2 ** 30)
-      case "Zip":
-        return Effect.flatMap(readZipInfo(container.archive), (info) =>
-          info.kind === "modeljson" ? readCode(container.archive, info.index.records) : Effect.zipRight(moduleKind(info), readCode(container.archive, info.index.records)))
-      default:
-        return notAModule(container)
-    }
-  })
+  byContainer(input, options, (zip) =>
+    Effect.flatMap(readZipInfo(zip.archive), (info) =>
+      // A model.json archive's module does not load, its code does.
+      Effect.zipRight(info.kind === "modeljson" ? Effect.void : moduleKind(info), readCode(zip.archive, info.index.records))))
 
 /** The failure of opening as a module a container that holds a checkpoint. */
 const notAModule = (container: Container.Container) =>

@@ -14,6 +14,7 @@
  * @since 0.2.0
  */
 import { NUMPY_GLOBALS } from "./internal/torch/globals.js"
+import { byteSwap, halfToFloat } from "./internal/torch/tensorBytes.js"
 import { PyByteArray, PyGlobal, PyObject, PyTuple, type PyValue } from "./Value.js"
 
 /**
@@ -150,12 +151,8 @@ export const ndarrayOf = (v: PyValue): NdArray | undefined => {
 }
 
 /** Big-endian elements in little-endian order: each number swapped (each part of a complex, each code point of a string). */
-const littleEndian = (dtype: DType, bytes: Uint8Array): Uint8Array => {
-  const unit = dtype.kind === "c" ? dtype.itemSize / 2 : dtype.kind === "U" ? 4 : dtype.itemSize
-  const out = bytes.slice()
-  if (unit > 1) for (let i = 0; i + unit <= out.length; i += unit) out.subarray(i, i + unit).reverse()
-  return out
-}
+const littleEndian = (dtype: DType, bytes: Uint8Array): Uint8Array =>
+  byteSwap(bytes.slice(), dtype.kind === "c" ? dtype.itemSize / 2 : dtype.kind === "U" ? 4 : dtype.itemSize)
 
 /**
  * Reads a scalar made by `numpy.core.multiarray.scalar` (NumPy 1 or 2):
@@ -202,7 +199,7 @@ const decodeScalar = (dtype: DType, bytes: Uint8Array): Scalar["value"] => {
       return n >= -(2n ** 53n) + 1n && n <= 2n ** 53n - 1n ? Number(n) : n
     }
     case "f2":
-      return halfToNumber(view.getUint16(0, little))
+      return halfToFloat(view.getUint16(0, little))
     case "f4":
       return view.getFloat32(0, little)
     case "f8":
@@ -218,16 +215,6 @@ const decodeScalar = (dtype: DType, bytes: Uint8Array): Scalar["value"] => {
     return String.fromCodePoint(...chars).replace(/\0+$/, "")
   }
   return bytes
-}
-
-/** An IEEE 754 half-precision float's value. */
-const halfToNumber = (h: number): number => {
-  const sign = h & 0x8000 ? -1 : 1
-  const exponent = (h >> 10) & 0x1f
-  const fraction = h & 0x3ff
-  if (exponent === 0) return sign * fraction * 2 ** -24
-  if (exponent === 0x1f) return fraction === 0 ? sign * Infinity : NaN
-  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15)
 }
 
 /**

@@ -14,6 +14,7 @@ import * as Stream from "effect/Stream"
 import { attempt, CheckpointError, type TorchwireError } from "./Errors.js"
 import { streamOf } from "./internal/container/recordBytes.js"
 import { encodeHeader, safetensorsDtypeOf, writeOrder } from "./internal/format/safetensors.js"
+import { isContiguous } from "./internal/torch/shape.js"
 import { bytes, Tensor } from "./Torch.js"
 import type { PyValue } from "./Value.js"
 
@@ -84,7 +85,7 @@ const dedupe = (tensors: ReadonlyArray<readonly [string, Tensor]>): { readonly k
       keep.add(group[0]![0])
       continue
     }
-    const complete = group.filter(([, t]) => t.storageOffset === 0 && t.nbytes === t.storage?.nbytes && isContiguous(t)).map(([n]) => n).sort()
+    const complete = group.filter(([, t]) => coversStorage(t)).map(([n]) => n).sort()
     if (complete.length === 0) {
       throw new CheckpointError({ reason: "BadTensor", offset: 0, record: group[0]![0], detail: `tensors share memory but none covers it whole (safetensors stores each once): ${group.map(([n]) => n).join(", ")}` })
     }
@@ -94,14 +95,9 @@ const dedupe = (tensors: ReadonlyArray<readonly [string, Tensor]>): { readonly k
   return { kept: tensors.filter(([n]) => keep.has(n)), aliases }
 }
 
-const isContiguous = (t: Tensor): boolean => {
-  let expected = 1
-  for (let i = t.shape.length - 1; i >= 0; i--) {
-    if (t.shape[i] !== 1 && t.stride[i] !== expected) return false
-    expected *= t.shape[i]!
-  }
-  return true
-}
+/** Whether a tensor is all of its storage, in order: its bytes are the storage's. */
+const coversStorage = (t: Tensor): boolean =>
+  t.storage !== undefined && t.storageOffset === 0 && t.nbytes === t.storage.nbytes && isContiguous(t.shape, t.stride)
 
 /**
  * The tensors safetensors would store for a value (a state_dict, or any
@@ -188,8 +184,7 @@ export const toStream = (p: Plan, options: { readonly readAhead?: number } = {})
 /** A tensor's bytes as chunks: its storage's, streamed, when it is all of a little-endian storage in order; else read whole. */
 const tensorChunks = (t: Tensor): Stream.Stream<Uint8Array, TorchwireError> => {
   const s = t.storage
-  const whole = s !== undefined && t.storageOffset === 0 && t.nbytes === s.nbytes && isContiguous(t) && (s.byteOrder === "little" || t.dtype.itemSize === 1)
-  return whole ? streamOf(s.bytes) : Stream.fromEffect(bytes(t))
+  return s !== undefined && coversStorage(t) && (s.byteOrder === "little" || t.dtype.itemSize === 1) ? streamOf(s.bytes) : Stream.fromEffect(bytes(t))
 }
 
 /**

@@ -271,10 +271,23 @@ export const shardedReport = (name: string, sharded: Shards.Sharded, options: Tr
  * @category constructors
  */
 export const shardedJson = (sharded: Shards.Sharded, progress?: (done: number, total: number) => void): Effect.Effect<string, TorchwireError> => {
-  const total = progress === undefined ? 0 : totals(sharded.value).bytes
+  const options = hashing(progress, () => Checkpoint.tensors(sharded.value))
+  return Effect.flatMap(Summary.summarize(sharded.value, options), (value) => prettyJson({ format: "sharded", value }))
+}
+
+/**
+ * Summary options that report hashing progress (when there is a place to)
+ * toward the bytes of `tensors`, listed as the summary visits them (a
+ * shared tensor once per path).
+ */
+const hashing = (
+  progress: ((done: number, total: number) => void) | undefined,
+  tensors: () => ReadonlyArray<readonly [string, Tensor]>
+): Summary.SummaryOptions => {
+  if (progress === undefined) return {}
+  const total = tensors().reduce((n, [, t]) => n + t.nbytes, 0)
   let done = 0
-  const onTensor = progress === undefined ? undefined : (nbytes: number) => progress((done += nbytes), total)
-  return Effect.flatMap(Summary.summarize(sharded.value, onTensor === undefined ? {} : { onTensor }), (value) => prettyJson({ format: "sharded", value }))
+  return { onTensor: (nbytes) => progress((done += nbytes), total) }
 }
 
 /**
@@ -296,21 +309,13 @@ export const json = (input: ByteSource | Container.Container, progress?: (done: 
   Effect.flatMap(Container.fromInput(input), (container) =>
     Container.isModuleFormat(container.format)
       ? Effect.flatMap(Module.open(container), (archive) => {
-        const tensors = [...Module.namedParameters(archive.module), ...Module.namedBuffers(archive.module)]
-        const total = tensors.reduce((n, [, t]) => n + t.nbytes, 0)
-        let done = 0
-        const onTensor = progress === undefined ? undefined : (nbytes: number) => progress((done += nbytes), total)
-        return Effect.flatMap(Summary.ofModule(archive, onTensor === undefined ? {} : { onTensor }), prettyJson)
+        const options = hashing(progress, () => [...Module.namedParameters(archive.module), ...Module.namedBuffers(archive.module)])
+        return Effect.flatMap(Summary.ofModule(archive, options), prettyJson)
       })
       : checkpointJson(container, progress))
 
 const checkpointJson = (container: Container.Container, progress?: (done: number, total: number) => void): Effect.Effect<string, TorchwireError> =>
-  Effect.flatMap(openForInspect(container), (c) => {
-    const total = progress === undefined ? 0 : Checkpoint.tensors(c.value).reduce((n, [, t]) => n + t.nbytes, 0)
-    let done = 0
-    const onTensor = progress === undefined ? undefined : (nbytes: number) => progress((done += nbytes), total)
-    return Effect.flatMap(Summary.ofCheckpoint(c, onTensor === undefined ? {} : { onTensor }), prettyJson)
-  })
+  Effect.flatMap(openForInspect(container), (c) => Effect.flatMap(Summary.ofCheckpoint(c, hashing(progress, () => Checkpoint.tensors(c.value))), prettyJson))
 
 /**
  * A pickle `dis` shows: its record, the bytes it lies in, and where in them

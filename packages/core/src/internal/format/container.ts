@@ -128,7 +128,7 @@ export const recognize = (source: ByteSource, options: RecognizeOptions = {}): E
     if (head.length >= 8 && ascii(head.subarray(0, 8)) === "PYTORCH1") {
       return yield* new CheckpointError({ reason: "UnsupportedFormat", offset: 0, detail: "File is an unsupported archive format from the preview release." })
     }
-    if (looksLikeSafetensors(head)) return Container.Safetensors({ source, format: "safetensors", header: yield* readHeader(source) })
+    if (looksLikeSafetensors(head)) return Container.Safetensors({ source, format: "safetensors", header: yield* readHeader(source, head) })
     if (isTarHeader(head)) {
       const { members, stoppedAt } = yield* listTarMembers(source)
       return Container.Tar({ source, format: "tar", members, stoppedAt })

@@ -124,14 +124,14 @@ export const parseHeader = (json: Uint8Array, fileSize: number): Header => {
 }
 
 /**
- * Reads and validates the header of a safetensors file (two reads: the
- * length, then the JSON).
+ * Reads and validates the header of a safetensors file: its length from
+ * `head` (the file's first bytes, already read), then the JSON.
  *
  * @internal
  */
-export const readHeader = (source: ByteSource): Effect.Effect<Header, TorchwireError> =>
+export const readHeader = (source: ByteSource, head: Uint8Array): Effect.Effect<Header, TorchwireError> =>
   Effect.gen(function*() {
-    const first8 = yield* source.read(0, Math.min(8, source.size))
+    const first8 = head.subarray(0, 8)
     const n = yield* attempt(() => headerLength(first8, source.size), CheckpointError)
     const json = yield* source.read(8, n)
     return yield* attempt(() => parseHeader(json, source.size), CheckpointError)
