@@ -4,7 +4,8 @@
  * written by torch 2.13 (generated on the fly, as run.ts does) and its
  * .safetensors (written by the real safetensors):
  *   (g) listing the keys: `torchwire inspect --limit 1` vs safetensors' safe_open(...).keys() in Python with torch;
- *   (h) converting .pt → .safetensors: `torchwire convert` vs torch.load + save_file, and a plain `cp` of the file;
+ *   (h) converting .pt → .safetensors: `torchwire convert` vs torch.load + save_file, and a plain `cp` of the file
+ *       (alone, and followed by `sync` of the copy, since the convert fsyncs what it wrote);
  *   (i) reading every tensor: torchwire (Checkpoint.arrays) vs safetensors.torch.load of the file's bytes
  *       (load_file maps the file and reads nothing until a tensor is touched).
  * Prints a Markdown table (BENCHMARKS.md). Needs `pnpm build` and .venv-torch.
@@ -74,6 +75,8 @@ log("(h) converting .pt to .safetensors ...")
 const convertOurs = best(() => timed(process.execPath, [bin, "convert", pt, out]), fresh)
 const convertTheirs = best(() => timed(python, ["-c", PY_CONVERT, pt, out]), fresh)
 const copy = best(() => timed("cp", [pt, out]), fresh)
+// torchwire's convert fsyncs what it wrote (as every save does): the same copy made durable.
+const copySynced = best(() => timed("sh", ["-c", 'cp "$0" "$1" && sync "$1"', pt, out]), fresh)
 log("(i) reading every tensor ...")
 const readOurs = best(() => timed(process.execPath, [reader, st]))
 // load_file maps the file and touches nothing: reading every tensor is safetensors' load of the file's bytes.
@@ -87,6 +90,6 @@ process.stdout.write([
   `| safetensors, ${(bytes / 2 ** 30).toFixed(2)} GiB (best of ${rounds}, whole processes) | torchwire | alternative | ratio |`,
   "| --- | --- | --- | --- |",
   `| (g) list the keys | ${secs(keysOurs)}, ${mib(keysOurs)} | safe_open + torch: ${secs(keysTheirs)}, ${mib(keysTheirs)} | ${((100 * keysOurs.seconds) / keysTheirs.seconds).toFixed(0)}% of the time |`,
-  `| (h) convert .pt → .safetensors | ${secs(convertOurs)} (${rate(convertOurs)}), ${mib(convertOurs)} | torch.load + save_file: ${secs(convertTheirs)}, ${mib(convertTheirs)}; cp: ${secs(copy)} (${rate(copy)}) | ${((100 * copy.seconds) / convertOurs.seconds).toFixed(0)}% of cp's throughput |`,
+  `| (h) convert .pt → .safetensors | ${secs(convertOurs)} (${rate(convertOurs)}), ${mib(convertOurs)} | torch.load + save_file: ${secs(convertTheirs)}, ${mib(convertTheirs)}; cp: ${secs(copy)} (${rate(copy)}); cp + sync: ${secs(copySynced)} (${rate(copySynced)}) | ${((100 * copy.seconds) / convertOurs.seconds).toFixed(0)}% of cp's throughput, ${((100 * copySynced.seconds) / convertOurs.seconds).toFixed(0)}% of cp + sync's |`,
   `| (i) read every tensor | ${secs(readOurs)}, ${mib(readOurs)} | safetensors.torch.load: ${secs(readTheirs)}, ${mib(readTheirs)} | ${((100 * readOurs.seconds) / readTheirs.seconds).toFixed(0)}% of the time |`
 ].join("\n") + "\n")
