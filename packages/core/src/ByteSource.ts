@@ -165,3 +165,28 @@ export const counting = (source: ByteSource): { readonly source: ByteSource; rea
     }
   }
 }
+
+/**
+ * The `length` bytes of `source` at `offset`, as a source of their own
+ * (offsets from 0), named `name`: one member of a file that holds many, as
+ * each item of a distributed checkpoint's `.distcp` file. Fails with
+ * `Truncated` unless the range lies inside `source`.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const slice = (source: ByteSource, offset: number, length: number, name = `${source.name}[${offset}:${offset + length}]`): Effect.Effect<ByteSource, SourceError> =>
+  Effect.as(checkRange(source, offset, length), {
+    name,
+    size: length,
+    read: (at: number, n: number) =>
+      isRangeWithin(at, n, length)
+        ? source.read(offset + at, n)
+        : Effect.fail(new SourceError({ reason: "Truncated", source: name, offset: at, detail: `read of ${n} bytes at ${at} is outside the ${length}-byte source` })),
+    ...(source.readInto === undefined ? {} : {
+      readInto: (at: number, target: Uint8Array) =>
+        isRangeWithin(at, target.length, length)
+          ? source.readInto!(offset + at, target)
+          : Effect.fail(new SourceError({ reason: "Truncated", source: name, offset: at, detail: `read of ${target.length} bytes at ${at} is outside the ${length}-byte source` }))
+    })
+  })

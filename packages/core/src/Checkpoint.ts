@@ -24,6 +24,8 @@ import { loadStreamCheckpoint } from "./internal/load/streamCheckpoint.js"
 import { loadTarCheckpoint } from "./internal/load/tarCheckpoint.js"
 import { tensorsOf } from "./internal/load/safetensorsCheckpoint.js"
 import { loadZipCheckpoint } from "./internal/load/zipCheckpoint.js"
+import { loadDcp } from "./internal/load/dcpCheckpoint.js"
+import type { Directory } from "./Directory.js"
 import { Tensor, type TensorArray, toTypedArray } from "./Torch.js"
 import { PyFrozenSet, PyObject, PySet, PyTuple, type PyValue } from "./Value.js"
 import * as Zip from "./Zip.js"
@@ -60,18 +62,20 @@ export type OpenOptions = LoadOptions
  * @category models
  */
 export interface Checkpoint {
-  readonly format: "zip" | "legacy" | "tar" | "pickle" | "stream" | "safetensors"
+  readonly format: "zip" | "legacy" | "tar" | "pickle" | "stream" | "safetensors" | "dcp"
   /** The unpickled object; tensors read their bytes from `source` on demand. */
   readonly value: PyValue
   readonly source: ByteSource
   /** A safetensors file's `__metadata__`. */
   readonly metadata?: ReadonlyMap<string, string>
-  /** Zip record names (without the archive folder), tar members, legacy storage keys, or safetensors tensor names. */
+  /** Zip record names (without the archive folder), tar members, legacy storage keys, safetensors tensor names, or a distributed checkpoint's data files. */
   readonly records: ReadonlyArray<string>
   /** The archive folder of a zip checkpoint. */
   readonly prefix?: string
   /** The `version` record of a zip checkpoint. */
   readonly version?: number
+  /** A distributed checkpoint's DCP version (`Metadata.version`, "1.0.0" as of torch 2.4+). */
+  readonly dcpVersion?: string
   /** Byte order of the storages. */
   readonly byteOrder: "little" | "big"
   /** `.format_version` and `.storage_alignment` of torch ≥ 2.7 archives. */
@@ -106,14 +110,39 @@ const zipArchive = (container: Container.Container & { readonly _tag: "Zip" }, c
     : Zip.open(container.source, { checkCrc })
 
 /**
- * Opens a checkpoint: a source, or a container `detect` (`Container.open`)
- * recognized. The source must stay readable (its Scope open) for as long as
- * tensors are read.
+ * Opens a checkpoint: a source, a container `detect` (`Container.open`)
+ * recognized, or a folder (`Directory`) holding a distributed checkpoint
+ * (`Dcp`; format "dcp", its `source` the `.metadata` file). The source must
+ * stay readable (its Scope open) for as long as tensors are read.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const open = (input: ByteSource | Container.Container, options: OpenOptions = {}): Effect.Effect<Checkpoint, TorchwireError> =>
+export const open = (input: ByteSource | Container.Container | Directory, options: OpenOptions = {}): Effect.Effect<Checkpoint, TorchwireError> =>
+  isDirectory(input) ? openDirectory(input, options) : openSource(input, options)
+
+/** Whether an input is a folder (it lists files) rather than a source or a container. */
+const isDirectory = (input: ByteSource | Container.Container | Directory): input is Directory => "list" in input && "file" in input
+
+/** A distributed checkpoint's folder, its items opened as `open` opens a source, with the same options. */
+const openDirectory = (dir: Directory, options: OpenOptions): Effect.Effect<Checkpoint, TorchwireError> =>
+  Effect.map(
+    loadDcp(dir, (item) => Effect.map(openSource(item, options), (c) => c.value), {
+      maxPickleBytes: options.maxPickleBytes ?? 1 << 30,
+      ...(options.maxValueBytes === undefined ? {} : { maxValueBytes: options.maxValueBytes })
+    }),
+    (loaded): Checkpoint => ({
+      format: "dcp",
+      value: loaded.value,
+      source: loaded.source,
+      records: [...loaded.files.keys()],
+      byteOrder: "little",
+      ...(loaded.metadata.version === undefined ? {} : { dcpVersion: loaded.metadata.version })
+    })
+  )
+
+/** `open` of a source or a recognized container. */
+const openSource = (input: ByteSource | Container.Container, options: OpenOptions): Effect.Effect<Checkpoint, TorchwireError> =>
   Effect.gen(function*() {
     const container = yield* Container.fromInput(input, options.checkCrc === undefined ? {} : { checkCrc: options.checkCrc })
     const { source } = container
