@@ -236,9 +236,19 @@ export const scan = (input: ByteSource | Container.Container): Effect.Effect<Rep
       globals.push({ module: call.module, name: call.name, class: call.class, record: call.record, offset: call.offset })
     }
     const problems = Container.problems(container)
-    // A pickle that stops decoding may hide more, and an ambiguous file may hide a payload: never call either safe.
-    const verdict = globals.some((g) => g.class === "dangerous") ? "dangerous" as const
-      : globals.some((g) => g.class === "unknown") || unlisted > 0 || unreadable.length > 0 || problems.length > 0 ? "suspicious" as const
-      : "safe" as const
-    return { verdict, format: container.format, globals, repeats, unlisted, unreadable, problems } satisfies Report
+    return { verdict: verdictOf({ globals, unlisted, unreadable, problems }), format: container.format, globals, repeats, unlisted, unreadable, problems } satisfies Report
   })
+
+/**
+ * The verdict of a report's findings: dangerous with a dangerous global;
+ * suspicious with an unknown or unlisted one, a pickle that stopped
+ * decoding (it may hide more) or a problem (an ambiguous file may hide a
+ * payload); else safe.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const verdictOf = (report: Pick<Report, "globals" | "unlisted" | "unreadable" | "problems">): Report["verdict"] =>
+  report.globals.some((g) => g.class === "dangerous") ? "dangerous"
+    : report.globals.some((g) => g.class === "unknown") || report.unlisted > 0 || report.unreadable.length > 0 || report.problems.length > 0 ? "suspicious"
+    : "safe"

@@ -14,6 +14,10 @@ export * as Checkpoint from "./Checkpoint.js"
 export * as Checksum from "./Checksum.js"
 /** @since 0.2.0 */
 export * as Container from "./Container.js"
+/** @since 0.3.0 */
+export * as Dcp from "./Dcp.js"
+/** @since 0.3.0 */
+export * as Directory from "./Directory.js"
 /** @since 0.1.0 */
 export * as Errors from "./Errors.js"
 /** @since 0.1.0 */

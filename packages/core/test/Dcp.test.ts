@@ -14,7 +14,16 @@ import { Effect } from "effect"
 import * as fc from "fast-check"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
+import * as Dcp from "@torchwire/core/Dcp"
+import * as Save from "@torchwire/core/Save"
+import { Stream } from "effect"
+import { PyObject, PyTuple, type PyValue } from "@torchwire/core/Value"
 import { copyChunk } from "../src/internal/load/dcpCheckpoint.js"
+import { unpickle } from "../src/internal/pickle/unpickler.js"
+import { pickle } from "../src/internal/pickle/pickler.js"
+import { makeTorchFindClass } from "../src/internal/torch/globals.js"
+import { reduceTorchValue } from "../src/internal/torch/pickle.js"
+import { TorchSize } from "../src/internal/torch/model.js"
 
 const FOLDERS = ["dcp_single", "dcp_2rank", "dcp_4rank_fsdp"]
 
@@ -128,4 +137,149 @@ describe("distributed checkpoints", () => {
       const cols = Checkpoint.tensors(checkpoint.value).find(([n]) => n === "cols")![1]
       assert.deepStrictEqual([...(yield* Torch.toTypedArray(cols)) as Float32Array], Array.from({ length: 24 }, (_, i) => i))
     }))
+
+  describe("malformed .metadata", () => {
+    /** A fixture's files with its .metadata unpickled, changed by `edit`, and pickled again. */
+    const edited = (name: string, edit: (metadata: PyObject) => void) => {
+      const files = filesOf(name)
+      const value = unpickle(files.get(".metadata")!, 0, { findClass: makeTorchFindClass({ weightsOnly: false }) }).value as PyObject
+      edit(value)
+      files.set(".metadata", pickle(value, { protocol: 4, reduce: reduceTorchValue }))
+      return files
+    }
+    const field = (o: PyValue | undefined, key: string) => ((o as PyObject).state as Map<PyValue, PyValue>).get(key)
+    const chunksOf = (m: PyObject, fqn: string) => field((field(m, "state_dict_metadata") as Map<PyValue, PyValue>).get(fqn), "chunks") as Array<PyObject>
+
+    it.effect("re-pickled unchanged, it reads as before (the edits below are the only difference)", () =>
+      Effect.gen(function*() {
+        const checkpoint = yield* open(edited("dcp_2rank", () => {}))
+        assert.strictEqual(firstDifference(yield* Summary.ofCheckpoint(checkpoint), truth("dcp_2rank")), undefined)
+      }))
+
+    it.effect("overlapping chunks are BadRecord naming the tensor and both chunks", () =>
+      Effect.gen(function*() {
+        const files = edited("dcp_2rank", (m) => {
+          const second = chunksOf(m, "rows")[1]!
+          ;(second.state as Map<PyValue, PyValue>).set("offsets", new TorchSize([2, 0]))
+        })
+        const error = yield* Effect.flip(open(files))
+        assert.strictEqual(error._tag, "CheckpointError")
+        assert.strictEqual(error.reason, "BadRecord")
+        assert.strictEqual(error.record, "rows")
+        assert.include(error.message, "[0,0] and [2,0] overlap")
+      }))
+
+    it.effect("a missing chunk is BadRecord counting the elements held", () =>
+      Effect.gen(function*() {
+        const files = edited("dcp_2rank", (m) => void chunksOf(m, "cols").pop())
+        const error = yield* Effect.flip(open(files))
+        assert.strictEqual(error.reason, "BadRecord")
+        assert.include(error.message, "hold 12 of its 24 elements")
+      }))
+
+    it.effect("a chunk without a storage entry is MissingRecord naming the tensor and its offsets", () =>
+      Effect.gen(function*() {
+        const files = edited("dcp_2rank", (m) => {
+          const data = field(m, "storage_data") as Map<PyValue, PyValue>
+          const key = [...data.keys()].find((k) => field(k, "fqn") === "rows" && (field(k, "offset") as TorchSize).dims[0] === 3)!
+          data.delete(key)
+        })
+        const error = yield* Effect.flip(open(files))
+        assert.strictEqual(error.reason, "MissingRecord")
+        assert.strictEqual(error.record, "rows")
+        assert.include(error.message, "at offsets [3,0] has no storage entry")
+      }))
+
+    it.effect("a chunk outside its tensor is BadRecord", () =>
+      Effect.gen(function*() {
+        const files = edited("dcp_2rank", (m) => {
+          ;(chunksOf(m, "uneven")[1]!.state as Map<PyValue, PyValue>).set("sizes", new TorchSize([3, 3]))
+        })
+        const error = yield* Effect.flip(open(files))
+        assert.strictEqual(error.reason, "BadRecord")
+        assert.include(error.message, "is not inside its shape [5,3]")
+      }))
+
+    it.effect("an item in a file outside the folder is refused", () =>
+      Effect.gen(function*() {
+        const files = edited("dcp_single", (m) => {
+          const info = [...(field(m, "storage_data") as Map<PyValue, PyValue>).values()][0] as PyObject
+          ;(info.state as Map<PyValue, PyValue>).set("relative_path", "../../etc/passwd")
+        })
+        const error = yield* Effect.flip(open(files))
+        assert.strictEqual(error.reason, "BadRecord")
+        assert.include(error.message, "not a file inside the folder")
+      }))
+
+    it.effect("a global outside the allowlist is a ForbiddenGlobal PickleError, even with weightsOnly: false", () =>
+      Effect.gen(function*() {
+        const files = edited("dcp_single", (m) => {
+          const meta = field(m, "storage_meta") as PyObject
+          ;(meta.state as Map<PyValue, PyValue>).set("load_id", new PyObject(new (meta.cls.constructor as never)("os", "system"), ["echo pwned"], "reduce"))
+        })
+        const error = yield* Effect.flip(open(files, { weightsOnly: false }))
+        assert.strictEqual(error._tag, "PickleError")
+        assert.include(error.message, "ForbiddenGlobal")
+        assert.include(error.message, "os.system")
+      }))
+
+    it("corrupt .metadata bytes fail typed, never thrown (property)", async () => {
+      const files = filesOf("dcp_2rank")
+      const original = files.get(".metadata")!
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.tuple(fc.nat(original.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), async (flips) => {
+          const bytes = original.slice()
+          for (const [at, b] of flips) bytes[at] = b
+          const broken = new Map(files).set(".metadata", bytes)
+          const result = await Effect.runPromise(Effect.either(Effect.flatMap(open(broken), (c) => Summary.ofCheckpoint(c))))
+          if (result._tag === "Left") assert.include(["PickleError", "CheckpointError", "SourceError", "ZipError"], result.left._tag)
+        }),
+        { numRuns: 200 }
+      )
+    })
+  })
+
+  describe("writing", () => {
+    /** Dcp.save's files, in memory. */
+    const saved = (value: PyValue) =>
+      Effect.gen(function*() {
+        const files = yield* Dcp.save(value, { saveId: "test" })
+        const data = yield* Stream.runCollect(files.data)
+        const bytes = new Uint8Array([...data].reduce((n, c) => n + c.length, 0))
+        let at = 0
+        for (const c of data) bytes.set(c, (at += c.length) - c.length)
+        return new Map([[files.dataFile, bytes], [Dcp.METADATA_FILE, yield* files.metadata]])
+      })
+
+    for (const name of FOLDERS) {
+      it.effect(`${name} read, written as one process does, reads back the same`, () =>
+        Effect.gen(function*() {
+          const checkpoint = yield* open(filesOf(name))
+          const again = yield* open(yield* saved(checkpoint.value))
+          assert.deepStrictEqual(again.records, [Dcp.DATA_FILE])
+          assert.strictEqual(firstDifference(yield* Summary.ofCheckpoint(again), truth(name)), undefined)
+        }))
+    }
+
+    it.effect("the metadata is made only after the data", () =>
+      Effect.gen(function*() {
+        const files = yield* Dcp.save(new Map<PyValue, PyValue>([["a", 1]]))
+        const error = yield* Effect.flip(files.metadata)
+        assert.include(error.message, "0 of 1 items")
+      }))
+
+    it.effect("a state that is not a dict, and names that collide, are refused", () =>
+      Effect.gen(function*() {
+        assert.include((yield* Effect.flip(Dcp.save([1, 2]))).message, "not one")
+        const colliding = new Map<PyValue, PyValue>([["a.b", 1], ["a", new Map<PyValue, PyValue>([["b", 2]])]])
+        assert.include((yield* Effect.flip(Dcp.save(colliding))).message, "two values flatten to the name \"a.b\"")
+      }))
+
+    it.effect("each item is the torch.save archive of its value", () =>
+      Effect.gen(function*() {
+        const value = new Map<PyValue, PyValue>([["t", new PyTuple([1, "x"])]])
+        const files = yield* saved(value)
+        assert.deepStrictEqual(files.get(Dcp.DATA_FILE), yield* Save.toBytes(new PyTuple([1, "x"]), { prefix: "archive" }))
+      }))
+  })
 })

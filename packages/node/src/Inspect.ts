@@ -229,7 +229,9 @@ export const report = (checkpoint: Checkpoint.Checkpoint, options: TreeOptions =
   const c = checkpoint
   const facts = [
     `${c.format} checkpoint`,
-    formatBytes(c.source.size),
+    // A distributed checkpoint's source is its .metadata: say its data files instead.
+    c.format === "dcp" ? `${c.records.length} data file${c.records.length === 1 ? "" : "s"} (${c.records.join(", ")})` : formatBytes(c.source.size),
+    c.dcpVersion === undefined ? undefined : `DCP version ${c.dcpVersion}`,
     c.prefix === undefined ? undefined : `archive "${c.prefix}"`,
     c.version === undefined ? undefined : `version ${c.version}`,
     `${c.byteOrder}-endian`,
@@ -315,7 +317,17 @@ export const json = (input: ByteSource | Container.Container, progress?: (done: 
       : checkpointJson(container, progress))
 
 const checkpointJson = (container: Container.Container, progress?: (done: number, total: number) => void): Effect.Effect<string, TorchwireError> =>
-  Effect.flatMap(openForInspect(container), (c) => Effect.flatMap(Summary.ofCheckpoint(c, hashing(progress, () => Checkpoint.tensors(c.value))), prettyJson))
+  Effect.flatMap(openForInspect(container), (c) => openedJson(c, progress))
+
+/**
+ * `inspect --json` of a checkpoint already open (a distributed
+ * checkpoint's folder, which no single source holds).
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const openedJson = (c: Checkpoint.Checkpoint, progress?: (done: number, total: number) => void): Effect.Effect<string, TorchwireError> =>
+  Effect.flatMap(Summary.ofCheckpoint(c, hashing(progress, () => Checkpoint.tensors(c.value))), prettyJson)
 
 /**
  * A pickle `dis` shows: its record, the bytes it lies in, and where in them

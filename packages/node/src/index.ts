@@ -8,6 +8,10 @@
 
 /** @since 0.2.0 */
 export * as NodeChecksum from "./NodeChecksum.js"
+/** @since 0.3.0 */
+export * as NodeDcp from "./NodeDcp.js"
+/** @since 0.3.0 */
+export * as NodeDirectory from "./NodeDirectory.js"
 /** @since 0.1.0 */
 export * as NodeSave from "./NodeSave.js"
 /** @since 0.2.0 */

@@ -16,6 +16,11 @@
                                           float8 variants) and a bfloat16 view; prints {"file", "summary"}
   oracle_torch2.py stream-save FILE OUT   torch.load FILE (defaults), then the real _streaming_save into OUT
   oracle_torch2.py stream-load FILE       the real _streaming_load of FILE; prints {"file", "summary"}
+  oracle_torch2.py dcp-to-torch DIR OUT   torch's dcp_to_torch_save of DIR into OUT; prints {"file", "summary"} of
+                                          torch.load(OUT) (defaults: weights-only)
+  oracle_torch2.py torch-to-dcp SRC DIR   torch's torch_save_to_dcp of SRC into DIR
+  oracle_torch2.py dcp-load DIR REF       dcp.load of DIR into a state shaped as torch.load(REF) with its tensors
+                                          zeroed; prints {"equal": [names], "different": [names]} against REF
 """
 import json
 import os
@@ -62,6 +67,39 @@ def st_save(src, out):
         for name in names:
             del flat[name]
     save_file({k: v.contiguous() for k, v in flat.items()}, out, metadata={"format": "pt"})
+
+
+def dcp_load(directory, ref):
+    """dcp.load of DIRECTORY into zeros shaped as REF's tensors (see dcp-load); non-tensor values loaded as they are."""
+    import torch.distributed.checkpoint as dcp
+    expected = torch.load(ref, weights_only=False)
+
+    def zeroed(v):
+        if isinstance(v, torch.Tensor):
+            return torch.zeros_like(v)
+        if isinstance(v, dict):
+            return {k: zeroed(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [zeroed(x) for x in v]
+        return v
+    state = zeroed(expected)
+    dcp.load(state, checkpoint_id=directory, no_dist=True)
+    equal, different = [], []
+
+    def compare(a, b, path):
+        if isinstance(b, torch.Tensor):
+            same = isinstance(a, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a.view(torch.uint8) if a.dtype.itemsize == 1 else a, b.view(torch.uint8) if b.dtype.itemsize == 1 else b)
+            (equal if same else different).append(path)
+        elif isinstance(b, dict):
+            for k in b:
+                compare(a.get(k), b[k], f"{path}.{k}" if path else str(k))
+        elif isinstance(b, list):
+            for i, x in enumerate(b):
+                compare(a[i] if i < len(a) else None, x, f"{path}.{i}" if path else str(i))
+        else:
+            (equal if a == b else different).append(path)
+    compare(state, expected, "")
+    print(json.dumps({"equal": equal, "different": different}))
 
 
 def main():
@@ -140,6 +178,15 @@ def main():
         from torch.distributed._serialization import _streaming_load
         with open(args[0], "rb") as f:
             emit(args[0], _streaming_load(f))
+    elif cmd == "dcp-to-torch":
+        from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+        dcp_to_torch_save(args[0], args[1])
+        emit(args[1], torch.load(args[1]))
+    elif cmd == "torch-to-dcp":
+        from torch.distributed.checkpoint.format_utils import torch_save_to_dcp
+        torch_save_to_dcp(args[0], args[1])
+    elif cmd == "dcp-load":
+        dcp_load(*args)
     else:
         sys.exit(f"unknown command {cmd}")
 

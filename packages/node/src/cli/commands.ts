@@ -24,6 +24,8 @@ const ScanCommand = Effect.promise(() => import("./scanCommand.js"))
 const TransferCommands = Effect.promise(() => import("./transferCommands.js"))
 
 const file = (name: string, description: string) => Args.file({ name }).pipe(Args.withDescription(description))
+/** A file or a folder (a distributed checkpoint's). */
+const fileOrFolder = (name: string, description: string) => Args.path({ name }).pipe(Args.withDescription(description))
 const json = (description: string) => Options.boolean("json").pipe(Options.withDescription(description))
 const dropNonTensors = Options.boolean("drop-non-tensors").pipe(
   Options.withDescription("for a .safetensors OUT, which holds tensors only: leave out the values that are not tensors (listed on stderr) instead of failing")
@@ -53,7 +55,7 @@ const address = (name: string, description: string) =>
 const optional = <A>(o: Option.Option<A>): A | undefined => Option.getOrUndefined(o)
 
 const inspect = Command.make("inspect", {
-  file: file("FILE", "a checkpoint, pickle, TorchScript, mobile or flatbuffer module, or stream"),
+  file: fileOrFolder("FILE", "a checkpoint, pickle, TorchScript, mobile or flatbuffer module, stream, index of shards, or a distributed checkpoint's folder"),
   json: json("print the canonical JSON summary (tensor data hashed with SHA-256) instead of the tree"),
   limit: Options.integer("limit").pipe(Options.withPseudoName("N"), Options.optional, Options.withDescription(`items shown per container (default ${DEFAULT_LIMIT})`)),
   all: Options.boolean("all").pipe(Options.withDescription(`show every item of every container (at most ${ALL_LINES.toLocaleString("en-US")} lines)`))
@@ -80,7 +82,7 @@ const code = Command.make("code", {
 const scan = Command.make("scan", {
   paths: Args.path({ name: "PATH" }).pipe(
     Args.atLeast(1),
-    Args.withDescription(`files, and folders to search recursively for files named ${SCANNED_EXTENSIONS.source}`)
+    Args.withDescription(`files, and folders: a distributed checkpoint's (with .metadata) scanned item by item, others searched recursively for files named ${SCANNED_EXTENSIONS.source}`)
   ),
   json: json("print the verdict and every file's globals and unreadable pickles as JSON")
 }, (a) => Effect.flatMap(ScanCommand, (m) => m.scan(a))).pipe(
@@ -90,8 +92,8 @@ const scan = Command.make("scan", {
 )
 
 const convert = Command.make("convert", {
-  input: file("IN", "any file torchwire reads as a checkpoint"),
-  output: file("OUT", "the file to write: .pt, .pth, .bin or .ckpt (a torch.save zip), .stream (the _streaming_save format), .safetensors, or an index (….safetensors.index.json, ….bin.index.json) with its shards beside it"),
+  input: fileOrFolder("IN", "any file torchwire reads as a checkpoint, or a distributed checkpoint's folder"),
+  output: fileOrFolder("OUT", "the file to write: .pt, .pth, .bin or .ckpt (a torch.save zip), .stream (the _streaming_save format), .safetensors, an index (….safetensors.index.json, ….bin.index.json) with its shards beside it, or DIR/ (a folder, existing or ending in /): a distributed checkpoint as one process's dcp.save writes it"),
   protocol,
   computeCrc32: noCrc32,
   dropNonTensors,

@@ -9,6 +9,8 @@ import * as Container from "@torchwire/core/Container"
 import * as Module from "@torchwire/core/Module"
 import * as Effect from "effect/Effect"
 import * as Inspect from "../Inspect.js"
+import * as NodeDcp from "../NodeDcp.js"
+import * as NodeDirectory from "../NodeDirectory.js"
 import * as NodeShards from "../NodeShards.js"
 import * as NodeSource from "../NodeSource.js"
 import { ALL_LINES, DEFAULT_LIMIT } from "./defaults.js"
@@ -47,6 +49,10 @@ export const inspect = (args: InspectArgs) =>
     if (NodeShards.isIndexPath(args.file)) {
       const sharded = yield* NodeShards.open(args.file, { weightsOnly: false })
       return io.out(args.json ? yield* Inspect.shardedJson(sharded, progress) : Inspect.shardedReport(args.file, sharded, options))
+    }
+    if (yield* Effect.promise(() => NodeDirectory.isDirectoryPath(args.file))) {
+      const checkpoint = yield* NodeDcp.open(args.file, { weightsOnly: false })
+      return io.out(args.json ? yield* Inspect.openedJson(checkpoint, progress) : Inspect.report(checkpoint, options))
     }
     const source = yield* NodeSource.open(args.file)
     if (args.json) {

@@ -6,11 +6,13 @@
  * @internal
  */
 import * as Scan from "@torchwire/core/Scan"
+import * as Dcp from "@torchwire/core/Dcp"
 import * as Shards from "@torchwire/core/Shards"
 import * as Effect from "effect/Effect"
 import { readdir, readFile, stat } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import * as Inspect from "../Inspect.js"
+import * as NodeDirectory from "../NodeDirectory.js"
 import * as NodeShards from "../NodeShards.js"
 import * as NodeSource from "../NodeSource.js"
 import { SCANNED_EXTENSIONS } from "./defaults.js"
@@ -48,6 +50,8 @@ export const expandPaths = (paths: ReadonlyArray<string>): Effect.Effect<Array<s
         const info = await stat(path).catch(() => undefined)
         if (info !== undefined && info.isFile() && NodeShards.isIndexPath(path)) return shardsOf(path)
         if (info === undefined || !info.isDirectory()) return [path]
+        // A distributed checkpoint's folder is scanned as one: its .metadata divides its data files into items.
+        if (await stat(join(path, Dcp.METADATA_FILE)).then((m) => m.isFile(), () => false)) return [path]
         const entries = await readdir(path, { recursive: true, withFileTypes: true })
         return entries
           .filter((e) => e.isFile() && SCANNED_EXTENSIONS.test(e.name))
@@ -70,6 +74,21 @@ export const scanFile = (file: string): Effect.Effect<FileScan> =>
     Effect.catchAll((e) => Effect.succeed<FileScan>({ file, error: e.message })),
     Effect.catchAllDefect((d) => Effect.succeed<FileScan>({ file, error: `internal error: ${String(d)}` }))
   )
+
+/**
+ * Scans a path `expandPaths` gave: a file, or a distributed checkpoint's
+ * folder (`Dcp.scan`: its `.metadata`, then each data file's items), one
+ * scan per file. @internal
+ */
+export const scanPath = (path: string): Effect.Effect<Array<FileScan>> =>
+  Effect.flatMap(Effect.promise(() => NodeDirectory.isDirectoryPath(path)), (folder) =>
+    folder
+      ? Effect.scoped(Effect.flatMap(NodeDirectory.open(path), Dcp.scan)).pipe(
+        Effect.map((scanned) => scanned.map(({ file, report }): FileScan => ({ file: join(path, file), report }))),
+        Effect.catchAll((e) => Effect.succeed<Array<FileScan>>([{ file: path, error: e.message }])),
+        Effect.catchAllDefect((d) => Effect.succeed<Array<FileScan>>([{ file: path, error: `internal error: ${String(d)}` }]))
+      )
+      : Effect.map(scanFile(path), (s) => [s]))
 
 /** The `--json` document of a scan. @internal */
 export const scanJson = (scans: ReadonlyArray<FileScan>, verdict: Verdict) => ({
@@ -103,7 +122,7 @@ export const scan = (args: { readonly paths: ReadonlyArray<string>; readonly jso
     const scans: Array<FileScan> = []
     for (const [i, file] of files.entries()) {
       if (files.length > 1) io.progress?.(`\rscanning ${i + 1} of ${files.length}`)
-      scans.push(yield* scanFile(file))
+      scans.push(...yield* scanPath(file))
     }
     if (files.length > 1) io.progress?.("\n")
     const verdict = scans.map(verdictOf).reduce<Verdict>((a, b) => (rank[b] > rank[a] ? b : a), "safe")

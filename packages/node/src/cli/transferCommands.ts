@@ -18,6 +18,8 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Inspect from "../Inspect.js"
+import * as NodeDcp from "../NodeDcp.js"
+import * as NodeDirectory from "../NodeDirectory.js"
 import * as NodeSave from "../NodeSave.js"
 import * as NodeShards from "../NodeShards.js"
 import * as NodeSource from "../NodeSource.js"
@@ -32,14 +34,16 @@ import { holdingSignals } from "./signals.js"
  *
  * @internal
  */
-export const outputFormat = (path: string): Effect.Effect<"zip" | "stream" | "safetensors", UsageError> =>
-  /\.stream$/i.test(path)
+export const outputFormat = (path: string): Effect.Effect<"zip" | "stream" | "safetensors" | "dcp", UsageError> =>
+  /[\\/]$/.test(path)
+    ? Effect.succeed("dcp")
+    : /\.stream$/i.test(path)
     ? Effect.succeed("stream")
     : /\.safetensors$/i.test(path)
     ? Effect.succeed("safetensors")
     : /\.(pt|pth|bin|ckpt)$/i.test(path)
     ? Effect.succeed("zip")
-    : Effect.fail(new UsageError({ detail: `${path}: the extension names no format torchwire writes (use .pt, .pth, .bin, .ckpt, .stream or .safetensors)` }))
+    : Effect.fail(new UsageError({ detail: `${path}: the extension names no format torchwire writes (use .pt, .pth, .bin, .ckpt, .stream or .safetensors, or DIR/ for a distributed checkpoint's folder)` }))
 
 /** The bytes of a value's distinct storages: the total a write's progress counts toward. @internal */
 export const storageBytes = (value: PyValue): number => {
@@ -75,7 +79,8 @@ export const convert = (args: {
   Effect.gen(function*() {
     const io = yield* CliIo
     const sharded = NodeShards.isIndexPath(args.output)
-    const format = sharded ? "sharded" : yield* outputFormat(args.output)
+    const isFolder = yield* Effect.promise(() => NodeDirectory.isDirectoryPath(args.output))
+    const format = sharded ? "sharded" : isFolder ? "dcp" : yield* outputFormat(args.output)
     const maxShardSize = args.maxShardSize === undefined ? undefined : Shards.parseSize(args.maxShardSize)
     if (maxShardSize === undefined && args.maxShardSize !== undefined) return yield* new UsageError({ detail: `--max-shard-size ${args.maxShardSize}: a size is bytes, or a number with KB, MB, GB or TB` })
     if (maxShardSize !== undefined && !sharded) return yield* new UsageError({ detail: "--max-shard-size splits into shards: OUT must be an index (model.safetensors.index.json, pytorch_model.bin.index.json)" })
@@ -88,6 +93,8 @@ export const convert = (args: {
         ? NodeSave.writeAtomically(Streaming.encode(checkpoint.value, options), args.output, options)
         : format === "safetensors"
         ? writeSafetensors(checkpoint, args.output, { ...options, dropNonTensors: args.dropNonTensors }, io)
+        : format === "dcp"
+        ? Effect.map(NodeDcp.save(checkpoint.value, args.output), (saved) => saved.bytes)
         : NodeSave.save(checkpoint.value, args.output, options)
     )
     io.out(
@@ -97,13 +104,16 @@ export const convert = (args: {
     )
   }).pipe(Effect.scoped)
 
-/** What convert reads: a checkpoint, or a sharded one through its index. */
+/** What convert reads: a checkpoint, a sharded one through its index, or a distributed checkpoint's folder. */
 const openInput = (
   input: string
 ): Effect.Effect<Pick<Checkpoint.Checkpoint, "value" | "metadata"> & { readonly format: Checkpoint.Checkpoint["format"] | "sharded" }, TorchwireError, Scope.Scope> =>
   NodeShards.isIndexPath(input)
     ? Effect.map(NodeShards.open(input, { weightsOnly: false, checkCrc: true }), (s) => ({ value: s.value, format: "sharded" as const }))
-    : Effect.flatMap(NodeSource.open(input), (source) => Checkpoint.open(source, { weightsOnly: false, checkCrc: true }))
+    : Effect.flatMap(Effect.promise(() => NodeDirectory.isDirectoryPath(input)), (folder) =>
+      folder
+        ? NodeDcp.open(input, { weightsOnly: false, checkCrc: true })
+        : Effect.flatMap(NodeSource.open(input), (source) => Checkpoint.open(source, { weightsOnly: false, checkCrc: true })))
 
 /** Writes shards and an index (`NodeShards.save`), saying the files on stderr; the bytes written. */
 const writeShards = (value: PyValue, output: string, options: NodeShards.SaveOptions, io: CliIo["Type"]) =>

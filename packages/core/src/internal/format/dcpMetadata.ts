@@ -148,14 +148,17 @@ const chunksOf = (fqn: string, shape: ReadonlyArray<number>, raw: PyValue | unde
     if (offsets.length !== shape.length || sizes.length !== shape.length || offsets.some((o, d) => o + sizes[d]! > shape[d]!)) {
       throw bad(`chunk ${i} of ${JSON.stringify(fqn)} (offsets [${offsets}], sizes [${sizes}]) is not inside its shape [${shape}]`, fqn)
     }
-    const location = where.get(keyOf(fqn, offsets))
-    if (location === undefined && numel(sizes) > 0) {
-      throw new CheckpointError({ reason: "MissingRecord", offset: 0, record: fqn, detail: `chunk ${i} of ${JSON.stringify(fqn)} at offsets [${offsets}] has no storage entry` })
-    }
-    return { offsets, sizes, location }
+    return { offsets, sizes, location: undefined }
   })
+  // The geometry first: a chunk moved onto another is an overlap, not a chunk without storage.
   checkCover(fqn, shape, chunks)
-  return chunks
+  return chunks.map((c, i) => {
+    const location = where.get(keyOf(fqn, c.offsets))
+    if (location === undefined && numel(c.sizes) > 0) {
+      throw new CheckpointError({ reason: "MissingRecord", offset: 0, record: fqn, detail: `chunk ${i} of ${JSON.stringify(fqn)} at offsets [${c.offsets}] has no storage entry` })
+    }
+    return { ...c, location }
+  })
 }
 
 /** Whether two boxes share an element. */
