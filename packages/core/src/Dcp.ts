@@ -132,11 +132,11 @@ const uuid = (): string => {
  */
 const ownTensor = (t: Tensor, fqn: string): Tensor => {
   const storage = t.storage
-  if (storage !== undefined && t.storageOffset === 0 && isContiguous(t.shape, t.stride) && storage.nbytes === t.nbytes && storage.byteOrder === "little") {
-    return new Tensor(t.dtype, t.shape, t.stride, 0, storage, false)
-  }
-  const copy = new Storage({ key: fqn, dtype: t.dtype, record: fqn, bytes: RecordBytes.Computed({ read: tensorBytes(t), size: t.nbytes }) })
-  return new Tensor(t.dtype, t.shape, contiguousStrides(t.shape), 0, copy, false)
+  // Packed dtypes (quint4x2) hold several elements a byte.
+  const size = Math.ceil(t.numel / t.dtype.perByte) * t.dtype.itemSize
+  const own = storage !== undefined && t.storageOffset === 0 && isContiguous(t.shape, t.stride) && storage.nbytes === size && storage.byteOrder === "little"
+  const data = own ? storage : new Storage({ key: fqn, dtype: t.dtype, record: fqn, bytes: RecordBytes.Computed({ read: tensorBytes(t), size }) })
+  return new Tensor(t.dtype, t.shape, own ? t.stride : contiguousStrides(t.shape), 0, data, false, t.quantization, t.metadata)
 }
 
 /** An item's `torch.save` archive (the folder name "archive", as torch.save to a stream writes). */
@@ -154,7 +154,17 @@ const itemStream = (item: FlatItem): Stream.Stream<Uint8Array, TorchwireError> =
  */
 export const save = (state: PyValue, options: SaveOptions = {}): Effect.Effect<Files, CheckpointError> =>
   Effect.try({
-    try: () => flattenState(state),
+    try: () => {
+      const items = flattenState(state)
+      const meta = items.find((i) => i.value instanceof Tensor && i.value.storage === undefined)
+      if (meta !== undefined) throw new CheckpointError({ reason: "BadTensor", offset: 0, record: meta.fqn, detail: `${JSON.stringify(meta.fqn)} is a meta tensor: it has no data to write (torch's dcp.save refuses it too)` })
+      const packed = items.find((i) => i.value instanceof Tensor && i.value.dtype.perByte > 1)
+      if (packed !== undefined) {
+        const dtype = (packed.value as Tensor).dtype.name
+        throw new CheckpointError({ reason: "BadTensor", offset: 0, record: packed.fqn, detail: `${JSON.stringify(packed.fqn)} is a ${dtype} tensor, which torch's dcp.save and dcp.load cannot copy ("copy_kernel" not implemented for ${dtype})` })
+      }
+      return items
+    },
     catch: (e) => (e instanceof CheckpointError ? e : new CheckpointError({ reason: "BadRecord", offset: 0, detail: String(e) }))
   }).pipe(Effect.map((items): Files => {
     const locations: Array<ItemLocation> = []

@@ -16,11 +16,12 @@
                                           float8 variants) and a bfloat16 view; prints {"file", "summary"}
   oracle_torch2.py stream-save FILE OUT   torch.load FILE (defaults), then the real _streaming_save into OUT
   oracle_torch2.py stream-load FILE       the real _streaming_load of FILE; prints {"file", "summary"}
-  oracle_torch2.py dcp-to-torch DIR OUT   torch's dcp_to_torch_save of DIR into OUT; prints {"file", "summary"} of
-                                          torch.load(OUT) (defaults: weights-only)
-  oracle_torch2.py torch-to-dcp SRC DIR   torch's torch_save_to_dcp of SRC into DIR
-  oracle_torch2.py dcp-load DIR REF       dcp.load of DIR into a state shaped as torch.load(REF) with its tensors
-                                          zeroed; prints {"equal": [names], "different": [names]} against REF
+  oracle_torch2.py dcp-to-torch DIR OUT...   torch's dcp_to_torch_save of each DIR into its OUT; prints {"file", "summary"}
+                                          of torch.load(OUT) (defaults: weights-only), or {"file", "error"}
+  oracle_torch2.py torch-to-dcp SRC DIR...   torch's torch_save_to_dcp of each SRC into its DIR; prints {"file"} or {"file", "error"}
+  oracle_torch2.py dcp-load DIR REF...    dcp.load of each DIR into a state shaped as torch.load(REF) with its tensors
+                                          zeroed; prints {"file", "equal": [names], "different": [names], "unchecked": [quantized
+                                          tensors, which cannot be zeroed]} against REF
 """
 import json
 import os
@@ -74,9 +75,12 @@ def dcp_load(directory, ref):
     import torch.distributed.checkpoint as dcp
     expected = torch.load(ref, weights_only=False)
 
+    unchecked = []
+
     def zeroed(v):
         if isinstance(v, torch.Tensor):
-            return torch.zeros_like(v)
+            # A quantized tensor cannot be zeroed (no zero_ for QuantizedCPU): loaded into as it is, and said so.
+            return v.clone() if v.is_quantized and v.dtype != torch.quint4x2 else v if v.is_quantized else torch.zeros_like(v)
         if isinstance(v, dict):
             return {k: zeroed(x) for k, x in v.items()}
         if isinstance(v, list):
@@ -87,7 +91,9 @@ def dcp_load(directory, ref):
     equal, different = [], []
 
     def compare(a, b, path):
-        if isinstance(b, torch.Tensor):
+        if isinstance(b, torch.Tensor) and b.is_quantized:
+            unchecked.append(path)
+        elif isinstance(b, torch.Tensor):
             same = isinstance(a, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a.view(torch.uint8) if a.dtype.itemsize == 1 else a, b.view(torch.uint8) if b.dtype.itemsize == 1 else b)
             (equal if same else different).append(path)
         elif isinstance(b, dict):
@@ -97,9 +103,10 @@ def dcp_load(directory, ref):
             for i, x in enumerate(b):
                 compare(a[i] if i < len(a) else None, x, f"{path}.{i}" if path else str(i))
         else:
-            (equal if a == b else different).append(path)
+            nan = isinstance(a, float) and isinstance(b, float) and a != a and b != b
+            (equal if nan or a == b else different).append(path)
     compare(state, expected, "")
-    print(json.dumps({"equal": equal, "different": different}))
+    return {"equal": equal, "different": different, "unchecked": unchecked}
 
 
 def main():
@@ -180,13 +187,23 @@ def main():
             emit(args[0], _streaming_load(f))
     elif cmd == "dcp-to-torch":
         from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
-        dcp_to_torch_save(args[0], args[1])
-        emit(args[1], torch.load(args[1]))
+        for src, out in zip(args[0::2], args[1::2]):
+            try:
+                dcp_to_torch_save(src, out)
+                emit(out, torch.load(out))
+            except BaseException as e:  # said, not raised (DCP's CheckpointException is no Exception)
+                print(json.dumps({"file": out, "error": f"{type(e).__name__}: {e}"}))
     elif cmd == "torch-to-dcp":
         from torch.distributed.checkpoint.format_utils import torch_save_to_dcp
-        torch_save_to_dcp(args[0], args[1])
+        for src, out in zip(args[0::2], args[1::2]):
+            try:
+                torch_save_to_dcp(src, out)
+                print(json.dumps({"file": out}))
+            except BaseException as e:  # said, not raised (DCP's CheckpointException is no Exception)
+                print(json.dumps({"file": out, "error": f"{type(e).__name__}: {e}"}))
     elif cmd == "dcp-load":
-        dcp_load(*args)
+        for directory, ref in zip(args[0::2], args[1::2]):
+            print(json.dumps({"file": directory, **dcp_load(directory, ref)}))
     else:
         sys.exit(f"unknown command {cmd}")
 
