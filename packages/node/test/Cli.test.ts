@@ -150,6 +150,43 @@ describe("CLI", () => {
       assert.isTrue(readFileSync(join(dir, "back.safetensors")).equals(readFileSync(file)))
     }))
 
+  it.effect("distributed checkpoints: inspect, scan and convert take the folder", () =>
+    Effect.gen(function*() {
+      const folder = fixturePath(join("dcp", "dcp_2rank"))
+      const inspected = yield* run("inspect", folder)
+      assert.strictEqual(inspected.code, 0, inspected.err)
+      assert.include(inspected.out, "dcp checkpoint, 2 data files (__0_0.distcp, __1_0.distcp), DCP version 1.0.0")
+      assert.include(inspected.out, "rows: tensor float32 [6, 4]")
+      const scanned = yield* run("scan", "--json", folder)
+      assert.strictEqual(scanned.code, 0, scanned.out)
+      const report = JSON.parse(scanned.out) as { verdict: string; files: Array<{ file: string; globals: Array<{ record: string }> }> }
+      assert.deepStrictEqual(report.files.map((f) => f.file.slice(folder.length + 1)), [".metadata", "__0_0.distcp", "__1_0.distcp"])
+      // Every item of a data file is scanned: its findings name the item's offset.
+      assert.include(report.files[2]!.globals.map((g) => g.record), "@2522/archive/data.pkl")
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-cli-"))
+      assert.strictEqual((yield* run("convert", folder, join(dir, "x.pt"))).code, 0)
+      mkdirSync(join(dir, "again"))
+      // An existing folder is written as a distributed checkpoint, with or without the final slash.
+      const written = yield* run("convert", "--json", join(dir, "x.pt"), join(dir, "again"))
+      assert.strictEqual(written.code, 0, written.err)
+      assert.deepStrictEqual(readdirSync(join(dir, "again")).sort(), [".metadata", "__0_0.distcp"])
+      assert.strictEqual(JSON.parse(written.out).to, "dcp")
+    }))
+
+  it.effect("distributed checkpoints: a .metadata that names os.system is dangerous to scan and refused to load", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "torchwire-cli-"))
+      writeFileSync(join(dir, ".metadata"), Buffer.from("cos\nsystem\n(S'echo pwned'\ntR.", "latin1"))
+      const scanned = yield* run("scan", dir)
+      assert.strictEqual(scanned.code, 1)
+      assert.include(scanned.out, "DANGEROUS")
+      assert.include(scanned.out, "os.system")
+      assert.include(scanned.out, "the items were not scanned")
+      const inspected = yield* run("inspect", dir)
+      assert.strictEqual(inspected.code, 1)
+      assert.include(inspected.err, "ForbiddenGlobal")
+    }))
+
   it.effect("convert to an index that fails part way leaves none of its shards", () =>
     Effect.gen(function*() {
       const dir = join(mkdtempSync(join(tmpdir(), "torchwire-cli-")), "out")
