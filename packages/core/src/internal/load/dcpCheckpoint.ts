@@ -9,15 +9,16 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import * as ByteSource from "../../ByteSource.js"
 import type { Directory } from "../../Directory.js"
 import { CheckpointError, type SourceError, type TorchwireError } from "../../Errors.js"
 import type { PyValue } from "../../Value.js"
-import { RecordBytes } from "../container/recordBytes.js"
+import { RecordBytes, streamOf } from "../container/recordBytes.js"
 import { type Chunk, DCP_GLOBALS, type DcpMetadata, type Entry, type ItemLocation, readMetadata } from "../format/dcpMetadata.js"
 import { makeTorchFindClass } from "../torch/globals.js"
 import { Storage, Tensor } from "../torch/model.js"
-import { contiguousStrides, numel } from "../torch/shape.js"
+import { contiguousStrides, isContiguous, numel } from "../torch/shape.js"
 import { bytes as tensorBytes, MAX_MATERIALIZED_BYTES } from "../torch/tensorBytes.js"
 import { runUnpickle } from "./pickleAt.js"
 
@@ -103,8 +104,8 @@ export const copyChunk = (out: Uint8Array, shape: ReadonlyArray<number>, itemSiz
   }
 }
 
-/** Reads one chunk's item: a `torch.save` of a tensor of the entry's dtype and the chunk's sizes; its elements' bytes. */
-const chunkBytes = (entry: Entry & { readonly kind: "tensor" }, chunk: Chunk, files: ReadonlyMap<string, ByteSource.ByteSource>, openItem: OpenItem) =>
+/** Opens one chunk's item: a `torch.save` of a tensor of the entry's dtype and the chunk's sizes. */
+const chunkTensor = (entry: Entry & { readonly kind: "tensor" }, chunk: Chunk, files: ReadonlyMap<string, ByteSource.ByteSource>, openItem: OpenItem) =>
   Effect.gen(function*() {
     const at = chunk.location!
     const item = yield* ByteSource.slice(files.get(at.file)!, at.offset, at.length, `${at.file}@${at.offset}`)
@@ -119,12 +120,51 @@ const chunkBytes = (entry: Entry & { readonly kind: "tensor" }, chunk: Chunk, fi
         }`
       })
     }
-    return yield* tensorBytes(value)
+    return value
   })
 
-/** A tensor entry's storage: its chunks assembled when read. */
+/** One chunk's elements' bytes. */
+const chunkBytes = (entry: Entry & { readonly kind: "tensor" }, chunk: Chunk, files: ReadonlyMap<string, ByteSource.ByteSource>, openItem: OpenItem) =>
+  Effect.flatMap(chunkTensor(entry, chunk, files, openItem), tensorBytes)
+
+/**
+ * The non-empty chunks in row-major order when they follow one another in
+ * it (each spans every dimension but the first whole: FSDP's and
+ * `Shard(0)`'s layout), so the tensor's bytes are theirs one after another;
+ * undefined otherwise.
+ */
+const rowOrder = (entry: Entry & { readonly kind: "tensor" }): Array<Chunk> | undefined => {
+  const full = entry.chunks.filter((c) => numel(c.sizes) > 0).sort((a, b) => (a.offsets[0] ?? 0) - (b.offsets[0] ?? 0))
+  const spans = full.every((c) => c.sizes.every((n, d) => d === 0 || n === entry.shape[d]))
+  return spans ? full : undefined
+}
+
+/**
+ * A chunk's bytes as a stream: its item's storage streamed as it lies in
+ * the file when the item's tensor is the whole of its storage, contiguous
+ * and little-endian (what DCP writes), else its elements read whole.
+ */
+const chunkStream = (t: Tensor): Stream.Stream<Uint8Array, TorchwireError> => {
+  const s = t.storage
+  const whole = s !== undefined && t.storageOffset === 0 && s.byteOrder === "little" && s.nbytes === t.nbytes && isContiguous(t.shape, t.stride)
+  return whole ? streamOf(s.bytes) : Stream.fromEffect(tensorBytes(t))
+}
+
+/** Items opened at once: each open is a few small reads (the archive's directory, data.pkl), so they overlap. */
+const OPEN_CONCURRENCY = 8
+
+/** A tensor entry's storage: its chunks streamed one after another when they lie in row order, else assembled when read. */
 const tensorOf = (entry: Entry & { readonly kind: "tensor" }, files: ReadonlyMap<string, ByteSource.ByteSource>, openItem: OpenItem): Tensor => {
   const size = numel(entry.shape) * entry.dtype.itemSize
+  const rows = rowOrder(entry)
+  if (rows !== undefined) {
+    const stream = Stream.unwrap(Effect.map(
+      Effect.forEach(rows, (chunk) => chunkTensor(entry, chunk, files, openItem), { concurrency: OPEN_CONCURRENCY }),
+      (tensors) => Stream.flatMap(Stream.fromIterable(tensors), chunkStream)
+    ))
+    const storage = new Storage({ key: entry.fqn, dtype: entry.dtype, record: entry.fqn, bytes: RecordBytes.Streamed({ stream, size }) })
+    return new Tensor(entry.dtype, entry.shape, contiguousStrides(entry.shape), 0, storage, false)
+  }
   const read = Effect.gen(function*() {
     if (size > MAX_MATERIALIZED_BYTES) {
       return yield* new CheckpointError({ reason: "BadTensor", offset: 0, record: entry.fqn, detail: `assembling ${size} bytes is over the ${MAX_MATERIALIZED_BYTES}-byte limit of one typed array` })
