@@ -9,37 +9,19 @@
  *       plain copy of the folder (`cp -r`, alone and followed by `sync`: the convert fsyncs).
  * Prints a Markdown table (BENCHMARKS.md). Needs `pnpm build` and .venv-torch.
  */
-import { execFileSync, spawnSync } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { bundleWorker } from "./bundle.js"
+import { best, mib, rounds, secs, timed, type Measured } from "./processes.js"
 
 const here = import.meta.dirname
 const work = join(tmpdir(), "torchwire-bench")
 const bin = join(here, "..", "dist", "torchwire.cjs")
 const python = process.env.TORCHWIRE_PYTHON2 ?? join(here, "..", "..", "..", ".venv-torch", "bin", "python")
-const rounds = Number(process.env.TORCHWIRE_BENCH_ROUNDS ?? 3)
 const log = (s: string) => process.stderr.write(s + "\n")
 
-interface Measured {
-  readonly seconds: number
-  readonly peakRssMiB: number
-}
-
-/** One whole process under /usr/bin/time: wall seconds and peak resident memory. */
-const timed = (cmd: string, args: ReadonlyArray<string>): Measured => {
-  const run = spawnSync("/usr/bin/time", ["-f", "%e %M", cmd, ...args], { encoding: "utf8", maxBuffer: 64 << 20 })
-  if (run.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${run.stderr.slice(-2000)}`)
-  const [seconds, kib] = run.stderr.trim().split("\n").at(-1)!.split(" ").map(Number)
-  return { seconds: seconds!, peakRssMiB: kib! / 1024 }
-}
-
-/** The best of `rounds` runs (peak memory the highest seen). */
-const best = (measure: () => Measured, before?: () => void): Measured => {
-  const all = Array.from({ length: rounds }, () => (before?.(), measure()))
-  return { seconds: Math.min(...all.map((m) => m.seconds)), peakRssMiB: Math.max(...all.map((m) => m.peakRssMiB)) }
-}
 
 mkdirSync(work, { recursive: true })
 const pt = join(work, "state_dict_1740mib_torch2.pt")
@@ -74,8 +56,6 @@ const copy = best(() => timed("cp", ["-r", folder, copyDir]), fresh)
 const copySynced = best(() => timed("sh", ["-c", 'cp -r "$0" "$1" && sync "$1"/*', folder, copyDir]), fresh)
 fresh()
 
-const secs = (m: Measured) => `${m.seconds.toFixed(2)} s`
-const mib = (m: Measured) => `${m.peakRssMiB.toFixed(0)} MiB`
 const rate = (m: Measured) => `${(bytes / 2 ** 20 / m.seconds).toFixed(0)} MiB/s`
 const read = Object.entries(opened.bytesRead).map(([f, n]) => `${f}: ${n.toLocaleString("en-US")} B`).join(", ")
 process.stdout.write([

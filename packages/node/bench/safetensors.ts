@@ -10,37 +10,19 @@
  *       (load_file maps the file and reads nothing until a tensor is touched).
  * Prints a Markdown table (BENCHMARKS.md). Needs `pnpm build` and .venv-torch.
  */
-import { execFileSync, spawnSync } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import { existsSync, mkdirSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { bundleWorker } from "./bundle.js"
+import { best, mib, rounds, secs, timed, type Measured } from "./processes.js"
 
 const here = import.meta.dirname
 const work = join(tmpdir(), "torchwire-bench")
 const bin = join(here, "..", "dist", "torchwire.cjs")
 const python = process.env.TORCHWIRE_PYTHON2 ?? join(here, "..", "..", "..", ".venv-torch", "bin", "python")
-const rounds = Number(process.env.TORCHWIRE_BENCH_ROUNDS ?? 3)
 const log = (s: string) => process.stderr.write(s + "\n")
 
-interface Measured {
-  readonly seconds: number
-  readonly peakRssMiB: number
-}
-
-/** One whole process under /usr/bin/time: wall seconds and peak resident memory. */
-const timed = (cmd: string, args: ReadonlyArray<string>): Measured => {
-  const run = spawnSync("/usr/bin/time", ["-f", "%e %M", cmd, ...args], { encoding: "utf8", maxBuffer: 64 << 20 })
-  if (run.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${run.stderr.slice(-2000)}`)
-  const [seconds, kib] = run.stderr.trim().split("\n").at(-1)!.split(" ").map(Number)
-  return { seconds: seconds!, peakRssMiB: kib! / 1024 }
-}
-
-/** The best of `rounds` runs (peak memory the highest seen). */
-const best = (measure: () => Measured, before?: () => void): Measured => {
-  const all = Array.from({ length: rounds }, () => (before?.(), measure()))
-  return { seconds: Math.min(...all.map((m) => m.seconds)), peakRssMiB: Math.max(...all.map((m) => m.peakRssMiB)) }
-}
 
 /** torch.load + save_file, tied weights written once as save_model keeps them (what torchwire's convert writes). */
 const PY_CONVERT = [
@@ -83,8 +65,6 @@ const readOurs = best(() => timed(process.execPath, [reader, st]))
 const readTheirs = best(() => timed(python, ["-c", "import sys, torch; from safetensors.torch import load; print(len(load(open(sys.argv[1], 'rb').read())))", st]))
 fresh()
 
-const secs = (m: Measured) => `${m.seconds.toFixed(2)} s`
-const mib = (m: Measured) => `${m.peakRssMiB.toFixed(0)} MiB`
 const rate = (m: Measured) => `${(statSync(pt).size / 2 ** 20 / m.seconds).toFixed(0)} MiB/s`
 process.stdout.write([
   `| safetensors, ${(bytes / 2 ** 30).toFixed(2)} GiB (best of ${rounds}, whole processes) | torchwire | alternative | ratio |`,
