@@ -39,13 +39,15 @@ export interface Location {
 
 /**
  * Reading or writing bytes failed: a source is shorter than a read
- * requires, the underlying I/O failed, or a peer went silent (`TimedOut`).
+ * requires, the underlying I/O failed, a peer went silent (`TimedOut`), a
+ * remote file changed while it was read (`Changed`: no read mixes bytes of
+ * two versions), or a server cannot serve parts of a file (`RangeUnsupported`).
  *
  * @since 0.1.0
  * @category errors
  */
 export class SourceError extends Data.TaggedError("SourceError")<{
-  readonly reason: "Truncated" | "ReadFailed" | "WriteFailed" | "OpenFailed" | "Closed" | "TimedOut"
+  readonly reason: "Truncated" | "ReadFailed" | "WriteFailed" | "OpenFailed" | "Closed" | "TimedOut" | "Changed" | "RangeUnsupported"
   readonly source: string
   readonly offset: number
   readonly detail?: string

@@ -20,6 +20,8 @@ export * as Dcp from "./Dcp.js"
 export * as Directory from "./Directory.js"
 /** @since 0.1.0 */
 export * as Errors from "./Errors.js"
+/** @since 0.3.0 */
+export * as HttpSource from "./HttpSource.js"
 /** @since 0.1.0 */
 export * as Module from "./Module.js"
 /** @since 0.2.0 */

@@ -24,8 +24,15 @@ const ScanCommand = Effect.promise(() => import("./scanCommand.js"))
 const TransferCommands = Effect.promise(() => import("./transferCommands.js"))
 
 const file = (name: string, description: string) => Args.file({ name }).pipe(Args.withDescription(description))
-/** A file or a folder (a distributed checkpoint's). */
+/** A file, a folder (a distributed checkpoint's), or an http(s):// URL. */
 const fileOrFolder = (name: string, description: string) => Args.path({ name }).pipe(Args.withDescription(description))
+/** A file or an http(s):// URL. */
+const input = (name: string, description: string) => Args.path({ name }).pipe(Args.withDescription(`${description}; or an http:// or https:// URL, read by range requests`))
+const header = Options.text("header").pipe(
+  Options.withPseudoName("'NAME: VALUE'"),
+  Options.repeated,
+  Options.withDescription("a header sent with every request for a URL (an Authorization token: never printed); repeat for more")
+)
 const json = (description: string) => Options.boolean("json").pipe(Options.withDescription(description))
 const dropNonTensors = Options.boolean("drop-non-tensors").pipe(
   Options.withDescription("for a .safetensors OUT, which holds tensors only: leave out the values that are not tensors (listed on stderr) instead of failing")
@@ -55,7 +62,8 @@ const address = (name: string, description: string) =>
 const optional = <A>(o: Option.Option<A>): A | undefined => Option.getOrUndefined(o)
 
 const inspect = Command.make("inspect", {
-  file: fileOrFolder("FILE", "a checkpoint, pickle, TorchScript, mobile or flatbuffer module, stream, index of shards, or a distributed checkpoint's folder"),
+  file: fileOrFolder("FILE", "a checkpoint, pickle, TorchScript, mobile or flatbuffer module, stream, index of shards, a distributed checkpoint's folder, or an http:// or https:// URL (read by range requests)"),
+  header,
   json: json("print the canonical JSON summary (tensor data hashed with SHA-256) instead of the tree"),
   limit: Options.integer("limit").pipe(Options.withPseudoName("N"), Options.optional, Options.withDescription(`items shown per container (default ${DEFAULT_LIMIT})`)),
   all: Options.boolean("all").pipe(Options.withDescription(`show every item of every container (at most ${ALL_LINES.toLocaleString("en-US")} lines)`))
@@ -64,7 +72,8 @@ const inspect = Command.make("inspect", {
 )
 
 const dis = Command.make("dis", {
-  file: file("FILE", "a checkpoint or pickle"),
+  file: input("FILE", "a checkpoint or pickle"),
+  header,
   record: Options.text("record").pipe(Options.withPseudoName("R"), Options.optional, Options.withDescription("the zip record or tar member (default data.pkl, or pickle)")),
   json: json("print every opcode with its byte offset and argument as JSON")
 }, (a) => Effect.flatMap(InspectCommands, (m) => m.dis({ ...a, record: optional(a.record) }))).pipe(
@@ -72,7 +81,8 @@ const dis = Command.make("dis", {
 )
 
 const code = Command.make("code", {
-  file: file("FILE", "a TorchScript or mobile archive"),
+  file: input("FILE", "a TorchScript or mobile archive"),
+  header,
   className: Args.text({ name: "CLASS" }).pipe(Args.optional, Args.withDescription("a class, by qualified name or its last part (default: all of code/)")),
   json: json("print an object from class (or file of code/) to source")
 }, (a) => Effect.flatMap(InspectCommands, (m) => m.code({ ...a, className: optional(a.className) }))).pipe(
@@ -82,8 +92,9 @@ const code = Command.make("code", {
 const scan = Command.make("scan", {
   paths: Args.path({ name: "PATH" }).pipe(
     Args.atLeast(1),
-    Args.withDescription(`files, and folders: a distributed checkpoint's (with .metadata) scanned item by item, others searched recursively for files named ${SCANNED_EXTENSIONS.source}`)
+    Args.withDescription(`files, http(s):// URLs, and folders: a distributed checkpoint's (with .metadata) scanned item by item, others searched recursively for files named ${SCANNED_EXTENSIONS.source}`)
   ),
+  header,
   json: json("print the verdict and every file's globals and unreadable pickles as JSON")
 }, (a) => Effect.flatMap(ScanCommand, (m) => m.scan(a))).pipe(
   Command.withDescription(
@@ -92,7 +103,8 @@ const scan = Command.make("scan", {
 )
 
 const convert = Command.make("convert", {
-  input: fileOrFolder("IN", "any file torchwire reads as a checkpoint, or a distributed checkpoint's folder"),
+  input: fileOrFolder("IN", "any file torchwire reads as a checkpoint, a distributed checkpoint's folder, or an http:// or https:// URL (read by range requests)"),
+  header,
   output: fileOrFolder("OUT", "the file to write: .pt, .pth, .bin or .ckpt (a torch.save zip), .stream (the _streaming_save format), .safetensors, an index (….safetensors.index.json, ….bin.index.json) with its shards beside it, or DIR/ (a folder, existing or ending in /): a distributed checkpoint as one process's dcp.save writes it"),
   protocol,
   computeCrc32: noCrc32,

@@ -12,14 +12,16 @@ import * as Inspect from "../Inspect.js"
 import * as NodeDcp from "../NodeDcp.js"
 import * as NodeDirectory from "../NodeDirectory.js"
 import * as NodeShards from "../NodeShards.js"
-import * as NodeSource from "../NodeSource.js"
 import { ALL_LINES, DEFAULT_LIMIT } from "./defaults.js"
 import { CliIo, UsageError } from "./io.js"
 import { progressReporter } from "./progress.js"
+import { isUrl, openSource, parseHeaders } from "./sources.js"
 
 /** Arguments of `inspect`. @internal */
 export interface InspectArgs {
   readonly file: string
+  /** `--header` lines, for a URL. */
+  readonly header: ReadonlyArray<string>
   readonly json: boolean
   readonly limit: number | undefined
   readonly all: boolean
@@ -50,11 +52,12 @@ export const inspect = (args: InspectArgs) =>
       const sharded = yield* NodeShards.open(args.file, { weightsOnly: false })
       return io.out(args.json ? yield* Inspect.shardedJson(sharded, progress) : Inspect.shardedReport(args.file, sharded, options))
     }
-    if (yield* Effect.promise(() => NodeDirectory.isDirectoryPath(args.file))) {
+    const headers = yield* parseHeaders(args.header)
+    if (!isUrl(args.file) && (yield* Effect.promise(() => NodeDirectory.isDirectoryPath(args.file)))) {
       const checkpoint = yield* NodeDcp.open(args.file, { weightsOnly: false })
       return io.out(args.json ? yield* Inspect.openedJson(checkpoint, progress) : Inspect.report(checkpoint, options))
     }
-    const source = yield* NodeSource.open(args.file)
+    const source = yield* openSource(args.file, headers)
     if (args.json) {
       return io.out(yield* Inspect.json(source, io.progress === undefined ? undefined : progressReporter(io.progress, "hashing tensors")))
     }
@@ -72,10 +75,10 @@ export const inspect = (args: InspectArgs) =>
  *
  * @internal
  */
-export const dis = (args: { readonly file: string; readonly record: string | undefined; readonly json: boolean }) =>
+export const dis = (args: { readonly file: string; readonly header: ReadonlyArray<string>; readonly record: string | undefined; readonly json: boolean }) =>
   Effect.gen(function*() {
     const io = yield* CliIo
-    const source = yield* NodeSource.open(args.file)
+    const source = yield* openSource(args.file, yield* parseHeaders(args.header))
     if (!args.json) return io.out(yield* Inspect.dis(source, args.record))
     for (const chunk of yield* Inspect.disJsonChunks(source, args.record)) io.out(chunk)
   }).pipe(Effect.scoped)
@@ -86,10 +89,10 @@ export const dis = (args: { readonly file: string; readonly record: string | und
  *
  * @internal
  */
-export const code = (args: { readonly file: string; readonly className: string | undefined; readonly json: boolean }) =>
+export const code = (args: { readonly file: string; readonly header: ReadonlyArray<string>; readonly className: string | undefined; readonly json: boolean }) =>
   Effect.gen(function*() {
     const io = yield* CliIo
-    const archive = yield* Module.openCode(yield* NodeSource.open(args.file))
+    const archive = yield* Module.openCode(yield* openSource(args.file, yield* parseHeaders(args.header)))
     if (!args.json) return io.out(yield* Inspect.code(archive, args.className))
     const json = args.className === undefined
       ? { code: Object.fromEntries(archive.code) }

@@ -14,7 +14,7 @@ import { dirname, join } from "node:path"
 import * as Inspect from "../Inspect.js"
 import * as NodeDirectory from "../NodeDirectory.js"
 import * as NodeShards from "../NodeShards.js"
-import * as NodeSource from "../NodeSource.js"
+import { isUrl, openSource, parseHeaders } from "./sources.js"
 import { SCANNED_EXTENSIONS } from "./defaults.js"
 import { CliExit, CliIo, ExitCode } from "./io.js"
 
@@ -47,6 +47,7 @@ export const expandPaths = (paths: ReadonlyArray<string>): Effect.Effect<Array<s
   Effect.map(
     Effect.forEach(paths, (path) =>
       Effect.promise(async () => {
+        if (isUrl(path)) return [path]
         const info = await stat(path).catch(() => undefined)
         if (info !== undefined && info.isFile() && NodeShards.isIndexPath(path)) return shardsOf(path)
         if (info === undefined || !info.isDirectory()) return [path]
@@ -67,9 +68,9 @@ const shardsOf = async (indexPath: string): Promise<Array<string>> => {
   return index._tag === "Left" ? [indexPath] : [...new Set(index.right.weightMap.values())].map((f) => join(dirname(indexPath), f))
 }
 
-/** Scans one file; a failure to open or recognize it becomes its error. @internal */
-export const scanFile = (file: string): Effect.Effect<FileScan> =>
-  Effect.scoped(Effect.flatMap(NodeSource.open(file), Scan.scan)).pipe(
+/** Scans one file (or URL); a failure to open or recognize it becomes its error. @internal */
+export const scanFile = (file: string, headers: Readonly<Record<string, string>> = {}): Effect.Effect<FileScan, never, CliIo> =>
+  Effect.scoped(Effect.flatMap(openSource(file, headers), Scan.scan)).pipe(
     Effect.map((report): FileScan => ({ file, report })),
     Effect.catchAll((e) => Effect.succeed<FileScan>({ file, error: e.message })),
     Effect.catchAllDefect((d) => Effect.succeed<FileScan>({ file, error: `internal error: ${String(d)}` }))
@@ -80,15 +81,15 @@ export const scanFile = (file: string): Effect.Effect<FileScan> =>
  * folder (`Dcp.scan`: its `.metadata`, then each data file's items), one
  * scan per file. @internal
  */
-export const scanPath = (path: string): Effect.Effect<Array<FileScan>> =>
-  Effect.flatMap(Effect.promise(() => NodeDirectory.isDirectoryPath(path)), (folder) =>
+export const scanPath = (path: string, headers: Readonly<Record<string, string>>): Effect.Effect<Array<FileScan>, never, CliIo> =>
+  Effect.flatMap(Effect.promise(async () => !isUrl(path) && await NodeDirectory.isDirectoryPath(path)), (folder) =>
     folder
       ? Effect.scoped(Effect.flatMap(NodeDirectory.open(path), Dcp.scan)).pipe(
         Effect.map((scanned) => scanned.map(({ file, report }): FileScan => ({ file: join(path, file), report }))),
         Effect.catchAll((e) => Effect.succeed<Array<FileScan>>([{ file: path, error: e.message }])),
         Effect.catchAllDefect((d) => Effect.succeed<Array<FileScan>>([{ file: path, error: `internal error: ${String(d)}` }]))
       )
-      : Effect.map(scanFile(path), (s) => [s]))
+      : Effect.map(scanFile(path, headers), (s) => [s]))
 
 /** The `--json` document of a scan. @internal */
 export const scanJson = (scans: ReadonlyArray<FileScan>, verdict: Verdict) => ({
@@ -115,14 +116,15 @@ export const scanJson = (scans: ReadonlyArray<FileScan>, verdict: Verdict) => ({
  *
  * @internal
  */
-export const scan = (args: { readonly paths: ReadonlyArray<string>; readonly json: boolean }) =>
+export const scan = (args: { readonly paths: ReadonlyArray<string>; readonly header: ReadonlyArray<string>; readonly json: boolean }) =>
   Effect.gen(function*() {
     const io = yield* CliIo
+    const headers = yield* parseHeaders(args.header)
     const files = yield* expandPaths(args.paths)
     const scans: Array<FileScan> = []
     for (const [i, file] of files.entries()) {
       if (files.length > 1) io.progress?.(`\rscanning ${i + 1} of ${files.length}`)
-      scans.push(...yield* scanPath(file))
+      scans.push(...yield* scanPath(file, headers))
     }
     if (files.length > 1) io.progress?.("\n")
     const verdict = scans.map(verdictOf).reduce<Verdict>((a, b) => (rank[b] > rank[a] ? b : a), "safe")

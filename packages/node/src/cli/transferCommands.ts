@@ -27,6 +27,7 @@ import * as NodeStreaming from "../NodeStreaming.js"
 import { CliIo, UsageError } from "./io.js"
 import { countReporter, progressReporter } from "./progress.js"
 import { holdingSignals } from "./signals.js"
+import { isUrl, openSource, parseHeaders } from "./sources.js"
 
 /**
  * The format an output path names by its extension; a usage error when
@@ -69,6 +70,8 @@ const progressOf = (value: PyValue, progress: ((text: string) => void) | undefin
  */
 export const convert = (args: {
   readonly input: string
+  /** `--header` lines, for a URL input. */
+  readonly header: ReadonlyArray<string>
   readonly output: string
   readonly protocol: number
   readonly computeCrc32: boolean
@@ -84,7 +87,7 @@ export const convert = (args: {
     const maxShardSize = args.maxShardSize === undefined ? undefined : Shards.parseSize(args.maxShardSize)
     if (maxShardSize === undefined && args.maxShardSize !== undefined) return yield* new UsageError({ detail: `--max-shard-size ${args.maxShardSize}: a size is bytes, or a number with KB, MB, GB or TB` })
     if (maxShardSize !== undefined && !sharded) return yield* new UsageError({ detail: "--max-shard-size splits into shards: OUT must be an index (model.safetensors.index.json, pytorch_model.bin.index.json)" })
-    const checkpoint = yield* openInput(args.input)
+    const checkpoint = yield* openInput(args.input, yield* parseHeaders(args.header))
     const options = { protocol: args.protocol, computeCrc32: args.computeCrc32, ...progressOf(checkpoint.value, io.progress, "writing") }
     const bytes = yield* holdingSignals(
       format === "sharded"
@@ -106,14 +109,15 @@ export const convert = (args: {
 
 /** What convert reads: a checkpoint, a sharded one through its index, or a distributed checkpoint's folder. */
 const openInput = (
-  input: string
-): Effect.Effect<Pick<Checkpoint.Checkpoint, "value" | "metadata"> & { readonly format: Checkpoint.Checkpoint["format"] | "sharded" }, TorchwireError, Scope.Scope> =>
-  NodeShards.isIndexPath(input)
+  input: string,
+  headers: Readonly<Record<string, string>>
+): Effect.Effect<Pick<Checkpoint.Checkpoint, "value" | "metadata"> & { readonly format: Checkpoint.Checkpoint["format"] | "sharded" }, TorchwireError, Scope.Scope | CliIo> =>
+  NodeShards.isIndexPath(input) && !isUrl(input)
     ? Effect.map(NodeShards.open(input, { weightsOnly: false, checkCrc: true }), (s) => ({ value: s.value, format: "sharded" as const }))
-    : Effect.flatMap(Effect.promise(() => NodeDirectory.isDirectoryPath(input)), (folder) =>
+    : Effect.flatMap(Effect.promise(async () => !isUrl(input) && await NodeDirectory.isDirectoryPath(input)), (folder) =>
       folder
         ? NodeDcp.open(input, { weightsOnly: false, checkCrc: true })
-        : Effect.flatMap(NodeSource.open(input), (source) => Checkpoint.open(source, { weightsOnly: false, checkCrc: true })))
+        : Effect.flatMap(openSource(input, headers), (source) => Checkpoint.open(source, { weightsOnly: false, checkCrc: true })))
 
 /** Writes shards and an index (`NodeShards.save`), saying the files on stderr; the bytes written. */
 const writeShards = (value: PyValue, output: string, options: NodeShards.SaveOptions, io: CliIo["Type"]) =>

@@ -1,0 +1,57 @@
+/**
+ * Where the CLI's commands read from: a file, or an `http://` / `https://`
+ * URL read by range requests (`HttpSource`, through the fetch client), with
+ * the bytes fetched shown on a TTY and the `--header` lines sent with every
+ * request (never printed).
+ *
+ * @internal
+ */
+import type { ByteSource } from "@torchwire/core/ByteSource"
+import type { SourceError } from "@torchwire/core/Errors"
+import * as HttpSource from "@torchwire/core/HttpSource"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as NodeSource from "../NodeSource.js"
+import { CliIo, UsageError } from "./io.js"
+import { countReporter } from "./progress.js"
+
+/** Whether a command's argument is a URL rather than a path. @internal */
+export const isUrl = (path: string): boolean => /^https?:\/\//i.test(path)
+
+/**
+ * `--header 'Name: value'` lines as request headers; a line without a colon
+ * or a name is a usage error (which says the name, never the value).
+ *
+ * @internal
+ */
+export const parseHeaders = (lines: ReadonlyArray<string>): Effect.Effect<Readonly<Record<string, string>>, UsageError> => {
+  const headers: Record<string, string> = {}
+  for (const line of lines) {
+    const colon = line.indexOf(":")
+    const name = colon < 0 ? "" : line.slice(0, colon).trim()
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+      return Effect.fail(new UsageError({ detail: `--header takes 'Name: value'${name === "" ? "" : `, not a header named ${JSON.stringify(name)}`}` }))
+    }
+    headers[name.toLowerCase()] = line.slice(colon + 1).trim()
+  }
+  return Effect.succeed(headers)
+}
+
+/**
+ * Opens a command's input: a URL over HTTP(S) (progress of the bytes
+ * fetched on a TTY), or a file. Closed with the scope.
+ *
+ * @internal
+ */
+export const openSource = (path: string, headers: Readonly<Record<string, string>> = {}): Effect.Effect<ByteSource, SourceError, Scope.Scope | CliIo> =>
+  isUrl(path)
+    ? Effect.flatMap(CliIo, (io) => {
+      const progress = io.progress === undefined ? undefined : countReporter(io.progress, "fetched")
+      let fetched = 0
+      return HttpSource.fromUrl(path, { headers, ...(progress === undefined ? {} : { onFetch: (n) => progress.report((fetched += n)) }) }).pipe(
+        Effect.tap(() => Effect.addFinalizer(() => Effect.sync(() => progress?.finish()))),
+        Effect.provide(FetchHttpClient.layer)
+      )
+    })
+    : NodeSource.open(path)
