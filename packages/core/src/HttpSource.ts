@@ -151,26 +151,29 @@ export const fromUrl = (url: string, options: Options = {}): Effect.Effect<HttpB
         )
       })
 
-    /** The body of an answer, exactly `length` bytes (progress reported as they arrive). */
-    const body = (response: HttpClientResponse.HttpClientResponse, start: number, length: number) =>
-      Stream.runFold(
-        Stream.mapError(response.stream, (e) => new Retryable({ error: fail("ReadFailed", start, "the connection broke during the body", e) })),
-        { parts: [] as Array<Uint8Array>, n: 0 },
-        (acc, chunk) => {
-          options.onFetch?.(chunk.length)
-          received += chunk.length
-          acc.parts.push(chunk)
-          acc.n += chunk.length
-          return acc
-        }
-      ).pipe(Effect.flatMap(({ parts, n }): Effect.Effect<Uint8Array, Retryable> => {
-        if (n !== length) return Effect.fail(new Retryable({ error: fail("Truncated", start + Math.min(n, length), `the server sent ${n} of ${length} bytes`) }))
-        if (parts.length === 1) return Effect.succeed(parts[0]!)
-        const out = new Uint8Array(n)
-        let at = 0
-        for (const p of parts) out.set(p, (at += p.length) - p.length)
-        return Effect.succeed(out)
-      }))
+    /**
+     * The body of an answer, exactly `length` bytes, copied into one buffer
+     * as it arrives (progress reported); a body longer or shorter is
+     * `Truncated`, retried.
+     */
+    const body = (response: HttpClientResponse.HttpClientResponse, start: number, length: number, into?: Uint8Array) =>
+      Effect.suspend(() => {
+        const out = into ?? new Uint8Array(length)
+        let n = 0
+        return Stream.runForEach(
+          Stream.mapError(response.stream, (e) => new Retryable({ error: fail("ReadFailed", start, "the connection broke during the body", e) })),
+          (chunk) => {
+            options.onFetch?.(chunk.length)
+            received += chunk.length
+            if (n + chunk.length > length) return Effect.fail(new Retryable({ error: fail("Truncated", start + length, `the server sent more than the ${length} bytes asked for`) }))
+            out.set(chunk, n)
+            n += chunk.length
+            return Effect.void
+          }
+        ).pipe(Effect.flatMap((): Effect.Effect<Uint8Array, Retryable> =>
+          n === length ? Effect.succeed(out) : Effect.fail(new Retryable({ error: fail("Truncated", start + n, `the server sent ${n} of ${length} bytes`) }))
+        ))
+      })
 
     /** Checks an answer against the file's identity: the same size, ETag and Last-Modified. */
     const sameFile = (response: HttpClientResponse.HttpClientResponse, start: number, total: number | undefined): SourceError | undefined => {
@@ -183,8 +186,8 @@ export const fromUrl = (url: string, options: Options = {}): Effect.Effect<HttpB
       return changed ? fail("Changed", start, "the file changed on the server while it was read") : undefined
     }
 
-    /** Fetches `[start, end)` of the file, checked and retried. */
-    const fetchRange = (start: number, end: number) =>
+    /** Fetches `[start, end)` of the file (into `into` when given), checked and retried. */
+    const fetchRange = (start: number, end: number, into?: Uint8Array) =>
       retrying(Effect.scoped(Effect.gen(function*() {
         const response = yield* send(start, end, true)
         if (response.status === 412) return yield* fail("Changed", start, "the file changed on the server while it was read (412 to If-Match)")
@@ -197,7 +200,7 @@ export const fromUrl = (url: string, options: Options = {}): Effect.Effect<HttpB
         }
         const changed = sameFile(response, start, range.total)
         if (changed !== undefined) return yield* changed
-        return yield* body(response, start, end - start)
+        return yield* body(response, start, end - start, into)
       })))
 
     /** The first request: the first window, the file's size and identity; a whole body when Range is ignored and that is allowed. */
@@ -245,6 +248,11 @@ export const fromUrl = (url: string, options: Options = {}): Effect.Effect<HttpB
           return bytes.subarray(offset - start, offset - start + length)
         }))
       })
-    const source: HttpByteSource = { name, size, read, stats: () => ({ requests, bytes: received }), downloaded: opened.whole }
+    // Long reads straight into the caller's buffer (a stream's recycled ones: fresh memory is slow to touch).
+    const readInto = (offset: number, target: Uint8Array): Effect.Effect<void, SourceError> =>
+      target.length < window || opened.whole
+        ? Effect.map(read(offset, target.length), (bytes) => target.set(bytes))
+        : Effect.flatMap(checkRange(source, offset, target.length), () => Effect.asVoid(semaphore.withPermits(1)(fetchRange(offset, offset + target.length, target))))
+    const source: HttpByteSource = { name, size, read, readInto, stats: () => ({ requests, bytes: received }), downloaded: opened.whole }
     return source
   })

@@ -17,7 +17,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { cli } from "./cliHarness.js"
-import { type Nginx, startNginx } from "./nginx.js"
+import { type Nginx, startNginx } from "@torchwire/test-utils/nginx"
 
 /** Runs `f` with nginx serving the fixtures. */
 const withNginx = <A, E>(f: (nginx: Nginx) => Effect.Effect<A, E>) =>
