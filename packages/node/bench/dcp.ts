@@ -10,25 +10,15 @@
  * Prints a Markdown table (BENCHMARKS.md). Needs `pnpm build` and .venv-torch.
  */
 import { execFileSync } from "node:child_process"
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs"
 import { join } from "node:path"
 import { bundleWorker } from "./bundle.js"
-import { best, mib, rounds, secs, timed, type Measured } from "./processes.js"
+import { best, bin, log, mib, python, rounds, secs, stateDict, timed, work, type Measured } from "./processes.js"
 
 const here = import.meta.dirname
-const work = join(tmpdir(), "torchwire-bench")
-const bin = join(here, "..", "dist", "torchwire.cjs")
-const python = process.env.TORCHWIRE_PYTHON2 ?? join(here, "..", "..", "..", ".venv-torch", "bin", "python")
-const log = (s: string) => process.stderr.write(s + "\n")
 
 
-mkdirSync(work, { recursive: true })
-const pt = join(work, "state_dict_1740mib_torch2.pt")
-if (!existsSync(pt)) {
-  log(`generating ${pt} with torch 2.13 ...`)
-  execFileSync(python, [join(here, "make_checkpoint.py"), pt, "1740"], { stdio: ["ignore", "ignore", "inherit"] })
-}
+const pt = stateDict()
 const folder = join(work, "dcp_4rank")
 if (!existsSync(join(folder, ".metadata"))) {
   log(`writing ${folder} with torch 2.13 on 4 ranks ...`)

@@ -11,25 +11,14 @@
  */
 import { startNginx } from "@torchwire/test-utils/nginx"
 import { execFileSync } from "node:child_process"
-import { existsSync, mkdirSync, statSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { statSync } from "node:fs"
+import { basename, join } from "node:path"
 import { bundleWorker } from "./bundle.js"
-import { best, mib, rounds, secs, timed, type Measured } from "./processes.js"
+import { best, bin, log, mib, rounds, secs, stateDict, timed, work, type Measured } from "./processes.js"
 
-const here = import.meta.dirname
-const work = join(tmpdir(), "torchwire-bench")
-const bin = join(here, "..", "dist", "torchwire.cjs")
-const python = process.env.TORCHWIRE_PYTHON2 ?? join(here, "..", "..", "..", ".venv-torch", "bin", "python")
-const log = (s: string) => process.stderr.write(s + "\n")
 
-mkdirSync(work, { recursive: true })
-const name = "state_dict_1740mib_torch2.pt"
-const pt = join(work, name)
-if (!existsSync(pt)) {
-  log(`generating ${pt} with torch 2.13 ...`)
-  execFileSync(python, [join(here, "make_checkpoint.py"), pt, "1740"], { stdio: ["ignore", "ignore", "inherit"] })
-}
+const pt = stateDict()
+const name = basename(pt)
 const size = statSync(pt).size
 const worker = await bundleWorker("read_url", join(work, "bundle"))
 const plainHttp = await bundleWorker("plain_http", join(work, "bundle"))

@@ -2,7 +2,10 @@
  * Whole processes measured for the benchmarks: wall time and peak memory
  * under /usr/bin/time, the best of TORCHWIRE_BENCH_ROUNDS (default 3) runs.
  */
-import { spawnSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
+import { existsSync, mkdirSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 
 /** Runs per measurement. */
 export const rounds = Number(process.env.TORCHWIRE_BENCH_ROUNDS ?? 3)
@@ -32,3 +35,26 @@ export const secs = (m: Measured) => `${m.seconds.toFixed(2)} s`
 
 /** "123 MiB" of peak memory. */
 export const mib = (m: Measured) => `${m.peakRssMiB.toFixed(0)} MiB`
+
+/** Where the benchmarks keep their inputs and outputs: $TMPDIR/torchwire-bench. */
+export const work = join(tmpdir(), "torchwire-bench")
+
+/** The built CLI. */
+export const bin = join(import.meta.dirname, "..", "dist", "torchwire.cjs")
+
+/** torch 2.13's Python (.venv-torch, or TORCHWIRE_PYTHON2). */
+export const python = process.env.TORCHWIRE_PYTHON2 ?? join(import.meta.dirname, "..", "..", "..", ".venv-torch", "bin", "python")
+
+/** A line of progress on stderr. */
+export const log = (s: string) => process.stderr.write(s + "\n")
+
+/** The 1.67 GiB transformer-shaped state_dict torch 2.13 saves (make_checkpoint.py), made once in `work`. */
+export const stateDict = (): string => {
+  mkdirSync(work, { recursive: true })
+  const pt = join(work, "state_dict_1740mib_torch2.pt")
+  if (!existsSync(pt)) {
+    log(`generating ${pt} with torch 2.13 ...`)
+    execFileSync(python, [join(import.meta.dirname, "make_checkpoint.py"), pt, "1740"], { stdio: ["ignore", "ignore", "inherit"] })
+  }
+  return pt
+}
