@@ -9,7 +9,6 @@
 import type { ByteSource } from "@torchwire/core/ByteSource"
 import type { SourceError } from "@torchwire/core/Errors"
 import * as HttpSource from "@torchwire/core/HttpSource"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -21,8 +20,12 @@ import { countReporter } from "./progress.js"
  * The HTTP client of the CLI: node:http with a keep-alive agent (a range
  * read is a request: a connection each took longer; fetch took 1.7× as long
  * reading a 1.7 GiB file in 4 MiB ranges on loopback, BENCHMARKS.md (m)).
+ * Loaded when a URL is first read: the HTTP stack is large, and files need none of it.
  */
-const httpClient = NodeHttpClient.layerWithoutAgent.pipe(Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: true })))
+const httpClient = Layer.unwrapEffect(Effect.map(
+  Effect.promise(() => import("@effect/platform-node/NodeHttpClient")),
+  (NodeHttpClient) => NodeHttpClient.layerWithoutAgent.pipe(Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: true })))
+))
 
 /** Whether a command's argument is a URL rather than a path. @internal */
 export const isUrl = (path: string): boolean => /^https?:\/\//i.test(path)
