@@ -31,7 +31,8 @@ const input = (name: string, description: string) => Args.path({ name }).pipe(Ar
 const header = Options.text("header").pipe(
   Options.withPseudoName("'NAME: VALUE'"),
   Options.repeated,
-  Options.withDescription("a header sent with every request for a URL (an Authorization token: never printed); repeat for more")
+  Options.withDescription("a header sent with every request for a URL (an Authorization token: never printed); repeat for more"),
+  Options.withDefault<ReadonlyArray<string>>([])
 )
 const json = (description: string) => Options.boolean("json").pipe(Options.withDescription(description))
 const dropNonTensors = Options.boolean("drop-non-tensors").pipe(
