@@ -42,6 +42,7 @@ events {}
 http {
   access_log ${join(dir, "access.log")};
   ${temp}
+  include /etc/nginx/mime.types;
   default_type application/octet-stream;
   server {
     listen 127.0.0.1:${port};
