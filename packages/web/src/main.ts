@@ -175,6 +175,65 @@ let requestId = 0
 /** The stats worker, started on first use (and again after a cancel ended it). */
 const statsWorker = (): Worker => (worker ??= new Worker(new URL("./stats.worker.ts", import.meta.url), { type: "module" }))
 
+/** Has the worker compute the statistics of a tensor's bytes (a copy is moved there: a view may share its buffer). */
+const inWorker = (id: number, bytes: Uint8Array, dtype: string, onProgress: (p: number) => void): Promise<Stats> => {
+  const copy = bytes.slice().buffer
+  const w = statsWorker()
+  return new Promise<Stats>((resolve) => {
+    w.onmessage = (e: MessageEvent<StatsReply>) => {
+      if (e.data.id !== id) return
+      if ("progress" in e.data) onProgress(e.data.progress)
+      else resolve(e.data.stats)
+    }
+    w.postMessage({ id, bytes: copy, dtype, bins: 64 } satisfies StatsRequest, [copy])
+  })
+}
+
+/**
+ * The statistics of every tensor, one after another (each read alone, its
+ * bytes let go before the next), as a table; with progress and a cancel.
+ */
+const computeAll = async () => {
+  const opened = state.opened
+  if (opened === undefined) return
+  const id = ++requestId
+  const details = $("details")
+  details.replaceChildren()
+  state.selected = undefined
+  const progress = Object.assign(document.createElement("progress"), { max: opened.tensors.length, value: 0 })
+  const cancel = Object.assign(document.createElement("button"), { id: "all-cancel", textContent: "Cancel" })
+  const head = Object.assign(document.createElement("div"), { id: "all-status", textContent: `0 of ${opened.tensors.length} tensors` })
+  const table = Object.assign(document.createElement("table"), { id: "all-stats" })
+  const header = table.insertRow()
+  for (const h of ["tensor", "dtype", "min", "max", "mean", "std", "NaN", "±Inf", "zeros"]) header.insertCell().textContent = h
+  details.append(head, progress, cancel, table)
+  let cancelled = false
+  cancel.onclick = () => {
+    cancelled = true
+    worker?.terminate()
+    worker = undefined
+    head.textContent = `cancelled after ${progress.value} of ${opened.tensors.length} tensors`
+  }
+  const fmt = (x: number) => (Number.isNaN(x) ? "—" : Number.isInteger(x) ? x.toLocaleString("en-US") : x.toPrecision(4))
+  for (const [name, t] of opened.tensors) {
+    if (cancelled || id !== requestId) return
+    const row = table.insertRow()
+    row.insertCell().textContent = name
+    row.insertCell().textContent = t.dtype.name
+    if (t.storage !== undefined && t.numel > 0) {
+      try {
+        const s = await inWorker(id, await run(Torch.bytes(t)), t.dtype.name, () => {})
+        for (const v of [s.min, s.max, s.mean, s.std, s.nan, s.inf, s.zeros]) row.insertCell().textContent = fmt(v)
+      } catch (e) {
+        if (cancelled) return
+        row.insertCell().textContent = e instanceof Error ? e.message : String(e)
+      }
+    }
+    progress.value++
+    head.textContent = `${progress.value} of ${opened.tensors.length} tensors`
+  }
+}
+
 /** Reads the tensor's bytes (only its own), then has the worker compute its statistics, with progress and a cancel. */
 const computeStats = async (t: Torch.Tensor, details: HTMLElement) => {
   const id = ++requestId
@@ -198,16 +257,7 @@ const computeStats = async (t: Torch.Tensor, details: HTMLElement) => {
     const read = (state.opened?.bytesRead() ?? 0) - before
     box.firstChild!.textContent = "computing … "
     // Moved to the worker: a copy of the tensor's own bytes (a view may share a buffer with others).
-    const copy = bytes.slice().buffer
-    const w = statsWorker()
-    const stats = await new Promise<Stats>((resolve) => {
-      w.onmessage = (e: MessageEvent<StatsReply>) => {
-        if (e.data.id !== id) return
-        if ("progress" in e.data) progress.value = e.data.progress
-        else resolve(e.data.stats)
-      }
-      w.postMessage({ id, bytes: copy, dtype: t.dtype.name, bins: 64 } satisfies StatsRequest, [copy])
-    })
+    const stats = await inWorker(id, bytes, t.dtype.name, (p) => void (progress.value = p))
     if (cancelled || id !== requestId) return
     showStats(box, stats, read)
   } catch (e) {
@@ -259,6 +309,7 @@ drop.addEventListener("drop", (e) => {
 })
 $("tree").addEventListener("scroll", renderRows)
 $("search").addEventListener("input", refreshRows)
+$("all").addEventListener("click", () => void computeAll())
 // A URL in the page's address (#url=...) opens at once: links to a checkpoint.
 const linked = new URLSearchParams(location.hash.slice(1)).get("url")
 if (linked !== null) {

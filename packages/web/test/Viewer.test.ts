@@ -92,6 +92,16 @@ describe("the viewer in chromium", () => {
     await shot("example-checkpoint")
   })
 
+  it("computes every tensor's statistics on request, one row each", async () => {
+    await openFile(join(repo, "examples", "checkpoint.pt"))
+    await page.click("#all")
+    await page.waitForFunction(() => document.getElementById("all-status")?.textContent === "27 of 27 tensors", undefined, { timeout: 60_000 })
+    // A header row and one row per tensor, each with its numbers.
+    assert.strictEqual(await page.locator("#all-stats tr").count(), 28)
+    assert.include(await text("#all-stats"), "model.0.weight")
+    await shot("all-tensors")
+  })
+
   it("opens a TorchScript model and a mobile module: submodules, parameters, methods and their source", async () => {
     await openFile(fixturePath("script_mobilenet_v2_small.pt"))
     assert.include(await text("#facts"), "torchscript module")
