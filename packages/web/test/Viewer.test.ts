@@ -114,6 +114,20 @@ describe("the viewer in chromium", () => {
     await shot("mobile-module")
   })
 
+  it("opens a file dropped on the page", async () => {
+    // A File made in the page from a fixture's bytes, dropped as a drag from the desktop would drop it.
+    const dataTransfer = await page.evaluateHandle(async (url) => {
+      const bytes = await (await fetch(url)).arrayBuffer()
+      const dt = new DataTransfer()
+      dt.items.add(new File([bytes], "st_linear.safetensors"))
+      return dt
+    }, `${nginx.url}/fixtures/st_linear.safetensors`)
+    await page.dispatchEvent("#drop", "drop", { dataTransfer })
+    await page.waitForFunction(() => document.getElementById("facts")!.textContent!.startsWith("st_linear.safetensors"))
+    assert.include(await text("#facts"), "safetensors checkpoint")
+    assert.include(await text("#facts"), `metadata {"format":"pt"}`)
+  })
+
   it("says a malicious pickle is dangerous before anything else", async () => {
     await openFile(join(fixturesDir, "malicious", "inst_os_system.pkl"))
     assert.strictEqual(await page.getAttribute("#verdict", "class"), "dangerous")
