@@ -48,6 +48,9 @@ const show = async (label: string, opening: () => Promise<Opened>) => {
     const opened = await opening()
     state.opened = opened
     state.open = new Set()
+    // A module's one root node opens at once: its members are what there is to see.
+    const top = opened.root.children?.() ?? []
+    if (top.length === 1 && top[0]!.children !== undefined) state.open.add(top[0]!)
     state.selected = undefined
     state.sharing = new Map()
     for (const [name, t] of opened.tensors) {

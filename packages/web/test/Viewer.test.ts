@@ -105,8 +105,9 @@ describe("the viewer in chromium", () => {
   it("opens a TorchScript model and a mobile module: submodules, parameters, methods and their source", async () => {
     await openFile(fixturePath("script_mobilenet_v2_small.pt"))
     assert.include(await text("#facts"), "torchscript module")
-    await page.click(".row >> nth=0")
+    // The root module is open from the start; selecting it shows its source.
     assert.include(await text("#tree"), "features")
+    await page.click(".row >> nth=0")
     assert.include(await text("#details"), "def forward")
     await shot("torchscript-module")
     await openFile(fixturePath("mobile_sequential.ptl"))
@@ -139,6 +140,8 @@ describe("the viewer in chromium", () => {
   it("shows a truncated file's typed error with its record and offset", async () => {
     await openUrl(`${nginx.url}/truncated.pt`)
     assert.isFalse(await page.isHidden("#error"))
+    // Nothing of the file shown before stays on screen.
+    assert.isTrue(await page.isHidden("#main"))
     assert.match(await text("#error"), /(ZipError|CheckpointError|SourceError)\(\w+\)/)
     assert.match(await text("#error"), /byte \d+|\[.*\]/)
     await shot("truncated")
