@@ -18,7 +18,7 @@ import { CheckpointError, type TorchwireError } from "./Errors.js"
 import { loadLegacyCheckpoint } from "./internal/load/legacyCheckpoint.js"
 import type { LoadContext, OpenOptions as LoadOptions } from "./internal/load/loadContext.js"
 import { runUnpickle } from "./internal/load/pickleAt.js"
-import { pickleOptions, policyOf } from "./internal/load/loadContext.js"
+import { DEFAULT_MAX_PICKLE_BYTES, pickleOptions, policyOf } from "./internal/load/loadContext.js"
 import { prefetchStorages } from "./internal/load/storages.js"
 import { loadStreamCheckpoint } from "./internal/load/streamCheckpoint.js"
 import { loadTarCheckpoint } from "./internal/load/tarCheckpoint.js"
@@ -97,7 +97,7 @@ export const detect = (source: ByteSource, options: Container.OpenOptions = {}):
 const context = (source: ByteSource, options: OpenOptions): LoadContext => ({
   source,
   ...policyOf(options),
-  maxPickleBytes: options.maxPickleBytes ?? 1 << 30
+  maxPickleBytes: options.maxPickleBytes ?? DEFAULT_MAX_PICKLE_BYTES
 })
 
 /**
@@ -128,7 +128,7 @@ const isDirectory = (input: ByteSource | Container.Container | Directory): input
 const openDirectory = (dir: Directory, options: OpenOptions): Effect.Effect<Checkpoint, TorchwireError> =>
   Effect.map(
     loadDcp(dir, (item) => Effect.map(openSource(item, options), (c) => c.value), {
-      maxPickleBytes: options.maxPickleBytes ?? 1 << 30,
+      maxPickleBytes: options.maxPickleBytes ?? DEFAULT_MAX_PICKLE_BYTES,
       ...(options.maxValueBytes === undefined ? {} : { maxValueBytes: options.maxValueBytes })
     }),
     (loaded): Checkpoint => ({

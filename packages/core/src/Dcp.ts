@@ -16,7 +16,7 @@
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { CheckpointError, type TorchwireError } from "./Errors.js"
-import { DCP_GLOBALS, type DcpMetadata, type Entry, type ItemLocation } from "./internal/format/dcpMetadata.js"
+import { DCP_GLOBALS, type DcpMetadata, type Entry, type ItemLocation, itemLocations } from "./internal/format/dcpMetadata.js"
 import { METADATA_FILE as METADATA, parseMetadata as parse } from "./internal/load/dcpCheckpoint.js"
 import { type FlatItem, flattenState, metadataPickle } from "./internal/save/dcpWriter.js"
 import { Storage, Tensor } from "./internal/torch/model.js"
@@ -232,11 +232,7 @@ export const scan = (dir: Directory): Effect.Effect<Array<ScannedFile>, Torchwir
     const out: Array<ScannedFile> = [{ file: METADATA_FILE, report: metadata }]
     if (parsed._tag === "Left") return out
     const byFile = new Map<string, Array<ItemLocation>>()
-    for (const e of parsed.right.entries) {
-      for (const at of e.kind === "bytes" ? [e.location] : e.chunks.flatMap((c) => (c.location === undefined ? [] : [c.location]))) {
-        byFile.set(at.file, [...(byFile.get(at.file) ?? []), at])
-      }
-    }
+    for (const at of parsed.right.entries.flatMap(itemLocations)) byFile.set(at.file, [...(byFile.get(at.file) ?? []), at])
     for (const [file, items] of [...byFile].sort(([a], [b]) => a.localeCompare(b))) {
       const opened = yield* Effect.either(dir.file(file))
       if (opened._tag === "Left") {

@@ -137,12 +137,11 @@ export const fromUrl = (url: string, options: Options = {}): Effect.Effect<HttpB
         Effect.catchAll((e) => Effect.fail(e instanceof Retryable ? e.error : e))
       )
 
-    /** Sends one GET of `[start, end)` (the whole file when `range` is false) and waits for the answer's headers. */
-    const send = (start: number, end: number, range: boolean) =>
+    /** Sends one GET of `[start, end)` and waits for the answer's headers. */
+    const send = (start: number, end: number) =>
       Effect.suspend(() => {
         requests++
-        const headers: Record<string, string> = { ...options.headers, "accept-encoding": "identity" }
-        if (range) headers["range"] = `bytes=${start}-${end - 1}`
+        const headers: Record<string, string> = { ...options.headers, "accept-encoding": "identity", range: `bytes=${start}-${end - 1}` }
         if (identity?.etag !== undefined) headers["if-match"] = identity.etag
         return client.execute(HttpClientRequest.get(url).pipe(HttpClientRequest.setHeaders(headers))).pipe(
           Effect.timeoutFail({ duration: options.timeout ?? Duration.seconds(30), onTimeout: () => new Retryable({ error: fail("TimedOut", start, "no answer in time") }) }),
@@ -189,7 +188,7 @@ export const fromUrl = (url: string, options: Options = {}): Effect.Effect<HttpB
     /** Fetches `[start, end)` of the file (into `into` when given), checked and retried. */
     const fetchRange = (start: number, end: number, into?: Uint8Array) =>
       retrying(Effect.scoped(Effect.gen(function*() {
-        const response = yield* send(start, end, true)
+        const response = yield* send(start, end)
         if (response.status === 412) return yield* fail("Changed", start, "the file changed on the server while it was read (412 to If-Match)")
         if (response.status === 200) return yield* fail("RangeUnsupported", start, "the server stopped answering Range requests (200 with the whole body)")
         if (response.status === 429 || response.status >= 500) return yield* new Retryable({ error: fail("ReadFailed", start, `the server answered ${response.status}`) })
@@ -205,7 +204,7 @@ export const fromUrl = (url: string, options: Options = {}): Effect.Effect<HttpB
 
     /** The first request: the first window, the file's size and identity; a whole body when Range is ignored and that is allowed. */
     const first = retrying(Effect.scoped(Effect.gen(function*() {
-      const response = yield* send(0, window, true)
+      const response = yield* send(0, window)
       const stamp = { etag: response.headers["etag"], lastModified: response.headers["last-modified"] }
       if (response.status === 206) {
         const range = contentRange(response.headers["content-range"])

@@ -7,13 +7,13 @@
  */
 import * as Checkpoint from "@torchwire/core/Checkpoint"
 import * as Dcp from "@torchwire/core/Dcp"
-import { SourceError, type TorchwireError } from "@torchwire/core/Errors"
+import type { TorchwireError } from "@torchwire/core/Errors"
 import type { PyValue } from "@torchwire/core/Value"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { mkdir, rm } from "node:fs/promises"
 import { join, resolve } from "node:path"
+import { makeFolder, removeFiles } from "./internal/folders.js"
 import * as NodeDirectory from "./NodeDirectory.js"
 import * as NodeSave from "./NodeSave.js"
 
@@ -51,7 +51,7 @@ export const save = (state: PyValue, path: string, options: Omit<Dcp.SaveOptions
   const written: Array<string> = []
   return Effect.gen(function*() {
     const files = yield* Dcp.save(state, { ...options, checkpointId: resolve(path) })
-    yield* Effect.tryPromise({ try: () => mkdir(path, { recursive: true }), catch: (e) => new SourceError({ reason: "WriteFailed", source: path, offset: 0, detail: String(e) }) })
+    yield* makeFolder(path)
     const dataPath = join(path, files.dataFile)
     let bytes = yield* NodeSave.writeAtomically(files.data, dataPath, { fsync: true })
     written.push(dataPath)
@@ -59,5 +59,5 @@ export const save = (state: PyValue, path: string, options: Omit<Dcp.SaveOptions
     bytes += yield* NodeSave.writeAtomically(Stream.fromEffect(files.metadata), metadataPath, { fsync: true })
     written.push(metadataPath)
     return { files: written, bytes }
-  }).pipe(Effect.onError(() => Effect.promise(() => Promise.all(written.map((p) => rm(p, { force: true }))))))
+  }).pipe(Effect.onError(() => removeFiles(written)))
 }

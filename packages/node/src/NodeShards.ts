@@ -18,8 +18,8 @@ import type { PyValue } from "@torchwire/core/Value"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { mkdir, rm } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
+import { makeFolder, removeFiles } from "./internal/folders.js"
 import * as NodeSave from "./NodeSave.js"
 import * as NodeSource from "./NodeSource.js"
 
@@ -108,7 +108,7 @@ export const save = (value: PyValue, indexPath: string, options: SaveOptions = {
     const names = Shards.shardNames(stem, extension, Math.max(shards.length, 1))
     const dir = dirname(indexPath)
     // Its folder is made, as transformers' save_pretrained makes its save_directory.
-    yield* Effect.tryPromise({ try: () => mkdir(dir, { recursive: true }), catch: (e) => new SourceError({ reason: "WriteFailed", source: dir, offset: 0, detail: String(e) }) })
+    yield* makeFolder(dir)
     const files = written
     let bytes = 0
     // One shard takes the aliases in its own metadata, as huggingface_hub writes them.
@@ -128,8 +128,5 @@ export const save = (value: PyValue, indexPath: string, options: SaveOptions = {
       files.push(indexPath)
     }
     return { files, bytes, aliases }
-  }).pipe(Effect.onError(() => removeAll(written)))
+  }).pipe(Effect.onError(() => removeFiles(written)))
 }
-
-/** Removes files, quietly (cleanup after a failure). */
-const removeAll = (paths: ReadonlyArray<string>) => Effect.promise(() => Promise.all(paths.map((p) => rm(p, { force: true }))))

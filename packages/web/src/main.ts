@@ -178,6 +178,12 @@ let requestId = 0
 /** The stats worker, started on first use (and again after a cancel ended it). */
 const statsWorker = (): Worker => (worker ??= new Worker(new URL("./stats.worker.ts", import.meta.url), { type: "module" }))
 
+/** Ends the worker's computation by ending the worker (the next use starts another). */
+const stopWorker = () => {
+  worker?.terminate()
+  worker = undefined
+}
+
 /** Has the worker compute the statistics of a tensor's bytes (a copy is moved there: a view may share its buffer). */
 const inWorker = (id: number, bytes: Uint8Array, dtype: string, onProgress: (p: number) => void): Promise<Stats> => {
   const copy = bytes.slice().buffer
@@ -213,8 +219,7 @@ const computeAll = async () => {
   let cancelled = false
   cancel.onclick = () => {
     cancelled = true
-    worker?.terminate()
-    worker = undefined
+    stopWorker()
     head.textContent = `cancelled after ${progress.value} of ${opened.tensors.length} tensors`
   }
   const fmt = (x: number) => (Number.isNaN(x) ? "—" : Number.isInteger(x) ? x.toLocaleString("en-US") : x.toPrecision(4))
@@ -249,8 +254,7 @@ const computeStats = async (t: Torch.Tensor, details: HTMLElement) => {
   let cancelled = false
   cancel.onclick = () => {
     cancelled = true
-    worker?.terminate()
-    worker = undefined
+    stopWorker()
     box.textContent = "cancelled"
   }
   try {

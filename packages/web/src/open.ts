@@ -16,7 +16,7 @@ import * as Module from "@torchwire/core/Module"
 import * as Scan from "@torchwire/core/Scan"
 import type { Tensor } from "@torchwire/core/Torch"
 import * as Effect from "effect/Effect"
-import { moduleNode, moduleTensors, type Node, once, valueNode, valueTensors } from "./tree.js"
+import { moduleNode, moduleTensors, type Node, once, valueNode } from "./tree.js"
 
 /** An opened input: what it is, the scan's report, its tree and tensors, and the bytes read so far. */
 export interface Opened {
@@ -56,7 +56,7 @@ const openSource = (source: ByteSource.ByteSource): Effect.Effect<Opened, Torchw
         ...(checkpoint.metadata === undefined ? [] : [`metadata ${JSON.stringify(Object.fromEntries(checkpoint.metadata))}`])
       ],
       root: valueNode("", "", checkpoint.value),
-      tensors: valueTensors(checkpoint.value)
+      tensors: Checkpoint.tensors(checkpoint.value)
     }
   })
 

@@ -9,6 +9,8 @@
  * tests share it.
  */
 
+import { halfToFloat } from "@torchwire/core/Torch"
+
 /** The statistics of one tensor. */
 export interface Stats {
   readonly count: number
@@ -23,16 +25,6 @@ export interface Stats {
   readonly histogram: ReadonlyArray<number>
   /** What a value is: "value", "magnitude" (complex), "integer representation" (quantized). */
   readonly of: string
-}
-
-/** float16 bits → number. */
-const half = (h: number): number => {
-  const s = h & 0x8000 ? -1 : 1
-  const e = (h >> 10) & 0x1f
-  const m = h & 0x3ff
-  if (e === 0) return s * m * 2 ** -24
-  if (e === 31) return m === 0 ? s * Infinity : NaN
-  return s * (1 + m / 1024) * 2 ** (e - 15)
 }
 
 /**
@@ -61,11 +53,8 @@ const BYTE_FLOATS: Readonly<Record<string, Float64Array>> = {
   float8_e4m3fnuz: table(smallFloat(4, 3, 8, "fnuz")),
   float8_e8m0fnu: table((b) => (b === 0xff ? NaN : 2 ** (b - 127)))
 }
-/** float4 e2m1: the 16 values of a nibble. */
-const FP4 = Float64Array.from({ length: 16 }, (_, n) => smallFloat(2, 1, 1, "fn")(n) || (n & 8 ? -0 : 0))
-// e2m1 has no NaN: the all-ones nibble is ±6.
-FP4[7] = 6
-FP4[15] = -6
+/** float4 e2m1: the 16 values of a nibble (it has no NaN: the all-ones magnitude is 6). */
+const FP4 = Float64Array.from({ length: 16 }, (_, n) => ((n & 7) === 7 ? (n & 8 ? -6 : 6) : smallFloat(2, 1, 1, "fn")(n)))
 
 /**
  * The values of a tensor's bytes as numbers, for its dtype (names as
@@ -81,7 +70,7 @@ export const widen = (bytes: Uint8Array, dtype: string): { readonly values: Floa
     case "float64":
       return { values: out(8, (i) => view.getFloat64(8 * i, true)), of: "value" }
     case "float16":
-      return { values: out(2, (i) => half(view.getUint16(2 * i, true))), of: "value" }
+      return { values: out(2, (i) => halfToFloat(view.getUint16(2 * i, true))), of: "value" }
     case "bfloat16": {
       const f = new DataView(new ArrayBuffer(4))
       return { values: out(2, (i) => (f.setUint32(0, view.getUint16(2 * i, true) << 16), f.getFloat32(0))), of: "value" }
@@ -114,7 +103,7 @@ export const widen = (bytes: Uint8Array, dtype: string): { readonly values: Floa
     case "complex128":
       return { values: out(16, (i) => Math.hypot(view.getFloat64(16 * i, true), view.getFloat64(16 * i + 8, true))), of: "magnitude" }
     case "complex32":
-      return { values: out(4, (i) => Math.hypot(half(view.getUint16(4 * i, true)), half(view.getUint16(4 * i + 2, true)))), of: "magnitude" }
+      return { values: out(4, (i) => Math.hypot(halfToFloat(view.getUint16(4 * i, true)), halfToFloat(view.getUint16(4 * i + 2, true)))), of: "magnitude" }
   }
   const bytewise = BYTE_FLOATS[dtype]
   if (bytewise !== undefined) return { values: out(1, (i) => bytewise[bytes[i]!]!), of: "value" }
@@ -122,7 +111,7 @@ export const widen = (bytes: Uint8Array, dtype: string): { readonly values: Floa
 }
 
 /** Running sums over values seen so far (Welford's mean and variance, counts, extremes). */
-export interface Accumulator {
+interface Accumulator {
   count: number
   finite: number
   min: number
@@ -135,10 +124,10 @@ export interface Accumulator {
 }
 
 /** An empty accumulator. */
-export const accumulator = (): Accumulator => ({ count: 0, finite: 0, min: Infinity, max: -Infinity, mean: 0, m2: 0, nan: 0, inf: 0, zeros: 0 })
+const accumulator = (): Accumulator => ({ count: 0, finite: 0, min: Infinity, max: -Infinity, mean: 0, m2: 0, nan: 0, inf: 0, zeros: 0 })
 
 /** Adds `values[from, to)` to the accumulator (the first pass: extremes, moments and counts). */
-export const accumulate = (acc: Accumulator, values: ArrayLike<number>, from: number, to: number): void => {
+const accumulate = (acc: Accumulator, values: ArrayLike<number>, from: number, to: number): void => {
   for (let i = from; i < to; i++) {
     const v = values[i]!
     acc.count++
@@ -161,7 +150,7 @@ export const accumulate = (acc: Accumulator, values: ArrayLike<number>, from: nu
 }
 
 /** Adds `values[from, to)` to `bins` equal-width bins over [min, max] (the second pass). */
-export const bin = (bins: Array<number>, values: ArrayLike<number>, from: number, to: number, min: number, max: number): void => {
+const bin = (bins: Array<number>, values: ArrayLike<number>, from: number, to: number, min: number, max: number): void => {
   const width = (max - min) / bins.length
   for (let i = from; i < to; i++) {
     const v = values[i]!
@@ -172,7 +161,7 @@ export const bin = (bins: Array<number>, values: ArrayLike<number>, from: number
 }
 
 /** The statistics of finished passes. */
-export const finish = (acc: Accumulator, bins: ReadonlyArray<number>, of: string): Stats => ({
+const finish = (acc: Accumulator, bins: ReadonlyArray<number>, of: string): Stats => ({
   count: acc.count,
   min: acc.finite === 0 ? NaN : acc.min,
   max: acc.finite === 0 ? NaN : acc.max,
@@ -185,12 +174,28 @@ export const finish = (acc: Accumulator, bins: ReadonlyArray<number>, of: string
   of
 })
 
-/** All of it at once (tests, small tensors). */
-export const statsOf = (bytes: Uint8Array, dtype: string, bins = 64): Stats => {
+/** Values per slice between progress reports. */
+const SLICE = 1 << 20
+
+/**
+ * The statistics of a tensor's bytes: widened, then two passes (extremes,
+ * moments and counts; then the histogram over [min, max]) in slices of a
+ * million values, `onProgress` told the fraction done after each.
+ */
+export const statsOf = (bytes: Uint8Array, dtype: string, bins = 64, onProgress: (done: number) => void = () => {}): Stats => {
   const { values, of } = widen(bytes, dtype)
   const acc = accumulator()
-  accumulate(acc, values, 0, values.length)
+  const total = 2 * values.length
+  for (let at = 0; at < values.length; at += SLICE) {
+    accumulate(acc, values, at, Math.min(values.length, at + SLICE))
+    onProgress(Math.min(values.length, at + SLICE) / total)
+  }
   const counts = new Array<number>(bins).fill(0)
-  if (acc.finite > 0) bin(counts, values, 0, values.length, acc.min, acc.max)
+  if (acc.finite > 0) {
+    for (let at = 0; at < values.length; at += SLICE) {
+      bin(counts, values, at, Math.min(values.length, at + SLICE), acc.min, acc.max)
+      onProgress((values.length + Math.min(values.length, at + SLICE)) / total)
+    }
+  }
   return finish(acc, counts, of)
 }

@@ -4,7 +4,6 @@
  * millions of numbers costs nothing until opened), the visible rows of the
  * expanded ones, and a search by dotted name over every tensor.
  */
-import * as Checkpoint from "@torchwire/core/Checkpoint"
 import type * as Module from "@torchwire/core/Module"
 import { Tensor } from "@torchwire/core/Torch"
 import { PyFrozenSet, PyObject, PySet, PyTuple, type PyValue } from "@torchwire/core/Value"
@@ -132,9 +131,6 @@ export const searchTensors = (tensors: ReadonlyArray<readonly [string, Tensor]>,
     .slice(0, limit)
     .map(([name, t]) => ({ node: { label: name, path: name, summary: tensorSummary(t), tensor: t }, depth: 0, open: false }))
 }
-
-/** Every tensor of a checkpoint's value by dotted name. */
-export const valueTensors = (value: PyValue): Array<readonly [string, Tensor]> => Checkpoint.tensors(value)
 
 /** Every tensor of a module by dotted name (parameters, then buffers, module by module). */
 export const moduleTensors = (m: Module.Module): Array<readonly [string, Tensor]> => {

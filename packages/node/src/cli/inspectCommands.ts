@@ -10,12 +10,11 @@ import * as Module from "@torchwire/core/Module"
 import * as Effect from "effect/Effect"
 import * as Inspect from "../Inspect.js"
 import * as NodeDcp from "../NodeDcp.js"
-import * as NodeDirectory from "../NodeDirectory.js"
 import * as NodeShards from "../NodeShards.js"
 import { ALL_LINES, DEFAULT_LIMIT } from "./defaults.js"
 import { CliIo, UsageError } from "./io.js"
 import { progressReporter } from "./progress.js"
-import { isUrl, openSource, parseHeaders } from "./sources.js"
+import { isFolder, openSource, parseHeaders } from "./sources.js"
 
 /** Arguments of `inspect`. @internal */
 export interface InspectArgs {
@@ -53,7 +52,7 @@ export const inspect = (args: InspectArgs) =>
       return io.out(args.json ? yield* Inspect.shardedJson(sharded, progress) : Inspect.shardedReport(args.file, sharded, options))
     }
     const headers = yield* parseHeaders(args.header)
-    if (!isUrl(args.file) && (yield* Effect.promise(() => NodeDirectory.isDirectoryPath(args.file)))) {
+    if (yield* isFolder(args.file)) {
       const checkpoint = yield* NodeDcp.open(args.file, { weightsOnly: false })
       return io.out(args.json ? yield* Inspect.openedJson(checkpoint, progress) : Inspect.report(checkpoint, options))
     }

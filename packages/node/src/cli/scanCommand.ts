@@ -14,7 +14,7 @@ import { dirname, join } from "node:path"
 import * as Inspect from "../Inspect.js"
 import * as NodeDirectory from "../NodeDirectory.js"
 import * as NodeShards from "../NodeShards.js"
-import { isUrl, openSource, parseHeaders } from "./sources.js"
+import { isFolder, isUrl, openSource, parseHeaders } from "./sources.js"
 import { SCANNED_EXTENSIONS } from "./defaults.js"
 import { CliExit, CliIo, ExitCode } from "./io.js"
 
@@ -82,7 +82,7 @@ export const scanFile = (file: string, headers: Readonly<Record<string, string>>
  * scan per file. @internal
  */
 export const scanPath = (path: string, headers: Readonly<Record<string, string>>): Effect.Effect<Array<FileScan>, never, CliIo> =>
-  Effect.flatMap(Effect.promise(async () => !isUrl(path) && await NodeDirectory.isDirectoryPath(path)), (folder) =>
+  Effect.flatMap(isFolder(path), (folder) =>
     folder
       ? Effect.scoped(Effect.flatMap(NodeDirectory.open(path), Dcp.scan)).pipe(
         Effect.map((scanned) => scanned.map(({ file, report }): FileScan => ({ file: join(path, file), report }))),

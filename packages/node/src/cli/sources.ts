@@ -12,6 +12,7 @@ import * as HttpSource from "@torchwire/core/HttpSource"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import * as NodeDirectory from "../NodeDirectory.js"
 import * as NodeSource from "../NodeSource.js"
 import { CliIo, UsageError } from "./io.js"
 import { countReporter } from "./progress.js"
@@ -29,6 +30,10 @@ const httpClient = Layer.unwrapEffect(Effect.map(
 
 /** Whether a command's argument is a URL rather than a path. @internal */
 export const isUrl = (path: string): boolean => /^https?:\/\//i.test(path)
+
+/** Whether a command's argument names a folder (a distributed checkpoint's): never a URL. @internal */
+export const isFolder = (path: string): Effect.Effect<boolean> =>
+  Effect.promise(async () => !isUrl(path) && await NodeDirectory.isDirectoryPath(path))
 
 /**
  * `--header 'Name: value'` lines as request headers; a line without a colon

@@ -19,7 +19,6 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Inspect from "../Inspect.js"
 import * as NodeDcp from "../NodeDcp.js"
-import * as NodeDirectory from "../NodeDirectory.js"
 import * as NodeSave from "../NodeSave.js"
 import * as NodeShards from "../NodeShards.js"
 import * as NodeSource from "../NodeSource.js"
@@ -27,7 +26,7 @@ import * as NodeStreaming from "../NodeStreaming.js"
 import { CliIo, UsageError } from "./io.js"
 import { countReporter, progressReporter } from "./progress.js"
 import { holdingSignals } from "./signals.js"
-import { isUrl, openSource, parseHeaders } from "./sources.js"
+import { isFolder, isUrl, openSource, parseHeaders } from "./sources.js"
 
 /**
  * The format an output path names by its extension; a usage error when
@@ -82,8 +81,7 @@ export const convert = (args: {
   Effect.gen(function*() {
     const io = yield* CliIo
     const sharded = NodeShards.isIndexPath(args.output)
-    const isFolder = yield* Effect.promise(() => NodeDirectory.isDirectoryPath(args.output))
-    const format = sharded ? "sharded" : isFolder ? "dcp" : yield* outputFormat(args.output)
+    const format = sharded ? "sharded" : (yield* isFolder(args.output)) ? "dcp" : yield* outputFormat(args.output)
     const maxShardSize = args.maxShardSize === undefined ? undefined : Shards.parseSize(args.maxShardSize)
     if (maxShardSize === undefined && args.maxShardSize !== undefined) return yield* new UsageError({ detail: `--max-shard-size ${args.maxShardSize}: a size is bytes, or a number with KB, MB, GB or TB` })
     if (maxShardSize !== undefined && !sharded) return yield* new UsageError({ detail: "--max-shard-size splits into shards: OUT must be an index (model.safetensors.index.json, pytorch_model.bin.index.json)" })
@@ -114,7 +112,7 @@ const openInput = (
 ): Effect.Effect<Pick<Checkpoint.Checkpoint, "value" | "metadata"> & { readonly format: Checkpoint.Checkpoint["format"] | "sharded" }, TorchwireError, Scope.Scope | CliIo> =>
   NodeShards.isIndexPath(input) && !isUrl(input)
     ? Effect.map(NodeShards.open(input, { weightsOnly: false, checkCrc: true }), (s) => ({ value: s.value, format: "sharded" as const }))
-    : Effect.flatMap(Effect.promise(async () => !isUrl(input) && await NodeDirectory.isDirectoryPath(input)), (folder) =>
+    : Effect.flatMap(isFolder(input), (folder) =>
       folder
         ? NodeDcp.open(input, { weightsOnly: false, checkCrc: true })
         : Effect.flatMap(openSource(input, headers), (source) => Checkpoint.open(source, { weightsOnly: false, checkCrc: true })))

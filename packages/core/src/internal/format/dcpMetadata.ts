@@ -65,6 +65,15 @@ export type Entry =
   | { readonly kind: "bytes"; readonly fqn: string; readonly location: ItemLocation }
 
 /**
+ * Where an entry's bytes lie: its one item, or the items of its chunks
+ * that hold elements (a chunk of none may have no item).
+ *
+ * @internal
+ */
+export const itemLocations = (e: Entry): Array<ItemLocation> =>
+  e.kind === "bytes" ? [e.location] : e.chunks.flatMap((c) => (c.location === undefined ? [] : [c.location]))
+
+/**
  * A checked `.metadata`: the entries in the file's order, where each sits
  * in the nested state (`planner_data`; a name without one sits at the top
  * level), and DCP's version string.

@@ -15,8 +15,8 @@ import type { Directory } from "../../Directory.js"
 import { CheckpointError, type SourceError, type TorchwireError } from "../../Errors.js"
 import type { PyValue } from "../../Value.js"
 import { RecordBytes, streamOf } from "../container/recordBytes.js"
-import { type Chunk, DCP_GLOBALS, type DcpMetadata, type Entry, type ItemLocation, readMetadata } from "../format/dcpMetadata.js"
-import { makeTorchFindClass } from "../torch/globals.js"
+import { type Chunk, DCP_GLOBALS, type DcpMetadata, type Entry, itemLocations, readMetadata } from "../format/dcpMetadata.js"
+import { pickleOptions, policyOf } from "./loadContext.js"
 import { Storage, Tensor } from "../torch/model.js"
 import { contiguousStrides, isContiguous, numel } from "../torch/shape.js"
 import { bytes as tensorBytes, MAX_MATERIALIZED_BYTES } from "../torch/tensorBytes.js"
@@ -46,19 +46,14 @@ export interface LoadedDcp {
  */
 export const parseMetadata = (bytes: Uint8Array, maxValueBytes?: number): Effect.Effect<DcpMetadata, TorchwireError> =>
   Effect.flatMap(
-    runUnpickle(bytes, 0, {
-      record: METADATA_FILE,
-      ...(maxValueBytes === undefined ? {} : { maxValueBytes }),
-      findClass: makeTorchFindClass({ weightsOnly: true, allowGlobals: DCP_GLOBALS })
-    }),
+    runUnpickle(bytes, 0, pickleOptions(policyOf({ allowGlobals: DCP_GLOBALS, ...(maxValueBytes === undefined ? {} : { maxValueBytes }) }), METADATA_FILE)),
     ({ value }) => Effect.try({ try: () => readMetadata(value), catch: (e) => (e instanceof CheckpointError ? e : new CheckpointError({ reason: "BadRecord", offset: 0, record: METADATA_FILE, detail: String(e) })) })
   )
 
 /** Every file the items name, opened, with each item's range checked against its file's size. */
 const openFiles = (dir: Directory, metadata: DcpMetadata): Effect.Effect<Map<string, ByteSource.ByteSource>, CheckpointError> =>
   Effect.gen(function*() {
-    const items: Array<readonly [string, ItemLocation]> = metadata.entries.flatMap((e) =>
-      e.kind === "bytes" ? [[e.fqn, e.location] as const] : e.chunks.flatMap((c) => (c.location === undefined ? [] : [[e.fqn, c.location] as const])))
+    const items = metadata.entries.flatMap((e) => itemLocations(e).map((at) => [e.fqn, at] as const))
     const files = new Map<string, ByteSource.ByteSource>()
     for (const [fqn, at] of items) {
       let source = files.get(at.file)
@@ -169,11 +164,9 @@ const tensorOf = (entry: Entry & { readonly kind: "tensor" }, files: ReadonlyMap
     if (size > MAX_MATERIALIZED_BYTES) {
       return yield* new CheckpointError({ reason: "BadTensor", offset: 0, record: entry.fqn, detail: `assembling ${size} bytes is over the ${MAX_MATERIALIZED_BYTES}-byte limit of one typed array` })
     }
-    const whole = entry.chunks.filter((c) => c.location !== undefined && numel(c.sizes) > 0)
-    // One chunk covering the tensor: its bytes as they are.
-    if (whole.length === 1) return yield* chunkBytes(entry, whole[0]!, files, openItem)
+    // Chunks of no elements have nothing to place (a single chunk covering the tensor streams, above).
     const out = new Uint8Array(size)
-    for (const chunk of whole) copyChunk(out, entry.shape, entry.dtype.itemSize, chunk, yield* chunkBytes(entry, chunk, files, openItem))
+    for (const chunk of entry.chunks.filter((c) => numel(c.sizes) > 0)) copyChunk(out, entry.shape, entry.dtype.itemSize, chunk, yield* chunkBytes(entry, chunk, files, openItem))
     return out
   })
   const storage = new Storage({ key: entry.fqn, dtype: entry.dtype, record: entry.fqn, bytes: RecordBytes.Computed({ read, size }) })

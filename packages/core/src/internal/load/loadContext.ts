@@ -42,6 +42,9 @@ export interface OpenOptions {
   readonly maxValueBytes?: number
 }
 
+/** The largest pickle a loader accepts unless told otherwise (`OpenOptions.maxPickleBytes`): 1 GiB. @internal */
+export const DEFAULT_MAX_PICKLE_BYTES = 1 << 30
+
 /** Options every loader receives, with defaults applied. @internal */
 export interface LoadContext {
   readonly source: ByteSource

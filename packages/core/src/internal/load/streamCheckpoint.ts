@@ -11,7 +11,7 @@ import { readAll, RecordBytes, sizeOf } from "../container/recordBytes.js"
 import type { ByteSource } from "../../ByteSource.js"
 import { attempt, CheckpointError, type TorchwireError } from "../../Errors.js"
 import { readGrowing } from "../readWindow.js"
-import { type OpenOptions, pickleOptions, policyOf } from "./loadContext.js"
+import { DEFAULT_MAX_PICKLE_BYTES, type OpenOptions, pickleOptions, policyOf } from "./loadContext.js"
 import { runUnpickle } from "./pickleAt.js"
 import { ByteOrder, decodeRecord, text } from "../torch/records.js"
 import type { PyValue } from "../../Value.js"
@@ -62,7 +62,7 @@ export const loadFrom = (
   Effect.gen(function*() {
     const pklRecord = get("data.pkl")
     if (pklRecord === undefined) return yield* new CheckpointError({ reason: "MissingRecord", offset: 0, record: "data.pkl", detail: "the stream has no data.pkl record" })
-    if (sizeOf(pklRecord.bytes) > (options.maxPickleBytes ?? 1 << 30)) {
+    if (sizeOf(pklRecord.bytes) > (options.maxPickleBytes ?? DEFAULT_MAX_PICKLE_BYTES)) {
       return yield* new CheckpointError({ reason: "LimitExceeded", offset: pklRecord.offset, record: "data.pkl", detail: `data.pkl of ${sizeOf(pklRecord.bytes)} bytes is over the limit` })
     }
     const orderRecord = get("byteorder")

@@ -14,7 +14,7 @@ import { attempt, CheckpointError, type SourceError, type TorchwireError } from 
 import { RecordBytes } from "../container/recordBytes.js"
 import { Storage, StorageType, type Tensor, viewOf } from "../torch/model.js"
 import { PyTuple, type PyValue } from "../../Value.js"
-import { checkpointError, type LoadContext, pickleOptions, policyOf } from "./loadContext.js"
+import { checkpointError, DEFAULT_MAX_PICKLE_BYTES, type LoadContext, pickleOptions, policyOf } from "./loadContext.js"
 import { unpickleAt } from "./pickleAt.js"
 import type { TarMember } from "../container/tar.js"
 import { makeTensor } from "../torch/globals.js"
@@ -150,7 +150,7 @@ export const tarPickleSpans = (
   members: ReadonlyArray<TarMember>
 ): Effect.Effect<{ readonly spans: ReadonlyArray<PickleSpan>; readonly failure: TorchwireError | undefined }, SourceError> => {
   const spans: Array<PickleSpan> = []
-  const ctx: LoadContext = { source, ...policyOf({ weightsOnly: false }), maxPickleBytes: 1 << 30 }
+  const ctx: LoadContext = { source, ...policyOf({ weightsOnly: false }), maxPickleBytes: DEFAULT_MAX_PICKLE_BYTES }
   return loadTarCheckpoint(ctx, members, spans).pipe(
     Effect.map(() => undefined),
     Effect.catchIf((e): e is Exclude<TorchwireError, SourceError> => e._tag !== "SourceError", (e) => Effect.succeed(e)),
