@@ -112,7 +112,9 @@ export class PickleError extends Data.TaggedError("PickleError")<{
  * The file is not a checkpoint torchwire can read, or its records disagree
  * with each other (a storage shorter than its tensor, a missing record, an
  * invalid persistent id, ...), or it reads two ways (`Ambiguous`: names that
- * repeat once case is folded, which readers resolve differently).
+ * repeat once case is folded, which readers resolve differently), or it
+ * holds what the format it is written to cannot carry exactly
+ * (`Unconvertible`: the error names what).
  *
  * @since 0.1.0
  * @category errors
@@ -131,6 +133,7 @@ export class CheckpointError extends Data.TaggedError("CheckpointError")<{
     | "TrailingBytes"
     | "LimitExceeded"
     | "Ambiguous"
+    | "Unconvertible"
 } & Location> {
   override get message(): string {
     return describe("CheckpointError", this.reason, this.detail, this.record, this.offset)

@@ -18,7 +18,10 @@ import { attempt, CheckpointError, type TorchwireError } from "./Errors.js"
 import { type ArchiveRecord, archiveStream } from "./internal/container/archiveWriter.js"
 import { RecordBytes, zipEntryBytes } from "./internal/container/recordBytes.js"
 import { type LoadContext, policyOf } from "./internal/load/loadContext.js"
-import { parseClasses, type ScriptClass } from "./internal/module/scriptSource.js"
+import { parseClasses, qualifierOf, type ScriptClass } from "./internal/module/scriptSource.js"
+import { encodeFlatbuffer } from "./internal/module/fbWriter.js"
+import { type MobileModel, storageId, storagesOf, unconvertible } from "./internal/module/mobileModel.js"
+import { mobileRecords } from "./internal/module/mobileZip.js"
 import { decodeFlatbuffer } from "./internal/module/fbModule.js"
 import { loadArchivePickle, modelJsonError, readZipInfo } from "./internal/load/zipCheckpoint.js"
 import * as Torch from "./Torch.js"
@@ -68,8 +71,10 @@ export interface ScriptArchive {
   readonly extra: ReadonlyMap<string, Uint8Array>
   /** Every class defined by the sources, by qualified name. */
   readonly classes: ReadonlyMap<string, ScriptClassInfo>
-  /** `version` or `.data/version`. */
+  /** `version` or `.data/version`; a flatbuffer module's bytecode version. */
   readonly version: number
+  /** The version the operators need: a zip's `version` record, a flatbuffer module's `operator_version`. */
+  readonly operatorVersion: number
   readonly prefix: string
   /** The zip archive it was read from, and its records by name (without the folder); none for flatbuffers. */
   readonly zip: Zip.ZipArchive | undefined
@@ -269,7 +274,7 @@ const openZip = (source: ByteSource, archive: Zip.ZipArchive): Effect.Effect<Scr
       loadArchivePickle(ctx, archive, index, where, "bytecode.pkl", "constants/", true),
       (v) => attempt(() => Bytecode.decode(v), CheckpointError)
     )
-    return { format: kind, module: fromObject(root, classes), constants, code, extra, classes, version, prefix, zip: archive, records, bytecode }
+    return { format: kind, module: fromObject(root, classes), constants, code, extra, classes, version, operatorVersion: version, prefix, zip: archive, records, bytecode }
   })
 
 /** A flatbuffer module, read whole (verified before any access). */
@@ -290,6 +295,7 @@ const openFlatbuffer = (source: ByteSource, limit: number): Effect.Effect<Script
       extra: contents.extra,
       classes,
       version: contents.bytecode.version,
+      operatorVersion: contents.operatorVersion,
       prefix: "",
       zip: undefined,
       records: undefined,
@@ -311,27 +317,74 @@ export interface SaveOptions {
   readonly replace?: ReadonlyMap<string, Tensor>
   /** CRC-32 implementation (default: the `Checksum.Crc32` service's). */
   readonly crc32?: (data: Uint8Array, crc: number) => number
+  /**
+   * The form to write (default: the archive's own). A mobile archive
+   * (`.ptl`) and a flatbuffer module (`.ff`) convert to each other; a
+   * TorchScript archive has no bytecode to convert (torchwire compiles
+   * nothing), so it is written only as itself.
+   */
+  readonly format?: ScriptArchive["format"]
+  /** The archive's folder when writing a zip from a flatbuffer module (default "archive"). */
+  readonly prefix?: string
 }
 
 /**
- * Writes an opened TorchScript archive back, as a Stream of bytes that
- * torch.jit.load accepts: every record copied (code/, constants, extra/,
- * data.pkl unchanged; deflated records stored), with replaced parameters
- * and buffers written into their storage records. A tensor that does not
- * span its whole storage, or whose storage another tensor shares, cannot be
- * replaced this way (a typed error says which).
+ * Writes an opened module back, as a Stream of bytes torch loads, in the
+ * form `options.format` names. A zip archive written as itself has every
+ * record copied (code/, constants, extra/, data.pkl unchanged; deflated
+ * records stored). A mobile archive and a flatbuffer module convert to each
+ * other: the module object, bytecode, constants, sources, extra files and
+ * storages carried over, the flatbuffer laid out as torch lays it out and
+ * verified before it is returned; what the other form cannot carry exactly
+ * fails with `CheckpointError` `Unconvertible`, naming it.
+ *
+ * Replaced parameters and buffers are written into their storages. A
+ * tensor that does not span its whole storage, or whose storage another
+ * tensor shares, cannot be replaced this way (a typed error says which).
  *
  * @since 0.1.0
  * @category encoding
  */
 export const save = (archive: ScriptArchive, options: SaveOptions = {}): Stream.Stream<Uint8Array, TorchwireError> =>
   Stream.unwrap(Effect.gen(function*() {
+    const replaced = yield* replacements(archive, options.replace ?? new Map())
+    const read = (s: Torch.Storage) => {
+      const t = replaced.get(s.record)
+      return t === undefined ? s.read : Torch.bytes(t)
+    }
+    const to = options.format ?? archive.format
+    const crc32 = options.crc32 ?? (yield* Crc32).update
+    const { zip, records: entries } = archive
+    if (to === archive.format && zip !== undefined && entries !== undefined) {
+      const records: Array<ArchiveRecord> = [...entries].map(([name, entry]) => {
+        const t = replaced.get(`${archive.prefix}/${name}`)
+        return { name, size: entry.uncompressedSize, data: t === undefined ? zipEntryBytes(zip, entry) : RecordBytes.Computed({ read: Torch.bytes(t), size: entry.uncompressedSize }) }
+      })
+      return archiveStream(archive.prefix, records, { alignment: 64, crc32 })
+    }
+    const model = yield* mobileModelOf(archive, to)
+    if (to === "flatbuffer") {
+      const storages = storagesOf(model)
+      const bytes = new Map(yield* Effect.forEach(storages, (s) => Effect.map(read(s), (b) => [storageId(s), b] as const)))
+      return Stream.make(yield* attempt(() => encodeFlatbuffer(model, (s) => bytes.get(storageId(s))!)))
+    }
+    const records = yield* attempt(() => mobileRecords(model))
+    return archiveStream(options.prefix ?? (archive.prefix || "archive"), records.map((r): ArchiveRecord =>
+      "bytes" in r
+        ? { name: r.name, size: r.bytes.length, data: RecordBytes.Memory({ bytes: r.bytes }) }
+        : { name: r.name, size: r.storage.nbytes, data: RecordBytes.Computed({ read: read(r.storage), size: r.storage.nbytes }) }
+    ), { alignment: 64, crc32 })
+  }))
+
+/** The replaced tensors by storage record, each checked against the tensor it replaces. */
+const replacements = (archive: ScriptArchive, replace: ReadonlyMap<string, Tensor>): Effect.Effect<Map<string, Tensor>, CheckpointError> =>
+  Effect.gen(function*() {
     const tensors = [...namedParameters(archive.module), ...namedBuffers(archive.module)]
     const byName = new Map(tensors)
     const users = new Map<unknown, number>()
     for (const [, t] of tensors) users.set(t.storage, (users.get(t.storage) ?? 0) + 1)
-    const replaced = new Map<string, Effect.Effect<Uint8Array, TorchwireError>>()
-    for (const [name, t] of options.replace ?? []) {
+    const replaced = new Map<string, Tensor>()
+    for (const [name, t] of replace) {
       const old = byName.get(name)
       const bad = (detail: string) => new CheckpointError({ reason: "BadTensor", offset: 0, record: name, detail })
       if (old === undefined) return yield* new CheckpointError({ reason: "MissingRecord", offset: 0, record: name, detail: "no parameter or buffer of that name" })
@@ -343,15 +396,20 @@ export const save = (archive: ScriptArchive, options: SaveOptions = {}): Stream.
         return yield* bad("the tensor does not span its whole storage")
       }
       if ((users.get(storage) ?? 0) > 1) return yield* bad("the storage is shared with another parameter or buffer")
-      replaced.set(storage.record.slice(archive.prefix.length + 1), Torch.bytes(t))
+      replaced.set(storage.record, t)
     }
-    const { zip, records: entries } = archive
-    if (zip === undefined || entries === undefined) {
-      return yield* new CheckpointError({ reason: "UnsupportedFormat", offset: 0, detail: "only zip TorchScript archives can be saved back (not flatbuffer modules)" })
-    }
-    const records: Array<ArchiveRecord> = [...entries].map(([name, entry]) => {
-      const replacement = replaced.get(name)
-      return { name, size: entry.uncompressedSize, data: replacement === undefined ? zipEntryBytes(zip, entry) : RecordBytes.Computed({ read: replacement, size: entry.uncompressedSize }) }
+    return replaced
+  })
+
+/** A mobile archive's or flatbuffer module's contents as the writers take them; a TorchScript archive has no bytecode. */
+const mobileModelOf = (archive: ScriptArchive, to: ScriptArchive["format"]): Effect.Effect<MobileModel, CheckpointError> =>
+  archive.bytecode === undefined || to === "torchscript"
+    ? Effect.fail(unconvertible(archive.zip?.source.name ?? "archive", `a ${archive.format} archive cannot be written as ${to === "torchscript" ? "a TorchScript archive (torch.jit.save)" : `a ${to} module`}: ${archive.bytecode === undefined ? "it has no bytecode, and torchwire compiles no TorchScript (save it with _save_for_lite_interpreter in torch)" : "mobile bytecode does not make a TorchScript archive's records"}`))
+    : Effect.succeed({
+      root: archive.module.object,
+      bytecode: archive.bytecode,
+      operatorVersion: archive.operatorVersion,
+      constants: archive.constants instanceof PyTuple ? archive.constants.items : [],
+      sources: new Map([...archive.code].map(([path, text]) => [qualifierOf(path), text])),
+      extra: archive.extra
     })
-    return archiveStream(archive.prefix, records, { alignment: 64, crc32: options.crc32 ?? (yield* Crc32).update })
-  }))

@@ -70,6 +70,8 @@ export const Method = Schema.Struct({
   constants: Schema.Array(Value),
   types: Schema.Array(Schema.String),
   registerSize: Int.pipe(Schema.nonNegative()),
+  /** Debug handles, one per instruction (flatbuffer modules keep them; a zip's bytecode.pkl does not). */
+  debugHandles: Schema.optional(Schema.Array(Int)),
   schema: Schema.optional(Schema.Struct({ arguments: Schema.Array(Argument), returns: Schema.Array(Argument) }))
 })
 

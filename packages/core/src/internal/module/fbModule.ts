@@ -35,6 +35,7 @@ import { Bool } from "../fbs/torch/jit/mobile/serialization/bool.js"
 import { TypeType } from "../fbs/torch/jit/mobile/serialization/type-type.js"
 import { toIntValue } from "../pickle/opcodes.js"
 import { makeTensor } from "../torch/globals.js"
+import { tagScriptType } from "../torch/scriptTypes.js"
 import { verifyModule } from "../container/fbVerify.js"
 
 /** What a flatbuffer module holds. @internal */
@@ -44,7 +45,15 @@ export interface FlatbufferContents {
   readonly sources: ReadonlyMap<string, string>
   readonly extra: ReadonlyMap<string, Uint8Array>
   readonly bytecode: Bytecode
+  /** `operator_version`: the archive version the operators need (a zip archive's `version` record). */
+  readonly operatorVersion: number
 }
+
+/** A list's or dict's annotation noted when the file has one. */
+const tagged = <A extends PyValue>(value: A, annotation: string | null): A => (annotation === null ? value : tagScriptType(value, annotation))
+
+/** A flatbuffer string read as bytes. */
+const bytesOf = (content: string | Uint8Array | null): Uint8Array => (content instanceof Uint8Array ? content : new Uint8Array(0))
 
 const bad = (detail: string, record = "flatbuffer ivalues"): CheckpointError => new CheckpointError({ reason: "BadRecord", offset: 0, record, detail })
 
@@ -56,12 +65,12 @@ const bad = (detail: string, record = "flatbuffer ivalues"): CheckpointError => 
 export const decodeFlatbuffer = (bytes: Uint8Array): FlatbufferContents => {
   verifyModule(bytes)
   const m = FbModule.getRootAsModule(new flatbuffers.ByteBuffer(bytes))
-  const encoder = new TextEncoder()
   const storages = Array.from({ length: m.storageDataLength() }, (_, i) => m.storageData(i)!.dataArray() ?? new Uint8Array(0))
   const count = m.ivaluesLength()
   const memo = new Map<number, PyValue>()
   const busy = new Set<number>()
   const u8 = dtypes.get("uint8")!
+  const storageObjects = new Map<number, Storage>()
 
   const indices = (n: number, at: (i: number) => number | null) => Array.from({ length: n }, (_, i) => value(at(i) ?? 0))
 
@@ -73,7 +82,9 @@ export const decodeFlatbuffer = (bytes: Uint8Array): FlatbufferContents => {
     if (data === undefined) throw bad(`tensor storage ${index} does not exist (${storages.length} storages)`)
     const shape = Array.from(t.sizesArray() ?? [])
     const stride = t.stridesLength() === shape.length ? Array.from(t.stridesArray() ?? []) : contiguousStrides(shape)
-    const storage = new Storage({ key: String(index), dtype: u8, record: `storage_data[${index}]`, bytes: RecordBytes.Memory({ bytes: data }) })
+    // One Storage per storage_data entry, shared by the tensors that view it.
+    const storage = storageObjects.get(index) ?? new Storage({ key: String(index), dtype: u8, record: `storage_data[${index}]`, bytes: RecordBytes.Memory({ bytes: data }) })
+    storageObjects.set(index, storage)
     const q = t.quantizedSchema()
     let quantization: Quantization | undefined
     if (q !== null) {
@@ -123,7 +134,7 @@ export const decodeFlatbuffer = (bytes: Uint8Array): FlatbufferContents => {
         break
       case IValueUnion.List: {
         const l = iv.val(new List())!
-        out = indices(l.itemsLength(), (j) => l.items(j))
+        out = tagged(indices(l.itemsLength(), (j) => l.items(j)), l.annotationStr())
         break
       }
       case IValueUnion.Tuple: {
@@ -134,22 +145,22 @@ export const decodeFlatbuffer = (bytes: Uint8Array): FlatbufferContents => {
       case IValueUnion.Dict: {
         const d = iv.val(new Dict())!
         if (d.keysLength() !== d.valuesLength()) throw bad(`dict ${i} has ${d.keysLength()} keys and ${d.valuesLength()} values`)
-        out = new Map(Array.from({ length: d.keysLength() }, (_, j) => [value(d.keys(j) ?? 0), value(d.values(j) ?? 0)] as const))
+        out = tagged(new Map(Array.from({ length: d.keysLength() }, (_, j) => [value(d.keys(j) ?? 0), value(d.values(j) ?? 0)] as const)), d.annotationStr())
         break
       }
       case IValueUnion.IntList: {
         const l = iv.val(new IntList())!
-        out = Array.from({ length: l.itemsLength() }, (_, j) => toIntValue(l.items(j) ?? 0n))
+        out = tagScriptType(Array.from({ length: l.itemsLength() }, (_, j) => toIntValue(l.items(j) ?? 0n)), "List[int]")
         break
       }
       case IValueUnion.DoubleList: {
         const l = iv.val(new DoubleList())!
-        out = Array.from({ length: l.itemsLength() }, (_, j) => new PyFloat(l.items(j) ?? 0))
+        out = tagScriptType(Array.from({ length: l.itemsLength() }, (_, j) => new PyFloat(l.items(j) ?? 0)), "List[float]")
         break
       }
       case IValueUnion.BoolList: {
         const l = iv.val(new BoolList())!
-        out = Array.from({ length: l.itemsLength() }, (_, j) => l.items(j) ?? false)
+        out = tagScriptType(Array.from({ length: l.itemsLength() }, (_, j) => l.items(j) ?? false), "List[bool]")
         break
       }
       case IValueUnion.Device: {
@@ -190,14 +201,15 @@ export const decodeFlatbuffer = (bytes: Uint8Array): FlatbufferContents => {
 
   const root = value(m.stateObj())
   if (!(root instanceof PyObject)) throw bad("state_obj is not a module object", "flatbuffer Module")
-  const files = (n: number, at: (i: number) => { name(): string | null; content(): string | null } | null) =>
-    new Map(Array.from({ length: n }, (_, i) => at(i)!).map((f) => [f.name() ?? "", f.content() ?? ""] as const))
-  const extraText = files(m.extraFilesLength(), (i) => m.extraFiles(i))
+  const sources = new Map(Array.from({ length: m.jitSourcesLength() }, (_, i) => m.jitSources(i)!).map((f) => [f.name() ?? "", f.content() ?? ""] as const))
+  // Extra files are bytes (torch stores them as flatbuffer strings, any bytes).
+  const extra = new Map(Array.from({ length: m.extraFilesLength() }, (_, i) => m.extraFiles(i)!).map((f) => [f.name() ?? "", bytesOf(f.content(flatbuffers.Encoding.UTF8_BYTES))] as const))
   return {
     root,
     constants: new PyTuple(indices(m.jitConstantsLength(), (i) => m.jitConstants(i))),
-    sources: files(m.jitSourcesLength(), (i) => m.jitSources(i)),
-    extra: new Map([...extraText].map(([k, v]) => [k, encoder.encode(v)])),
+    sources,
+    extra,
+    operatorVersion: m.operatorVersion(),
     bytecode: {
       version: m.bytecodeVersion(),
       methods: Array.from({ length: m.methodsLength() }, (_, i) => {
@@ -233,6 +245,7 @@ const functionOf = (fn: FbFunction, value: (i: number) => PyValue): Bytecode["me
     constants: Array.from({ length: fn.constantsLength() }, (_, i) => value(fn.constants(i) ?? 0)),
     types: Array.from({ length: fn.typeAnnotationsLength() }, (_, i) => fn.typeAnnotations(i) ?? ""),
     registerSize: fn.registerSize(),
+    ...debugHandlesOf(fn),
     ...(schema === null ? {} : {
       schema: {
         arguments: args(schema.argumentsLength(), (i) => schema.arguments_(i)),
@@ -240,6 +253,13 @@ const functionOf = (fn: FbFunction, value: (i: number) => PyValue): Bytecode["me
       }
     })
   }
+}
+
+/** A function's debug handles, one per instruction, when it has them. */
+const debugHandlesOf = (fn: FbFunction): { readonly debugHandles?: ReadonlyArray<number> } => {
+  const info = fn.debugInfo()
+  if (info === null) return {}
+  return { debugHandles: Array.from({ length: info.debugHandleLength() }, (_, i) => Number(info.debugHandle(i) ?? -1n)) }
 }
 
 /** `__torch__.a.B` → global (`__torch__.a`, `B`). */

@@ -5,6 +5,7 @@
  *
  * @internal
  */
+import { SPECIALIZED_LISTS, tagScriptType } from "./scriptTypes.js"
 import { CheckpointError, PickleError } from "../../Errors.js"
 import { Device, Layout, Parameter, QScheme, type Quantization, Storage, StorageType, Tensor, TorchSize } from "./model.js"
 import { dtypeByName, dtypes, DType, legacyStorageDtypes } from "./dtypes.js"
@@ -227,9 +228,17 @@ const torchCallables: ReadonlyArray<CallableGlobal> = [
     return new Layout(args[0].replace(/^torch\./, ""))
   })
 ]
-/** The C++ pickler's helpers (torch/jit/_pickle.py): each returns its first argument. */
+/**
+ * The C++ pickler's helpers (torch/jit/_pickle.py): each returns its first
+ * argument, noting the TorchScript type of a list or dict they tag.
+ */
 const jitPickleHelpers = ["build_intlist", "build_tensorlist", "build_doublelist", "build_boollist", "build_tensor_from_id", "restore_type_tag"]
-  .map((name) => new CallableGlobal("torch.jit._pickle", name, (args) => args[0] ?? null))
+  .map((name) =>
+    new CallableGlobal("torch.jit._pickle", name, ([value = null, tag]) => {
+      const annotation = name === "restore_type_tag" ? tag : SPECIALIZED_LISTS[name]
+      return typeof annotation === "string" ? tagScriptType(value, annotation) : value
+    })
+  )
 
 const callablesByName = new Map([...torchCallables, ...jitPickleHelpers].map((c) => [c.qualifiedName, c]))
 

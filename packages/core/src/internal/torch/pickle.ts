@@ -48,13 +48,22 @@ export const reduceTorchValue = (v: PyValue): Reduction | PyGlobal | undefined =
 }
 
 /**
- * Pickles a value the way `torch.save` writes data.pkl.
+ * Pickles a value the way `torch.save` writes data.pkl. `storageKey` names
+ * storages when several pickles share one key space (a TorchScript
+ * archive's constants.pkl and bytecode.pkl); keys are "0", "1", ... in
+ * order of first use otherwise.
  *
  * @internal
  */
-export const pickleCheckpoint = (value: PyValue, protocol: number): { readonly pickle: Uint8Array; readonly storages: ReadonlyArray<StorageRecord> } => {
+export const pickleCheckpoint = (
+  value: PyValue,
+  protocol: number,
+  options: { readonly storageKey?: (storage: Storage) => string } = {}
+): { readonly pickle: Uint8Array; readonly storages: ReadonlyArray<StorageRecord> } => {
   if (protocol < 1) throw fail("torch.save needs pickle protocol 1 or higher (persistent ids are tuples)")
   const keys = new Map<Storage, StorageRecord>()
+  /** Each storage's order of first use: its key's identity token. */
+  const tokens = new Map<Storage, number>()
   // Which storage each tensor views, and how: set while its reduction is pickled.
   const pending = new Map<Storage, { readonly type: StorageType; readonly width: number }>()
 
@@ -63,7 +72,8 @@ export const pickleCheckpoint = (value: PyValue, protocol: number): { readonly p
     if (how === undefined) throw fail("a storage can only be saved as part of a tensor")
     let record = keys.get(s)
     if (record === undefined) {
-      record = { key: String(keys.size), storage: s, swapWidth: how.width, typeName: how.type.name }
+      record = { key: options.storageKey?.(s) ?? String(keys.size), storage: s, swapWidth: how.width, typeName: how.type.name }
+      tokens.set(s, keys.size)
       keys.set(s, record)
     } else if (record.typeName !== how.type.name) {
       throw fail(`Cannot save multiple tensors or storages that view the same data as different types (${record.typeName} and ${how.type.name})`)
@@ -73,7 +83,7 @@ export const pickleCheckpoint = (value: PyValue, protocol: number): { readonly p
     // its storage, so it never memo-matches an equal user string (a Sequential's module "0"). Its own
     // identity token says so (tokens read from files are byte offsets, >= 0; these are negative).
     const items: Array<PyValue> = ["storage", how.type, record.key, s.location, numel]
-    setTokens(items, [undefined, undefined, -1 - Number(record.key), undefined, undefined])
+    setTokens(items, [undefined, undefined, -1 - tokens.get(s)!, undefined, undefined])
     return new PyTuple(items)
   }
 
