@@ -8,6 +8,7 @@
  */
 import { bufferRing, StreamBufferRing } from "@torchwire/core/ByteSource"
 import { SourceError, type TorchwireError } from "@torchwire/core/Errors"
+import * as Module from "@torchwire/core/Module"
 import * as Save from "@torchwire/core/Save"
 import type { PyValue } from "@torchwire/core/Value"
 import * as Chunk from "effect/Chunk"
@@ -263,3 +264,15 @@ export const save = (value: PyValue, path: string, options: NodeSaveOptions = {}
     path,
     options
   ).pipe(Effect.locally(StreamBufferRing, bufferRing(8)), Effect.provide(NodeChecksum.layer))
+
+/**
+ * Writes an opened module to `path`, atomically, in the form
+ * `options.format` names (default: its own; a mobile `.ptl` and a
+ * flatbuffer `.ff` convert to each other, see `Module.save`). A zip's
+ * folder defaults to the file name's stem, as torch names it.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const saveModule = (archive: Module.ScriptArchive, path: string, options: Module.SaveOptions & WriteOptions = {}): Effect.Effect<number, TorchwireError> =>
+  writeAtomically(Module.save(archive, { prefix: Save.prefixFor(path), ...options }), path, options).pipe(Effect.provide(NodeChecksum.layer))

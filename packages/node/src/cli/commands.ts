@@ -106,7 +106,7 @@ const scan = Command.make("scan", {
 const convert = Command.make("convert", {
   input: fileOrFolder("IN", "any file torchwire reads as a checkpoint, a distributed checkpoint's folder, or an http:// or https:// URL (read by range requests)"),
   header,
-  output: fileOrFolder("OUT", "the file to write: .pt, .pth, .bin or .ckpt (a torch.save zip), .stream (the _streaming_save format), .safetensors, an index (….safetensors.index.json, ….bin.index.json) with its shards beside it, or DIR/ (a folder, existing or ending in /): a distributed checkpoint as one process's dcp.save writes it"),
+  output: fileOrFolder("OUT", "the file to write: .pt, .pth, .bin or .ckpt (a torch.save zip), .stream (the _streaming_save format), .safetensors, an index (….safetensors.index.json, ….bin.index.json) with its shards beside it, or DIR/ (a folder, existing or ending in /): a distributed checkpoint as one process's dcp.save writes it; or, from a mobile module (.ptl, .ff), .ptl (the lite interpreter's zip) or .ff (a flatbuffer module)"),
   protocol,
   computeCrc32: noCrc32,
   dropNonTensors,
@@ -168,7 +168,7 @@ Commands:
   dis FILE [--record R] [--json]              disassemble a pickle (like python -m pickletools)
   code FILE [CLASS] [--json]                  TorchScript source of a class, or all of code/
   scan PATH... [--json]                       vet files and folders: every global, classed
-  convert IN OUT [--protocol N] [--no-crc32]  write OUT as its extension names (.pt, .stream)
+  convert IN OUT [--protocol N] [--no-crc32]  write OUT as its extension names (.pt, .safetensors, .ptl, .ff, ...)
   send FILE --to HOST:PORT                    stream a checkpoint to a peer over TCP
   receive --listen HOST:PORT --out FILE       receive one straight to FILE
 

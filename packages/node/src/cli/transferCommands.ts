@@ -7,6 +7,7 @@
  * @internal
  */
 import * as Checkpoint from "@torchwire/core/Checkpoint"
+import * as Module from "@torchwire/core/Module"
 import { bufferRing, StreamBufferRing } from "@torchwire/core/ByteSource"
 import type { TorchwireError } from "@torchwire/core/Errors"
 import * as Safetensors from "@torchwire/core/Safetensors"
@@ -34,16 +35,20 @@ import { isFolder, isUrl, openSource, parseHeaders } from "./sources.js"
  *
  * @internal
  */
-export const outputFormat = (path: string): Effect.Effect<"zip" | "stream" | "safetensors" | "dcp", UsageError> =>
+export const outputFormat = (path: string): Effect.Effect<"zip" | "stream" | "safetensors" | "dcp" | "mobile" | "flatbuffer", UsageError> =>
   /[\\/]$/.test(path)
     ? Effect.succeed("dcp")
+    : /\.ptl$/i.test(path)
+    ? Effect.succeed("mobile")
+    : /\.ff$/i.test(path)
+    ? Effect.succeed("flatbuffer")
     : /\.stream$/i.test(path)
     ? Effect.succeed("stream")
     : /\.safetensors$/i.test(path)
     ? Effect.succeed("safetensors")
     : /\.(pt|pth|bin|ckpt)$/i.test(path)
     ? Effect.succeed("zip")
-    : Effect.fail(new UsageError({ detail: `${path}: the extension names no format torchwire writes (use .pt, .pth, .bin, .ckpt, .stream or .safetensors, or DIR/ for a distributed checkpoint's folder)` }))
+    : Effect.fail(new UsageError({ detail: `${path}: the extension names no format torchwire writes (use .pt, .pth, .bin, .ckpt, .stream or .safetensors, DIR/ for a distributed checkpoint's folder, or .ptl or .ff for a mobile module)` }))
 
 /** The bytes of a value's distinct storages: the total a write's progress counts toward. @internal */
 export const storageBytes = (value: PyValue): number => {
@@ -82,6 +87,7 @@ export const convert = (args: {
     const io = yield* CliIo
     const sharded = NodeShards.isIndexPath(args.output)
     const format = sharded ? "sharded" : (yield* isFolder(args.output)) ? "dcp" : yield* outputFormat(args.output)
+    if (format === "mobile" || format === "flatbuffer") return yield* convertModule(args, format)
     const maxShardSize = args.maxShardSize === undefined ? undefined : Shards.parseSize(args.maxShardSize)
     if (maxShardSize === undefined && args.maxShardSize !== undefined) return yield* new UsageError({ detail: `--max-shard-size ${args.maxShardSize}: a size is bytes, or a number with KB, MB, GB or TB` })
     if (maxShardSize !== undefined && !sharded) return yield* new UsageError({ detail: "--max-shard-size splits into shards: OUT must be an index (model.safetensors.index.json, pytorch_model.bin.index.json)" })
@@ -104,6 +110,22 @@ export const convert = (args: {
         : `${args.output}: ${checkpoint.format} → ${format}, ${Inspect.formatBytes(bytes)}\n`
     )
   }).pipe(Effect.scoped)
+
+/**
+ * `convert model.ptl model.ff` and back: a mobile module written in the
+ * other form (or the same one, rewritten), atomically.
+ */
+const convertModule = (args: { readonly input: string; readonly header: ReadonlyArray<string>; readonly output: string; readonly json: boolean }, format: "mobile" | "flatbuffer") =>
+  Effect.gen(function*() {
+    const io = yield* CliIo
+    const archive = yield* Module.open(yield* openSource(args.input, yield* parseHeaders(args.header)))
+    const bytes = yield* holdingSignals(NodeSave.saveModule(archive, args.output, { format }))
+    io.out(
+      args.json
+        ? JSON.stringify({ input: args.input, output: args.output, from: archive.format, to: format, bytes }) + "\n"
+        : `${args.output}: ${archive.format} → ${format}, ${Inspect.formatBytes(bytes)}\n`
+    )
+  })
 
 /** What convert reads: a checkpoint, a sharded one through its index, or a distributed checkpoint's folder. */
 const openInput = (

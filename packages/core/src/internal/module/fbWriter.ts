@@ -11,13 +11,12 @@
  * @internal
  */
 import * as flatbuffers from "flatbuffers"
-import { PyComplex, PyFloat, PyObject, PyTuple, type PyValue, typeName } from "../../Value.js"
+import { PyComplex, PyFloat, PyObject, PyTuple, type PyValue } from "../../Value.js"
 import { Device, type Storage, Tensor } from "../torch/model.js"
 import { scalarTypes, qschemes } from "../torch/dtypes.js"
-import { scriptTypeOf } from "../torch/scriptTypes.js"
 import { verifyModule } from "../container/fbVerify.js"
 import { type Argument, type Bytecode, OPCODES } from "./bytecode.js"
-import { type ClassKind, classKinds, type MobileModel, storageId, unconvertible } from "./mobileModel.js"
+import { type ClassKind, classKinds, type MobileModel, notScript, requireScriptType, storageId, unconvertible } from "./mobileModel.js"
 import { Arg } from "../fbs/torch/jit/mobile/serialization/arg.js"
 import { BoolList } from "../fbs/torch/jit/mobile/serialization/bool-list.js"
 import { Bool } from "../fbs/torch/jit/mobile/serialization/bool.js"
@@ -120,9 +119,9 @@ export const encodeFlatbuffer = (model: MobileModel, storageBytes: (storage: Sto
     return index
   }
 
-  const int32s = (xs: ReadonlyArray<number>, what: string, where: string) => {
+  const int32s = (xs: ReadonlyArray<number>, what: string, where: string): Array<number> => {
     if (xs.some((x) => x > INT32_MAX)) throw unconvertible(where, `a tensor's ${what} (${xs.join(", ")}) does not fit the flatbuffer's 32-bit fields`)
-    return xs
+    return [...xs]
   }
 
   const tensor = (t: Tensor, where: string): flatbuffers.Offset => {
@@ -180,8 +179,7 @@ export const encodeFlatbuffer = (model: MobileModel, storageBytes: (storage: Sto
   }
 
   const list = (v: ReadonlyArray<PyValue>, where: string): number => {
-    const annotation = scriptTypeOf(v)
-    if (annotation === undefined) throw unconvertible(where, `a list whose element type is unknown (${v.length === 0 ? "empty" : "mixed"}, untagged)`)
+    const annotation = requireScriptType(v, where)
     switch (annotation) {
       case "List[int]":
         return insert(IValueUnion.IntList, IntList.createIntList(b, IntList.createItemsVector(b, v.map((x) => BigInt(x as number | bigint)))))
@@ -197,8 +195,7 @@ export const encodeFlatbuffer = (model: MobileModel, storageBytes: (storage: Sto
   }
 
   const dict = (v: ReadonlyMap<PyValue, PyValue>, where: string): number => {
-    const annotation = scriptTypeOf(v)
-    if (annotation === undefined) throw unconvertible(where, "a dict whose key or value type is unknown (untagged, empty or mixed)")
+    const annotation = requireScriptType(v, where)
     const keys: Array<number> = []
     const values: Array<number> = []
     for (const [k, x] of v) {
@@ -249,7 +246,7 @@ export const encodeFlatbuffer = (model: MobileModel, storageBytes: (storage: Sto
     if (Array.isArray(v)) return list(v, where)
     if (v instanceof Map) return dict(v, where)
     if (v instanceof PyObject) return insert(IValueUnion.Object_, object(v, where))
-    throw unconvertible(where, `a ${typeName(v)} value, which TorchScript does not have`)
+    throw notScript(v, where)
   }
 
   const args = (list: ReadonlyArray<typeof Argument.Type>, where: string) =>

@@ -8,8 +8,9 @@
  * @internal
  */
 import { CheckpointError } from "../../Errors.js"
-import { PyObject, PyTuple, type PyValue } from "../../Value.js"
-import { type Storage, Tensor } from "../torch/model.js"
+import { PyComplex, PyFloat, PyObject, PyTuple, type PyValue, typeName } from "../../Value.js"
+import { Device, type Storage, Tensor } from "../torch/model.js"
+import { scriptTypeOf } from "../torch/scriptTypes.js"
 import type { Bytecode } from "./bytecode.js"
 
 /** A mobile module. @internal */
@@ -126,6 +127,32 @@ export const storagesOf = (model: MobileModel): Array<Storage> => {
 
 /** What identifies a storage: its record (the tensors of two pickles share it), or itself when in memory. @internal */
 export const storageId = (s: Storage): unknown => (s.record === "memory" ? s : s.record)
+
+/**
+ * A list's or dict's TorchScript annotation (`scriptTypeOf`); refused by
+ * name when there is none to write.
+ *
+ * @internal
+ */
+export const requireScriptType = (value: ReadonlyArray<PyValue> | ReadonlyMap<PyValue, PyValue>, where: string): string => {
+  const annotation = scriptTypeOf(value)
+  if (annotation !== undefined) return annotation
+  const [kind, size] = Array.isArray(value) ? ["list", value.length] : ["dict", (value as ReadonlyMap<PyValue, PyValue>).size]
+  throw unconvertible(where, `a ${kind} whose element type is unknown (${size === 0 ? "empty" : "mixed"}, and no TorchScript type noted)`)
+}
+
+/**
+ * Whether a value is a TorchScript value that is not a container or an
+ * object: None, bool, int, float, complex, str, Tensor or Device.
+ *
+ * @internal
+ */
+export const isScriptScalar = (v: PyValue): boolean =>
+  v === null || typeof v === "boolean" || typeof v === "number" || typeof v === "bigint" || typeof v === "string" ||
+  v instanceof PyFloat || v instanceof PyComplex || v instanceof Tensor || v instanceof Device
+
+/** The refusal of a value TorchScript does not have. @internal */
+export const notScript = (v: PyValue, where: string): CheckpointError => unconvertible(where, `a ${typeName(v)} value, which TorchScript does not have`)
 
 /** `__torch__.a.b` → `code/__torch__/a/b.py`. @internal */
 export const sourcePath = (qualifier: string): string => `code/${qualifier.split(".").join("/")}.py`

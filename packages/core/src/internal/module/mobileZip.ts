@@ -12,9 +12,8 @@
 import { PyGlobal, PyObject, PyTuple, type PyValue } from "../../Value.js"
 import type { Storage } from "../torch/model.js"
 import { pickleCheckpoint, type StorageRecord } from "../torch/pickle.js"
-import { scriptTypeOf } from "../torch/scriptTypes.js"
 import type { Bytecode } from "./bytecode.js"
-import { classKinds, type MobileModel, sourcePath, storageId, unconvertible } from "./mobileModel.js"
+import { classKinds, isScriptScalar, type MobileModel, notScript, requireScriptType, sourcePath, storageId } from "./mobileModel.js"
 
 /** The highest bytecode version of a zip (flatbuffer modules say 9 for the same bytecode). @internal */
 export const ZIP_MAX_BYTECODE_VERSION = 8
@@ -41,13 +40,12 @@ const SPECIALIZED: Readonly<Record<string, string>> = {
 const tagged = (value: PyValue, where: string, setstateClasses: ReadonlySet<string>): PyValue => {
   const done = new Map<unknown, PyValue>()
   const walk = (v: PyValue, path: string): PyValue => {
-    if (typeof v !== "object" || v === null) return v
+    if (isScriptScalar(v)) return v
     const known = done.get(v)
     if (known !== undefined) return known
     let out: PyValue = v
     if (Array.isArray(v) || v instanceof Map) {
-      const annotation = scriptTypeOf(v)
-      if (annotation === undefined) throw unconvertible(path, `a ${Array.isArray(v) ? "list" : "dict"} whose TorchScript type is unknown (untagged, empty or mixed)`)
+      const annotation = requireScriptType(v, path)
       const plain: PyValue = Array.isArray(v)
         ? v.map((x, i) => walk(x, `${path}[${i}]`))
         : new Map([...v].map(([k, x]) => [walk(k, `${path} key`), walk(x, `${path}[${String(k)}]`)] as const))
@@ -65,6 +63,8 @@ const tagged = (value: PyValue, where: string, setstateClasses: ReadonlySet<stri
       if (fields) o.state = new Map([...(v.state as Map<PyValue, PyValue>)].map(([k, x]) => [k, walk(x, `${path}.${String(k)}`)] as const))
       else if (v.state !== undefined) o.state = walk(v.state, path)
       out = o
+    } else {
+      throw notScript(v, path)
     }
     done.set(v, out)
     return out
@@ -120,10 +120,12 @@ const keyer = () => {
  */
 export const mobileRecords = (model: MobileModel): Array<MobileRecord> => {
   const setstateClasses = new Set([...classKinds(model)].flatMap(([type, kind]) => (kind.kind === "setstate" ? [type] : [])))
-  const data = pickleCheckpoint(tagged(model.root, "data.pkl", setstateClasses), 2, { storageKey: keyer() })
+  const script = (value: PyValue, where: string, storageKey: (s: Storage) => string) =>
+    pickleCheckpoint(tagged(value, where, setstateClasses), 2, { storageKey, dialect: "cpp" })
+  const data = script(model.root, "data.pkl", keyer())
   const constantKey = keyer()
-  const constants = pickleCheckpoint(tagged(new PyTuple(model.constants), "constants.pkl", setstateClasses), 2, { storageKey: constantKey })
-  const bytecode = pickleCheckpoint(tagged(bytecodeValue(model.bytecode), "bytecode.pkl", setstateClasses), 2, { storageKey: constantKey })
+  const constants = script(new PyTuple(model.constants), "constants.pkl", constantKey)
+  const bytecode = script(bytecodeValue(model.bytecode), "bytecode.pkl", constantKey)
   const encoder = new TextEncoder()
   return [
     ...[...model.extra].map(([name, bytes]) => ({ name: `extra/${name}`, bytes })),

@@ -50,6 +50,13 @@ export interface PickleOptions {
    * to write as a reference (a dtype is `torch.float32`).
    */
   readonly reduce?: (v: PyValue) => Reduction | PyGlobal | undefined
+  /**
+   * Whose pickler to write as: CPython's (default), or torch's C++ pickler
+   * (TorchScript's pickles), which keeps Python 3 module names below
+   * protocol 3 (no `fix_imports`) and writes every int beyond 32 bits as an
+   * 8-byte LONG1, the only width its unpickler reads.
+   */
+  readonly dialect?: "python" | "cpp"
 }
 
 const BATCH = 1000
@@ -73,6 +80,7 @@ const fail = (detail: string): PickleError => new PickleError({ reason: "BadValu
 export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
   const { protocol } = options
   if (!Number.isInteger(protocol) || protocol < 0 || protocol > 5) throw fail(`unsupported protocol ${protocol}`)
+  const cpp = options.dialect === "cpp"
   const bin = protocol >= 1
   const out = new ByteWriter()
   const framing = protocol >= 4
@@ -142,7 +150,7 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
       return
     }
     if (protocol >= 2) {
-      const bytes = twosComplement(BigInt(v))
+      const bytes = cpp ? int64Bytes(BigInt(v)) : twosComplement(BigInt(v))
       if (bytes.length < 256) w.byte(Op.LONG1!).byte(bytes.length).bytes(bytes)
       else w.byte(Op.LONG4!).i32(bytes.length).bytes(bytes)
       return
@@ -183,7 +191,7 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
       })
       w.byte(Op.STACK_GLOBAL!)
     } else {
-      const m = protocol < 3 ? REVERSE_IMPORTS[module] ?? module : module
+      const m = protocol < 3 && !cpp ? REVERSE_IMPORTS[module] ?? module : module
       w.byte(Op.GLOBAL!).bytes(utf8.encode(`${m}\n${name}\n`))
     }
     const index = nextIndex()
@@ -202,9 +210,11 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
     }
     for (let start = 0; start < items.length; start += BATCH) {
       const end = Math.min(start + BATCH, items.length)
-      if (end - start > 1) w.byte(Op.MARK!)
+      // torch's C++ unpickler (1.13) reads APPENDS and SETITEMS only.
+      const batched = end - start > 1 || cpp
+      if (batched) w.byte(Op.MARK!)
       for (let i = start; i < end; i++) save(items[i]!, tokens?.[i])
-      w.byte(end - start > 1 ? Op.APPENDS! : Op.APPEND!)
+      w.byte(batched ? Op.APPENDS! : Op.APPEND!)
     }
   }
 
@@ -224,9 +234,10 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
     }
     for (let start = 0; start < items.length; start += BATCH) {
       const end = Math.min(start + BATCH, items.length)
-      if (end - start > 1) w.byte(Op.MARK!)
+      const batched = end - start > 1 || cpp
+      if (batched) w.byte(Op.MARK!)
       for (let i = start; i < end; i++) pair(i)
-      w.byte(end - start > 1 ? Op.SETITEMS! : Op.SETITEM!)
+      w.byte(batched ? Op.SETITEMS! : Op.SETITEM!)
     }
   }
 
@@ -402,6 +413,14 @@ export const pickle = (value: PyValue, options: PickleOptions): Uint8Array => {
 const withTokens = (items: Array<PyValue>, tokens: Tokens): Array<PyValue> => {
   setTokens(items, tokens)
   return items
+}
+
+/** The 8 little-endian bytes of an int64 (torch's C++ pickler's LONG1); a PickleError beyond int64. */
+const int64Bytes = (v: bigint): Uint8Array => {
+  if (v < -(2n ** 63n) || v >= 2n ** 63n) throw fail(`${v} does not fit TorchScript's int64`)
+  const bytes = new Uint8Array(8)
+  new DataView(bytes.buffer).setBigInt64(0, v, true)
+  return bytes
 }
 
 /** Minimal little-endian two's-complement bytes of an integer (LONG1/LONG4). */

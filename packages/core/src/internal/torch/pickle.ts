@@ -58,7 +58,7 @@ export const reduceTorchValue = (v: PyValue): Reduction | PyGlobal | undefined =
 export const pickleCheckpoint = (
   value: PyValue,
   protocol: number,
-  options: { readonly storageKey?: (storage: Storage) => string } = {}
+  options: { readonly storageKey?: (storage: Storage) => string; readonly dialect?: "python" | "cpp" } = {}
 ): { readonly pickle: Uint8Array; readonly storages: ReadonlyArray<StorageRecord> } => {
   if (protocol < 1) throw fail("torch.save needs pickle protocol 1 or higher (persistent ids are tuples)")
   const keys = new Map<Storage, StorageRecord>()
@@ -146,6 +146,7 @@ export const pickleCheckpoint = (
 
   const bytes = pickle(value, {
     protocol,
+    ...(options.dialect === undefined ? {} : { dialect: options.dialect }),
     persistentId: (v) => (v instanceof Storage ? storagePid(v) : undefined),
     reduce
   })
