@@ -366,7 +366,8 @@ export const save = (archive: ScriptArchive, options: SaveOptions = {}): Stream.
     if (to === "flatbuffer") {
       const storages = storagesOf(model)
       const bytes = new Map(yield* Effect.forEach(storages, (s) => Effect.map(read(s), (b) => [storageId(s), b] as const)))
-      return Stream.make(yield* attempt(() => encodeFlatbuffer(model, (s) => bytes.get(storageId(s))!)))
+      const total = [...bytes.values()].reduce((n, b) => n + b.length, 0)
+      return Stream.make(yield* attempt(() => encodeFlatbuffer(model, (s) => bytes.get(storageId(s))!, total)))
     }
     const records = yield* attempt(() => mobileRecords(model))
     return archiveStream(options.prefix ?? (archive.prefix || "archive"), records.map((r): ArchiveRecord =>

@@ -103,16 +103,18 @@ describe("Container", () => {
     const src = join(__dirname, "..", "src")
     const files = (dir: string): Array<string> =>
       readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []))
-    const signatures = [/\bisTarHeader\(/, /\blooksLikeStream\(/, /=== LEGACY_MAGIC/, /"PTMF"/, /"PYTORCH1"/]
+    const signatures = [/\bisTarHeader\(/, /\blooksLikeStream\(/, /=== LEGACY_MAGIC/, /"PTMF"|FLATBUFFER_IDENTIFIER\b/, /"PYTORCH1"/]
     const users = files(src).filter((file) => !file.includes("/internal/fbs/")).flatMap((file) => {
       const text = readFileSync(file, "utf8")
       return signatures.filter((s) => s.test(text)).map((s) => `${relative(src, file)} ${s.source}`)
     })
-    // The definitions, the tar lister checking each member header, and the flatbuffer verifier checking its identifier.
+    // The definitions, the tar lister checking each member header, the flatbuffer verifier checking its identifier
+    // (which it defines) and the flatbuffer writer writing it.
     assert.deepStrictEqual(users.sort(), [
-      "internal/container/fbVerify.ts \"PTMF\"",
+      "internal/container/fbVerify.ts \"PTMF\"|FLATBUFFER_IDENTIFIER\\b",
+      "internal/module/fbWriter.ts \"PTMF\"|FLATBUFFER_IDENTIFIER\\b",
       "internal/container/tar.ts \\bisTarHeader\\(",
-      "internal/format/container.ts \"PTMF\"",
+      "internal/format/container.ts \"PTMF\"|FLATBUFFER_IDENTIFIER\\b",
       "internal/format/container.ts \"PYTORCH1\"",
       "internal/format/container.ts === LEGACY_MAGIC",
       "internal/format/container.ts \\bisTarHeader\\(",

@@ -297,7 +297,7 @@ describe("CLI", () => {
       const dir = mkdtempSync(join(tmpdir(), "torchwire-cli-"))
       const extension = yield* run("convert", fixturePath("linear.pt"), join(dir, "out.txt"))
       assert.strictEqual(extension.code, 2)
-      assert.include(extension.err, "out.txt: the extension names no format torchwire writes (use .pt, .pth, .bin, .ckpt, .stream or .safetensors, or DIR/ for a distributed checkpoint's folder)")
+      assert.include(extension.err, "out.txt: the extension names no format torchwire writes (use .pt, .pth, .bin, .ckpt, .stream or .safetensors, DIR/ for a distributed checkpoint's folder, or .ptl or .ff for a mobile module)")
       assert.include(extension.err, "Usage: torchwire convert [--header 'NAME: VALUE'...] [--protocol N] [--no-crc32] [--drop-non-tensors] [--max-shard-size SIZE] [--json] <IN> <OUT>")
       const receive = yield* run("receive", "--listen", "127.0.0.1:0", "--out", join(dir, "x.npy"))
       assert.strictEqual(receive.code, 2)

@@ -58,6 +58,9 @@ const UNION: ReadonlyArray<number | string | undefined> = [
   undefined, 8, 1, 8, 16, "TensorMetadata", "String", "List", "Tuple", "Dict", "Object", "IntList", "DoubleList", "BoolList", "Device", "EnumValue", "Function"
 ]
 
+/** The flatbuffer file identifier of a module (bytes 4..7). @internal */
+export const FLATBUFFER_IDENTIFIER = "PTMF"
+
 /** Limits of the verifier. @internal */
 export interface VerifyLimits {
   readonly maxDepth: number
@@ -152,6 +155,6 @@ export const verifyModule = (buf: Uint8Array, limits: VerifyLimits = { maxDepth:
   }
 
   need(0, 8, "root", "header")
-  if (String.fromCharCode(buf[4]!, buf[5]!, buf[6]!, buf[7]!) !== "PTMF") fail(4, "root", "file identifier is not PTMF")
+  if (String.fromCharCode(buf[4]!, buf[5]!, buf[6]!, buf[7]!) !== FLATBUFFER_IDENTIFIER) fail(4, "root", `file identifier is not ${FLATBUFFER_IDENTIFIER}`)
   table(view.getUint32(0, true), "Module", 0)
 }

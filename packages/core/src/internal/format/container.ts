@@ -10,6 +10,7 @@
  *
  * @internal
  */
+import { FLATBUFFER_IDENTIFIER } from "../container/fbVerify.js"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type { ByteSource } from "../../ByteSource.js"
@@ -124,7 +125,7 @@ export const recognize = (source: ByteSource, options: RecognizeOptions = {}): E
       return Container.Zip({ source, format: zipFormat(archive), archive })
     }
     // torch.load would unpickle a flatbuffer module (it knows zip and tar only): Scan vets its bytes as a pickle too.
-    if (head.length >= 8 && ascii(head.subarray(4, 8)) === "PTMF") return Container.Flatbuffer({ source, format: "flatbuffer" })
+    if (head.length >= 8 && ascii(head.subarray(4, 8)) === FLATBUFFER_IDENTIFIER) return Container.Flatbuffer({ source, format: "flatbuffer" })
     if (head.length >= 8 && ascii(head.subarray(0, 8)) === "PYTORCH1") {
       return yield* new CheckpointError({ reason: "UnsupportedFormat", offset: 0, detail: "File is an unsupported archive format from the preview release." })
     }

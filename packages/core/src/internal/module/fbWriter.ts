@@ -14,7 +14,7 @@ import * as flatbuffers from "flatbuffers"
 import { PyComplex, PyFloat, PyObject, PyTuple, type PyValue } from "../../Value.js"
 import { Device, type Storage, Tensor } from "../torch/model.js"
 import { scalarTypes, qschemes } from "../torch/dtypes.js"
-import { verifyModule } from "../container/fbVerify.js"
+import { FLATBUFFER_IDENTIFIER, verifyModule } from "../container/fbVerify.js"
 import { type Argument, type Bytecode, OPCODES } from "./bytecode.js"
 import { type ClassKind, classKinds, type MobileModel, notScript, requireScriptType, storageId, unconvertible } from "./mobileModel.js"
 import { Arg } from "../fbs/torch/jit/mobile/serialization/arg.js"
@@ -63,13 +63,15 @@ interface BuilderInternals {
 /**
  * Encodes a mobile module as a flatbuffer and verifies the result. Throws
  * `CheckpointError` (`Unconvertible` naming what cannot be written).
+ * `sizeHint` (the storages' bytes) sizes the buffer once, where growing it
+ * would copy the storages each time it doubles.
  *
  * @internal
  */
-export const encodeFlatbuffer = (model: MobileModel, storageBytes: (storage: Storage) => Uint8Array): Uint8Array => {
+export const encodeFlatbuffer = (model: MobileModel, storageBytes: (storage: Storage) => Uint8Array, sizeHint = 0): Uint8Array => {
   const kinds = classKinds(model)
   const storages: Array<Storage> = []
-  const b = new flatbuffers.Builder(1 << 16)
+  const b = new flatbuffers.Builder(Math.min(sizeHint + (1 << 20), 2 ** 31 - 1))
   const ivalues: Array<flatbuffers.Offset> = [IValue.createIValue(b, IValueUnion.NONE, 0)]
   const cached = new Map<unknown, number>()
   const functions = new Map<string, number>()
@@ -334,8 +336,8 @@ export const encodeFlatbuffer = (model: MobileModel, storageBytes: (storage: Sto
     model.operatorVersion,
     mobileIvalueSize
   )
-  b.finish(module, "PTMF")
-  const out = b.asUint8Array().slice()
+  b.finish(module, FLATBUFFER_IDENTIFIER)
+  const out = b.asUint8Array()
   verifyModule(out)
   return out
 }
