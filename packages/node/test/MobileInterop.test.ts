@@ -7,7 +7,8 @@
  * __setstate__, a traced tensor constant, a BatchNorm in training mode);
  * every conversion loads in both torches with _load_for_lite_interpreter
  * and torch.jit.load, lists the original's parameters, buffers and methods,
- * holds equal attributes and state, and gives forward's outputs exactly.
+ * holds equal attributes, state and extra files, and gives forward's
+ * outputs exactly.
  * Fails, never skips, when a torch cannot be run.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -45,6 +46,7 @@ interface Verdict {
   readonly state: boolean
   readonly methods: boolean
   readonly attributes: boolean
+  readonly extra: boolean
 }
 
 /** mobile_oracle.py's JSON lines, without blocking the test worker. */
@@ -57,7 +59,7 @@ const oracle = (python: string, ...args: Array<string>): Effect.Effect<Array<unk
 const compare = (python: string, original: string, converted: string, made: Made) =>
   Effect.map(oracle(python, "compare", original, converted, JSON.stringify(made.shape), JSON.stringify(made.attributes)), (lines) => lines[0] as Verdict)
 
-const EVERYTHING_EQUAL: Verdict = { lite: true, jit: true, parameters: true, buffers: true, state: true, methods: true, attributes: true }
+const EVERYTHING_EQUAL: Verdict = { lite: true, jit: true, parameters: true, buffers: true, state: true, methods: true, attributes: true, extra: true }
 
 /** Converts with the CLI, asserting success. */
 const convert = (input: string, output: string) =>

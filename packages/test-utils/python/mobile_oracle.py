@@ -6,10 +6,10 @@
                                           plain attributes the module sets
   mobile_oracle.py compare ORIG CONV SHAPE [NAMES]   loads both files with _load_for_lite_interpreter and
                                           torch.jit.load and prints {"lite", "jit", "parameters", "buffers", "state",
-                                          "methods", "attributes"}: whether forward on the same input (seeded) gives
+                                          "methods", "attributes", "extra"}: whether forward on the same input (seeded) gives
                                           equal outputs, the same parameter and buffer names, equal state_dict tensors
                                           (dtype, shape, strides, values), the same methods, and equal values of the
-                                          attributes NAMES (a JSON list) lists
+                                          attributes NAMES (a JSON list) lists, and the same extra files
 
 Files are handed to torch as bytes: torch maps a flatbuffer file read-only and a module that writes its buffers in
 forward (BatchNorm in training mode) then crashes, with torch's own flatbuffer files too.
@@ -52,12 +52,16 @@ def models():
     yield "mobilenet_v3_scripted", torch.jit.script(torchvision.models.mobilenet_v3_small().eval()), [1, 3, 64, 64], []
 
 
+# Extra files saved with every model: text and bytes that are not UTF-8.
+EXTRA = {"meta.json": '{"made by": "mobile_oracle.py"}', "raw.bin": bytes([0, 255, 1, 128])}
+
+
 def write_models(out):
     os.makedirs(out, exist_ok=True)
     for name, module, shape, names in models():
         ptl, ff = os.path.join(out, f"{name}.ptl"), os.path.join(out, f"{name}.ff")
-        module._save_for_lite_interpreter(ptl)
-        module._save_for_lite_interpreter(ff, _use_flatbuffer=True)
+        module._save_for_lite_interpreter(ptl, _extra_files=EXTRA)
+        module._save_for_lite_interpreter(ff, _extra_files=EXTRA, _use_flatbuffer=True)
         print(json.dumps({"name": name, "ptl": ptl, "ff": ff, "shape": shape, "attributes": names}), flush=True)
 
 
@@ -94,6 +98,9 @@ def compare(orig, conv, shape, names):
     ja = jit_a(x)
     torch.manual_seed(1)
     jb = jit_b(x)
+    extra_a, extra_b = {n: "" for n in EXTRA}, {n: "" for n in EXTRA}
+    torch.jit.load(data(orig), _extra_files=extra_a)
+    torch.jit.load(data(conv), _extra_files=extra_b)
     sa, sb = jit_a.state_dict(), jit_b.state_dict()
     attrs_a, attrs_b = ({n: m._c.getattr(n) for n in names} for m in (jit_a, jit_b))
     print(json.dumps({
@@ -104,6 +111,7 @@ def compare(orig, conv, shape, names):
         "state": list(sa) == list(sb) and all(same(sa[k], sb[k]) for k in sa),
         "methods": jit_a._c._method_names() == jit_b._c._method_names(),
         "attributes": all(same(attrs_a[n], attrs_b[n]) for n in names),
+        "extra": extra_a == extra_b and extra_a["raw.bin"] == EXTRA["raw.bin"],
     }))
 
 
