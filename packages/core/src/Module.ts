@@ -403,14 +403,16 @@ const replacements = (archive: ScriptArchive, replace: ReadonlyMap<string, Tenso
   })
 
 /** A mobile archive's or flatbuffer module's contents as the writers take them; a TorchScript archive has no bytecode. */
-const mobileModelOf = (archive: ScriptArchive, to: ScriptArchive["format"]): Effect.Effect<MobileModel, CheckpointError> =>
-  archive.bytecode === undefined || to === "torchscript"
-    ? Effect.fail(unconvertible(archive.zip?.source.name ?? "archive", `a ${archive.format} archive cannot be written as ${to === "torchscript" ? "a TorchScript archive (torch.jit.save)" : `a ${to} module`}: ${archive.bytecode === undefined ? "it has no bytecode, and torchwire compiles no TorchScript (save it with _save_for_lite_interpreter in torch)" : "mobile bytecode does not make a TorchScript archive's records"}`))
-    : Effect.succeed({
-      root: archive.module.object,
-      bytecode: archive.bytecode,
-      operatorVersion: archive.operatorVersion,
-      constants: archive.constants instanceof PyTuple ? archive.constants.items : [],
-      sources: new Map([...archive.code].map(([path, text]) => [qualifierOf(path), text])),
-      extra: archive.extra
-    })
+const mobileModelOf = (archive: ScriptArchive, to: ScriptArchive["format"]): Effect.Effect<MobileModel, CheckpointError> => {
+  const refuse = (why: string) => Effect.fail(unconvertible(archive.zip?.source.name ?? "archive", `a ${archive.format} archive cannot be written as ${to === "torchscript" ? "a TorchScript archive" : `a ${to} module`}: ${why}`))
+  if (archive.bytecode === undefined) return refuse("it has no bytecode, and torchwire compiles no TorchScript (save it with _save_for_lite_interpreter in torch)")
+  if (to === "torchscript") return refuse("mobile bytecode does not make a torch.jit.save archive")
+  return Effect.succeed({
+    root: archive.module.object,
+    bytecode: archive.bytecode,
+    operatorVersion: archive.operatorVersion,
+    constants: archive.constants instanceof PyTuple ? archive.constants.items : [],
+    sources: new Map([...archive.code].map(([path, text]) => [qualifierOf(path), text])),
+    extra: archive.extra
+  })
+}
