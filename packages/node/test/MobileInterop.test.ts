@@ -56,8 +56,9 @@ const oracle = (python: string, ...args: Array<string>): Effect.Effect<Array<unk
       .split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l))
   )
 
-const compare = (python: string, original: string, converted: string, made: Made) =>
-  Effect.map(oracle(python, "compare", original, converted, JSON.stringify(made.shape), JSON.stringify(made.attributes)), (lines) => lines[0] as Verdict)
+/** Each [original, converted, module] pair compared in one torch process. */
+const compare = (python: string, jobs: ReadonlyArray<readonly [string, string, Made]>) =>
+  Effect.map(oracle(python, "compare", JSON.stringify(jobs.map(([o, c, m]) => [o, c, m.shape, m.attributes]))), (lines) => lines as Array<Verdict>)
 
 const EVERYTHING_EQUAL: Verdict = { lite: true, jit: true, parameters: true, buffers: true, state: true, methods: true, attributes: true, extra: true }
 
@@ -76,6 +77,7 @@ describe("mobile modules converted .ptl ↔ .ff, run in real torch", () => {
         const made = (yield* oracle(maker.python, "models", dir)) as Array<Made>
         assert.includeMembers(made.map((m) => m.name), ["all_types", "stateful", "trace_constant", "conv_train"])
         if (maker.name === "1.13") assert.includeMembers(made.map((m) => m.name), ["resnet18_traced", "mobilenet_v3_scripted"])
+        const jobs: Array<readonly [string, string, Made]> = []
         for (const m of made) {
           const ff = join(dir, `${m.name}.converted.ff`)
           const ptl = join(dir, `${m.name}.converted.ptl`)
@@ -83,12 +85,13 @@ describe("mobile modules converted .ptl ↔ .ff, run in real torch", () => {
           yield* convert(m.ptl, ff)
           yield* convert(m.ff, ptl)
           yield* convert(ff, back)
-          for (const runner of TORCHES) {
-            for (const [original, converted] of [[m.ptl, ff], [m.ff, ptl], [m.ptl, back]] as const) {
-              const verdict = yield* compare(runner.python, original, converted, m)
-              assert.deepStrictEqual(verdict, EVERYTHING_EQUAL, `${m.name}: ${converted} against ${original} in torch ${runner.name}`)
-            }
-          }
+          jobs.push([m.ptl, ff, m], [m.ff, ptl, m], [m.ptl, back, m])
+        }
+        for (const runner of TORCHES) {
+          const verdicts = yield* compare(runner.python, jobs)
+          assert.strictEqual(verdicts.length, jobs.length, runner.name)
+          jobs.forEach(([original, converted], i) =>
+            assert.deepStrictEqual(verdicts[i], EVERYTHING_EQUAL, `${converted} against ${original} in torch ${runner.name}`))
         }
       }), 600_000)
   }
@@ -105,7 +108,7 @@ describe("mobile modules converted .ptl ↔ .ff, run in real torch", () => {
         yield* NodeSave.saveModule(archive, changed, { format: "flatbuffer", replace: new Map([["lin.weight", doubled]]) })
       }))
       for (const runner of TORCHES) {
-        const verdict = yield* compare(runner.python, made.ptl, changed, made)
+        const [verdict] = yield* compare(runner.python, [[made.ptl, changed, made]])
         assert.deepStrictEqual(verdict, { ...EVERYTHING_EQUAL, lite: false, jit: false, state: false }, runner.name)
       }
     }), 120_000)

@@ -4,12 +4,13 @@
                                           (_save_for_lite_interpreter: NAME.ptl) and a flatbuffer (NAME.ff); one JSON
                                           line each: {"name", "ptl", "ff", "shape", "attributes"}: the input forward takes, and the
                                           plain attributes the module sets
-  mobile_oracle.py compare ORIG CONV SHAPE [NAMES]   loads both files with _load_for_lite_interpreter and
-                                          torch.jit.load and prints {"lite", "jit", "parameters", "buffers", "state",
-                                          "methods", "attributes", "extra"}: whether forward on the same input (seeded) gives
-                                          equal outputs, the same parameter and buffer names, equal state_dict tensors
-                                          (dtype, shape, strides, values), the same methods, and equal values of the
-                                          attributes NAMES (a JSON list) lists, and the same extra files
+  mobile_oracle.py compare JOBS          JOBS: a JSON list of [ORIG, CONV, SHAPE, NAMES]; for each, one line: loads both
+                                          files with _load_for_lite_interpreter and torch.jit.load and prints {"lite",
+                                          "jit", "parameters", "buffers", "state", "methods", "attributes", "extra"}:
+                                          whether forward on the same input (seeded) gives equal outputs, the same
+                                          parameter and buffer names, equal state_dict tensors (dtype, shape, strides,
+                                          values), the same methods, equal values of the attributes NAMES lists, and
+                                          the same extra files (one process for every job: torch imports once)
 
 Files are handed to torch as bytes: torch maps a flatbuffer file read-only and a module that writes its buffers in
 forward (BatchNorm in training mode) then crashes, with torch's own flatbuffer files too.
@@ -112,7 +113,7 @@ def compare(orig, conv, shape, names):
         "methods": jit_a._c._method_names() == jit_b._c._method_names(),
         "attributes": all(same(attrs_a[n], attrs_b[n]) for n in names),
         "extra": extra_a == extra_b and extra_a["raw.bin"] == EXTRA["raw.bin"],
-    }))
+    }), flush=True)
 
 
 if __name__ == "__main__":
@@ -120,6 +121,7 @@ if __name__ == "__main__":
     if cmd == "models":
         write_models(args[0])
     elif cmd == "compare":
-        compare(args[0], args[1], json.loads(args[2]), json.loads(args[3]) if len(args) > 3 else [])
+        for orig, conv, shape, names in json.loads(args[0]):
+            compare(orig, conv, shape, names)
     else:
         sys.exit(f"unknown command {cmd}")
