@@ -10,6 +10,7 @@ import { execFileSync } from "node:child_process"
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { fixturePath } from "@torchwire/test-utils"
 
 const root = join(import.meta.dirname, "..", "..", "..")
 const here = join(import.meta.dirname, "consumer")
@@ -42,13 +43,14 @@ describe("the packed packages, installed with npm outside the workspace", () => 
     writeFileSync(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }))
     for (const f of ["consumer.mjs", "consumer.ts"]) copyFileSync(join(here, f), join(project, f))
     copyFileSync(join(root, "examples", "checkpoint.pt"), join(project, "checkpoint.pt"))
+    copyFileSync(fixturePath("mobile_stateful.ptl"), join(project, "model.ptl"))
     run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", ...tarballs, "typescript@~5.9.3", "@types/node@^20.19.0"], project)
     const installed = (name: string) => JSON.parse(readFileSync(join(project, "node_modules", name, "package.json"), "utf8")).version as string
     assert.match(installed("effect"), /^3\./, "npm planned Effect 3 for the peer range")
     assert.isFalse(existsSync(join(project, "node_modules", "@effect", "cli")), "the CLI's dependencies are bundled into its bin")
 
     // (a) plain node imports both packages and opens the example checkpoint.
-    assert.strictEqual(run("node", ["consumer.mjs"], project), "zip safe; 27 tensors; model.0.weight has 216 values\n")
+    assert.strictEqual(run("node", ["consumer.mjs"], project), "zip safe; 27 tensors; model.0.weight has 216 values\nmobile → flatbuffer; weight\n")
     // (b) a consumer's tsc: strict with every declaration file checked, and tsc --init's defaults.
     writeFileSync(join(project, "tsconfig.strict.json"), JSON.stringify({
       compilerOptions: { strict: true, module: "nodenext", target: "es2022", noEmit: true, types: ["node"], skipLibCheck: false },
@@ -61,5 +63,6 @@ describe("the packed packages, installed with npm outside the workspace", () => 
     const bin = join(project, "node_modules", ".bin", "torchwire")
     assert.strictEqual(run(bin, ["--version"], project), "0.1.0\n")
     assert.include(run(bin, ["inspect", "checkpoint.pt"], project), "27 tensors, 9,413 elements, 36.8 KiB of tensor data")
+    assert.include(run(bin, ["convert", "model.ff", "back.ptl"], project), "back.ptl: flatbuffer → mobile")
   }, 300_000)
 })
