@@ -161,7 +161,9 @@ describe("Module.save between mobile forms", () => {
         [[1, "a"], "list whose element type is unknown"],
         [new PySet([1]), "a set value"],
         [new PyObject(new PyGlobal("__torch__", "Color"), [1], "reduce"), "enums and custom C++ classes"],
-        [new Map<PyValue, PyValue>(), "a dict whose element type is unknown (empty"]
+        [new Map<PyValue, PyValue>(), "a dict whose element type is unknown (empty"],
+        [tagScriptType<PyValue>([1, "two"], "List[int]"), "List[int] element 1 is of type str"],
+        [tagScriptType<PyValue>([new PyFloat(1), 2], "List[float]"), "List[float] element 1 is of type int"]
       ]
       for (const [value, words] of refusals) {
         for (const format of ["flatbuffer", "mobile"] as const) {

@@ -128,6 +128,15 @@ export const storagesOf = (model: MobileModel): Array<Storage> => {
 /** What identifies a storage: its record (the tensors of two pickles share it), or itself when in memory. @internal */
 export const storageId = (s: Storage): unknown => (s.record === "memory" ? s : s.record)
 
+/** What each element of the lists written as typed arrays (a flatbuffer's IntList, ...) or tagged as such must be. */
+const ELEMENT_CHECKS: Readonly<Record<string, (v: PyValue) => boolean>> = {
+  "List[int]": (v) => typeof v === "bigint" || (typeof v === "number" && Number.isInteger(v)),
+  "List[float]": (v) => v instanceof PyFloat,
+  "List[bool]": (v) => typeof v === "boolean",
+  "List[str]": (v) => typeof v === "string",
+  "List[Tensor]": (v) => v instanceof Tensor
+}
+
 /**
  * A list's or dict's TorchScript annotation (`scriptTypeOf`); refused by
  * name when there is none to write.
@@ -136,7 +145,12 @@ export const storageId = (s: Storage): unknown => (s.record === "memory" ? s : s
  */
 export const requireScriptType = (value: ReadonlyArray<PyValue> | ReadonlyMap<PyValue, PyValue>, where: string): string => {
   const annotation = scriptTypeOf(value)
-  if (annotation !== undefined) return annotation
+  if (annotation !== undefined) {
+    const fits = ELEMENT_CHECKS[annotation]
+    const bad = fits === undefined || !Array.isArray(value) ? -1 : value.findIndex((x) => !fits(x))
+    if (bad >= 0) throw unconvertible(`${where}[${bad}]`, `${annotation} element ${bad} is of type ${typeName((value as ReadonlyArray<PyValue>)[bad]!)}`)
+    return annotation
+  }
   const [kind, size] = Array.isArray(value) ? ["list", value.length] : ["dict", (value as ReadonlyMap<PyValue, PyValue>).size]
   throw unconvertible(where, `a ${kind} whose element type is unknown (${size === 0 ? "empty" : "mixed"}, and no TorchScript type noted)`)
 }
