@@ -11,6 +11,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as ByteSource from "@torchwire/core/ByteSource"
 import type { CheckpointError } from "@torchwire/core/Errors"
 import * as Module from "@torchwire/core/Module"
+import * as Summary from "@torchwire/core/Summary"
 import * as Torch from "@torchwire/core/Torch"
 import { PyFloat, PyObject, PyGlobal, PySet, PyTuple, type PyValue } from "@torchwire/core/Value"
 import { fixtureBytes } from "@torchwire/test-utils"
@@ -119,6 +120,8 @@ describe("Module.save between mobile forms", () => {
         assert.deepStrictEqual([...ours.code.values()].sort(), [...archive.code.values()].sort())
         assert.deepStrictEqual([...Module.stateDict(ours.module).keys()], [...Module.stateDict(theirs.module).keys()])
         assert.deepStrictEqual(ours.bytecode!.methods.map((m) => m.instructions), theirs.bytecode!.methods.map((m) => m.instructions))
+        // And summarizes as torch's does (what `inspect --json` prints: the tree, every tensor's data hashed).
+        assert.deepStrictEqual(yield* Summary.ofModule(ours), yield* Summary.ofModule(theirs))
       }))
 
     it.effect(`flatbuffer_${stem}.ff written as .ptl and back is torch's flatbuffer again; as itself, debug handles included`, () =>
