@@ -93,7 +93,13 @@ export const decodeFlatbuffer = (bytes: Uint8Array): FlatbufferContents => {
       const zeroPoints = q.zeroPoints()
       quantization = scheme === "per_tensor_affine" || scales === null || zeroPoints === null
         ? { scheme: "per_tensor_affine", scale: q.scale(), zeroPoint: q.zeroPoint() }
-        : { scheme: "per_channel_affine", scales: tensorOf(scales), zeroPoints: tensorOf(zeroPoints), axis: q.axis() }
+        : {
+          // torch writes per-channel schemes as they are (float_qparams kept, so a rewrite keeps it too).
+          scheme: scheme === "per_channel_affine_float_qparams" ? scheme : "per_channel_affine",
+          scales: tensorOf(scales),
+          zeroPoints: tensorOf(zeroPoints),
+          axis: q.axis()
+        }
     }
     // The same checks as a pickled tensor: non-negative sizes, strides and offset, inside the storage.
     return makeTensor({ offset: 0, record: `storage_data[${index}]` }, storage, dtype, t.storageOffset(), shape, stride, t.requiresGrad(), quantization)

@@ -302,11 +302,11 @@ export const encodeFlatbuffer = (model: MobileModel, storageBytes: (storage: Sto
 
   const storageData = (s: Storage, index: number): flatbuffers.Offset => {
     const bytes = storageBytes(s)
+    if (bytes.length !== s.nbytes) throw unconvertible(`storage_data[${index}]`, `storage of ${s.nbytes} bytes read as ${bytes.length}`)
     b.startVector(1, bytes.length, STORAGE_ALIGNMENT)
     const internals = b as unknown as BuilderInternals
     internals.space -= bytes.length
     internals.bb.bytes().set(bytes, internals.space)
-    if (bytes.length !== s.nbytes) throw unconvertible(`storage_data[${index}]`, `storage of ${s.nbytes} bytes read as ${bytes.length}`)
     return StorageData.createStorageData(b, b.endVector())
   }
 

@@ -10,7 +10,7 @@
 import { CheckpointError } from "../../Errors.js"
 import { PyComplex, PyFloat, PyObject, PyTuple, type PyValue, typeName } from "../../Value.js"
 import { Device, type Storage, Tensor } from "../torch/model.js"
-import { scriptTypeOf } from "../torch/scriptTypes.js"
+import { elementTypeOf, scriptTypeOf } from "../torch/scriptTypes.js"
 import type { Bytecode } from "./bytecode.js"
 
 /** A mobile module. @internal */
@@ -53,13 +53,7 @@ export type ClassKind =
 export const classKinds = (model: MobileModel): ReadonlyMap<string, ClassKind> => {
   const methods = new Set(model.bytecode.methods.map((m) => m.name))
   const kinds = new Map<string, ClassKind>()
-  const seen = new Set<unknown>()
-  const visit = (v: PyValue | undefined, path: string): void => {
-    if (typeof v !== "object" || v === null || seen.has(v)) return
-    seen.add(v)
-    if (Array.isArray(v)) return v.forEach((x, i) => visit(x, `${path}[${i}]`))
-    if (v instanceof Map) return v.forEach((x, k) => visit(x, `${path}[${String(k)}]`))
-    if (v instanceof PyTuple) return v.items.forEach((x, i) => visit(x, `${path}[${i}]`))
+  eachValue(model, (v, path) => {
     if (!(v instanceof PyObject)) return
     const type = v.cls.qualifiedName
     const kind = kindOf(v, type, path, methods)
@@ -68,12 +62,36 @@ export const classKinds = (model: MobileModel): ReadonlyMap<string, ClassKind> =
       throw unconvertible(path, `objects of ${type} disagree on their attributes (${describeKind(known)} and ${describeKind(kind)})`)
     }
     kinds.set(type, kind)
-    visit(v.state, path)
+  })
+  return kinds
+}
+
+/**
+ * Calls `f` once on every value the module holds, with its path: the module
+ * object, the constants table, each method's constants and schema defaults,
+ * and everything inside them (items, keys, objects' states, the scales and
+ * zero points of per-channel quantized tensors).
+ */
+const eachValue = (model: MobileModel, f: (v: PyValue, path: string) => void): void => {
+  const seen = new Set<unknown>()
+  const visit = (v: PyValue | undefined, path: string): void => {
+    if (v === undefined || (typeof v === "object" && v !== null && seen.has(v))) return
+    if (typeof v === "object" && v !== null) seen.add(v)
+    f(v, path)
+    if (Array.isArray(v)) v.forEach((x, i) => visit(x, `${path}[${i}]`))
+    else if (v instanceof Map) v.forEach((x, k) => (visit(k, `${path} key`), visit(x, `${path}[${String(k)}]`)))
+    else if (v instanceof PyTuple) v.items.forEach((x, i) => visit(x, `${path}[${i}]`))
+    else if (v instanceof PyObject) visit(v.state, path)
+    else if (v instanceof Tensor && v.quantization !== undefined && v.quantization.scheme !== "per_tensor_affine") {
+      for (const x of [v.quantization.scales, v.quantization.zeroPoints]) if (x instanceof Tensor) visit(x, path)
+    }
   }
   visit(model.root, "data.pkl")
   model.constants.forEach((c, i) => visit(c, `constants[${i}]`))
-  for (const m of model.bytecode.methods) m.constants.forEach((c, i) => visit(c, `${m.name} constants[${i}]`))
-  return kinds
+  for (const m of model.bytecode.methods) {
+    m.constants.forEach((c, i) => visit(c, `${m.name} constants[${i}]`))
+    for (const a of [...(m.schema?.arguments ?? []), ...(m.schema?.returns ?? [])]) visit(a.defaultValue, `${m.name} ${a.name}`)
+  }
 }
 
 const describeKind = (k: ClassKind): string => (k.kind === "fields" ? `fields ${k.names.join(", ")}` : "__setstate__")
@@ -103,39 +121,17 @@ const kindOf = (o: PyObject, type: string, path: string, methods: ReadonlySet<st
  */
 export const storagesOf = (model: MobileModel): Array<Storage> => {
   const found = new Map<unknown, Storage>()
-  const seen = new Set<unknown>()
-  const visit = (v: PyValue | undefined): void => {
-    if (typeof v !== "object" || v === null || seen.has(v)) return
-    seen.add(v)
-    if (v instanceof Tensor) {
-      if (v.storage !== undefined && !found.has(storageId(v.storage))) found.set(storageId(v.storage), v.storage)
-      const q = v.quantization
-      if (q !== undefined && q.scheme !== "per_tensor_affine") [q.scales, q.zeroPoints].forEach((x) => x instanceof Tensor && visit(x))
-    } else if (Array.isArray(v)) v.forEach(visit)
-    else if (v instanceof Map) v.forEach((x, k) => (visit(k), visit(x)))
-    else if (v instanceof PyTuple) v.items.forEach(visit)
-    else if (v instanceof PyObject) visit(v.state)
-  }
-  visit(model.root)
-  model.constants.forEach(visit)
-  for (const m of model.bytecode.methods) {
-    m.constants.forEach(visit)
-    for (const a of [...(m.schema?.arguments ?? []), ...(m.schema?.returns ?? [])]) visit(a.defaultValue)
-  }
+  eachValue(model, (v) => {
+    if (v instanceof Tensor && v.storage !== undefined && !found.has(storageId(v.storage))) found.set(storageId(v.storage), v.storage)
+  })
   return [...found.values()]
 }
 
 /** What identifies a storage: its record (the tensors of two pickles share it), or itself when in memory. @internal */
 export const storageId = (s: Storage): unknown => (s.record === "memory" ? s : s.record)
 
-/** What each element of the lists written as typed arrays (a flatbuffer's IntList, ...) or tagged as such must be. */
-const ELEMENT_CHECKS: Readonly<Record<string, (v: PyValue) => boolean>> = {
-  "List[int]": (v) => typeof v === "bigint" || (typeof v === "number" && Number.isInteger(v)),
-  "List[float]": (v) => v instanceof PyFloat,
-  "List[bool]": (v) => typeof v === "boolean",
-  "List[str]": (v) => typeof v === "string",
-  "List[Tensor]": (v) => v instanceof Tensor
-}
+/** Lists of one plain element type, whose every element is checked against it (a flatbuffer's IntList, ...). */
+const PLAIN_LIST = /^List\[(int|float|bool|str|Tensor)\]$/
 
 /**
  * A list's or dict's TorchScript annotation (`scriptTypeOf`); refused by
@@ -146,8 +142,8 @@ const ELEMENT_CHECKS: Readonly<Record<string, (v: PyValue) => boolean>> = {
 export const requireScriptType = (value: ReadonlyArray<PyValue> | ReadonlyMap<PyValue, PyValue>, where: string): string => {
   const annotation = scriptTypeOf(value)
   if (annotation !== undefined) {
-    const fits = ELEMENT_CHECKS[annotation]
-    const bad = fits === undefined || !Array.isArray(value) ? -1 : value.findIndex((x) => !fits(x))
+    const item = PLAIN_LIST.exec(annotation)?.[1]
+    const bad = item === undefined || !Array.isArray(value) ? -1 : value.findIndex((x) => elementTypeOf(x) !== item)
     if (bad >= 0) throw unconvertible(`${where}[${bad}]`, `${annotation} element ${bad} is of type ${typeName((value as ReadonlyArray<PyValue>)[bad]!)}`)
     return annotation
   }

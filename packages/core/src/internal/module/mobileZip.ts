@@ -12,6 +12,7 @@
 import { PyGlobal, PyObject, PyTuple, type PyValue } from "../../Value.js"
 import type { Storage } from "../torch/model.js"
 import { pickleCheckpoint, type StorageRecord } from "../torch/pickle.js"
+import { SPECIALIZED_LISTS } from "../torch/scriptTypes.js"
 import type { Bytecode } from "./bytecode.js"
 import { classKinds, isScriptScalar, type MobileModel, notScript, requireScriptType, sourcePath, storageId } from "./mobileModel.js"
 
@@ -25,13 +26,8 @@ export type MobileRecord =
 
 const jitPickle = (name: string) => new PyGlobal("torch.jit._pickle", name)
 
-/** The helper the C++ pickler calls for each specialized list type. */
-const SPECIALIZED: Readonly<Record<string, string>> = {
-  "List[int]": "build_intlist",
-  "List[float]": "build_doublelist",
-  "List[bool]": "build_boollist",
-  "List[Tensor]": "build_tensorlist"
-}
+/** The helper the C++ pickler calls for each specialized list type (`List[int]` → `build_intlist`). */
+const SPECIALIZED = new Map(Object.entries(SPECIALIZED_LISTS).map(([helper, annotation]) => [annotation, helper]))
 
 /**
  * The value with every list and dict wrapped in the call that restores its
@@ -49,7 +45,7 @@ const tagged = (value: PyValue, where: string, setstateClasses: ReadonlySet<stri
       const plain: PyValue = Array.isArray(v)
         ? v.map((x, i) => walk(x, `${path}[${i}]`))
         : new Map([...v].map(([k, x]) => [walk(k, `${path} key`), walk(x, `${path}[${String(k)}]`)] as const))
-      const helper = SPECIALIZED[annotation]
+      const helper = SPECIALIZED.get(annotation)
       out = helper !== undefined && Array.isArray(v)
         ? new PyObject(jitPickle(helper), [plain], "reduce")
         : new PyObject(jitPickle("restore_type_tag"), [plain, annotation], "reduce")

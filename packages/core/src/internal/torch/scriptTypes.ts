@@ -28,16 +28,21 @@ export const SPECIALIZED_LISTS: Readonly<Record<string, string>> = {
   build_tensorlist: "List[Tensor]"
 }
 
-/** The element annotation of one value, when it has a single obvious one. */
-const elementType = (v: PyValue): string | undefined => {
+/**
+ * The TorchScript type of one value (`int`, `float`, `Tensor`,
+ * `Tuple[int, str]`, ...), when it has a single obvious one.
+ *
+ * @internal
+ */
+export const elementTypeOf = (v: PyValue): string | undefined => {
   if (typeof v === "boolean") return "bool"
-  if (typeof v === "number" || typeof v === "bigint") return "int"
+  if (typeof v === "bigint" || (typeof v === "number" && Number.isInteger(v))) return "int"
   if (typeof v === "string") return "str"
   if (v instanceof PyFloat) return "float"
   if (v instanceof Tensor) return "Tensor"
   if (v instanceof Device) return "Device"
   if (v instanceof PyTuple) {
-    const items = v.items.map(elementType)
+    const items = v.items.map(elementTypeOf)
     return items.every((t) => t !== undefined) ? `Tuple[${items.join(", ")}]` : undefined
   }
   if (Array.isArray(v) || v instanceof Map) return scriptTypeOf(v)
@@ -48,7 +53,7 @@ const elementType = (v: PyValue): string | undefined => {
 const common = (values: Iterable<PyValue>): string | undefined => {
   let type: string | undefined
   for (const v of values) {
-    const t = elementType(v)
+    const t = elementTypeOf(v)
     if (t === undefined || (type !== undefined && t !== type)) return undefined
     type = t
   }
