@@ -301,6 +301,12 @@ describe("CLI", () => {
       assert.include(extension.err, "Usage: torchwire convert [--header 'NAME: VALUE'...] [--protocol N] [--no-crc32] [--drop-non-tensors] [--max-shard-size SIZE] [--json] <IN> <OUT>")
       const receive = yield* run("receive", "--listen", "127.0.0.1:0", "--out", join(dir, "x.npy"))
       assert.strictEqual(receive.code, 2)
+      // receive writes a zip or the stream itself; a name for another format is not written as a mislabeled zip.
+      for (const other of ["x.safetensors", "x.ff", "x.ptl"]) {
+        const refused = yield* run("receive", "--listen", "127.0.0.1:0", "--out", join(dir, other))
+        assert.strictEqual(refused.code, 2, other)
+        assert.include(refused.err, "receive writes a torch.save archive")
+      }
       const overview = yield* run()
       assert.strictEqual(overview.code, 0)
       assert.include(overview.out, "scan PATH... [--json]")

@@ -104,12 +104,22 @@ export const convert = (args: {
         ? Effect.map(NodeDcp.save(checkpoint.value, args.output), (saved) => saved.bytes)
         : NodeSave.save(checkpoint.value, args.output, options)
     )
-    io.out(
-      args.json
-        ? JSON.stringify({ input: args.input, output: args.output, from: checkpoint.format, to: format, bytes }) + "\n"
-        : `${args.output}: ${checkpoint.format} → ${format}, ${Inspect.formatBytes(bytes)}\n`
-    )
+    reportConverted(io, args, checkpoint.format, format, bytes)
   }).pipe(Effect.scoped)
+
+/** What convert says it wrote: a line, or with --json the object docs/cli-json.md describes. */
+const reportConverted = (
+  io: CliIo["Type"],
+  args: { readonly input: string; readonly output: string; readonly json: boolean },
+  from: string,
+  to: string,
+  bytes: number
+) =>
+  io.out(
+    args.json
+      ? JSON.stringify({ input: args.input, output: args.output, from, to, bytes }) + "\n"
+      : `${args.output}: ${from} → ${to}, ${Inspect.formatBytes(bytes)}\n`
+  )
 
 /**
  * `convert model.ptl model.ff` and back: a mobile module written in the
@@ -120,11 +130,7 @@ const convertModule = (args: { readonly input: string; readonly header: Readonly
     const io = yield* CliIo
     const archive = yield* Module.open(yield* openSource(args.input, yield* parseHeaders(args.header)))
     const bytes = yield* holdingSignals(NodeSave.saveModule(archive, args.output, { format }))
-    io.out(
-      args.json
-        ? JSON.stringify({ input: args.input, output: args.output, from: archive.format, to: format, bytes }) + "\n"
-        : `${args.output}: ${archive.format} → ${format}, ${Inspect.formatBytes(bytes)}\n`
-    )
+    reportConverted(io, args, archive.format, format, bytes)
   })
 
 /** What convert reads: a checkpoint, a sharded one through its index, or a distributed checkpoint's folder. */
@@ -216,7 +222,10 @@ export const send = (args: { readonly file: string; readonly to: NodeStreaming.A
 export const receive = (args: { readonly listen: NodeStreaming.Address; readonly out: string; readonly computeCrc32: boolean; readonly json: boolean }) =>
   Effect.gen(function*() {
     const io = yield* CliIo
-    yield* outputFormat(args.out)
+    const format = yield* outputFormat(args.out)
+    if (format !== "zip" && format !== "stream") {
+      return yield* new UsageError({ detail: `${args.out}: receive writes a torch.save archive (.pt, .pth, .bin, .ckpt) or the stream as it comes (.stream), not ${format}` })
+    }
     const listener = yield* NodeStreaming.listen(args.listen)
     io.err(`listening on ${listener.address.host}:${listener.address.port}\n`)
     const counter = io.progress === undefined ? undefined : countReporter(io.progress, "receiving")
